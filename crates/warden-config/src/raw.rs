@@ -1,0 +1,141 @@
+//! The file's shape, as serde reads it. Every struct refuses unknown keys so a
+//! typo (`audiance`) stops start-up instead of silently disabling a check.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default, rename = "issuer")]
+    pub issuers: Vec<RawIssuer>,
+    #[serde(default)]
+    pub keys: RawKeys,
+    #[serde(default, rename = "connection")]
+    pub connections: Vec<RawConnection>,
+    #[serde(default)]
+    pub policy: RawPolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub max_body_bytes: Option<u64>,
+    pub max_upload_bytes: Option<u64>,
+    pub max_json_depth: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    pub shutdown_grace: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// SQLite database file.
+    pub sqlite: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuer {
+    pub name: String,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    /// Defaults to the discovery document's `jwks_uri`.
+    pub jwks_uri: Option<String>,
+    pub groups_claim: Option<String>,
+    /// `user` (default) or `workload`.
+    pub kind: Option<String>,
+    pub algorithms: Option<Vec<String>>,
+    #[serde(default, with = "humantime_serde")]
+    pub leeway: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub jwks_refresh: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub jwks_min_refresh: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeys {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for RawKeys {
+    fn default() -> Self {
+        RawKeys { enabled: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnection {
+    pub name: String,
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    /// Only the embedded default sets this: start without a key, refuse calls.
+    #[serde(skip)]
+    pub api_key_optional: bool,
+    /// `bearer` (default, OpenAI and compatibles) or `api-key` (Azure OpenAI).
+    pub auth: Option<String>,
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default, with = "humantime_serde")]
+    pub connect_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub first_byte_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// Group name -> what its members may use; compiled to Cedar.
+    #[serde(default)]
+    pub groups: BTreeMap<String, RawGroupRule>,
+    /// Raw Cedar policy text.
+    pub cedar: Option<String>,
+    /// Files of Cedar policies.
+    #[serde(default)]
+    pub cedar_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroupRule {
+    /// Model name globs (`gpt-4o*`). Granted on every model-bearing endpoint.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Endpoint kinds granted (`files`, `batches`, `*`). For model-bearing
+    /// kinds this narrows `models` to those kinds; model-less kinds (files,
+    /// batches, uploads, vector_stores) are granted on every connection.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+}

@@ -1,0 +1,105 @@
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn env_with_keys(name: &str) -> Option<String> {
+    (name != "UNSET_VAR").then(|| format!("sk-test-{name}"))
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    from_toml(text, Source::File(PathBuf::from("t.toml")), &env_with_keys)
+}
+
+const MINIMAL: &str = r#"
+[[connection]]
+name = "openai"
+base_url = "https://api.openai.com/v1/"
+api_key_env = "OPENAI_API_KEY"
+models = ["gpt-*"]
+"#;
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = parse(MINIMAL).expect("valid");
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.server.max_body_bytes, 16 * 1024 * 1024);
+    assert_eq!(c.connections[0].base_url, "https://api.openai.com/v1");
+    assert!(c.connections[0].models.matches("gpt-4o"));
+    assert!(!c.connections[0].models.matches("o3-pro"));
+    assert_eq!(c.default_connection().map(|c| c.name.as_str()), Some("openai"));
+}
+
+#[test]
+fn unknown_key_names_file_and_key() {
+    let err = parse(&format!("{MINIMAL}\n[server]\nlistne = \"x\"\n")).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("t.toml"), "{msg}");
+    assert!(msg.contains("listne"), "{msg}");
+}
+
+#[test]
+fn bad_values_name_key_and_reason() {
+    let cases = [
+        ("[server]\nlisten = \"nope\"", "server.listen"),
+        ("[server]\nmax_json_depth = 1000", "server.max_json_depth"),
+        (
+            "[[issuer]]\nname='a'\nissuer='https://idp'\naudiences=['w']\nalgorithms=['HS256']",
+            "issuer[0].algorithms",
+        ),
+        (
+            "[[issuer]]\nname='a'\nissuer='https://idp'\naudiences=[]",
+            "issuer[0].audiences",
+        ),
+        (
+            "[[issuer]]\nname='a'\nissuer='https://idp'\naudiences=['w']\nleeway='5m'",
+            "issuer[0].leeway",
+        ),
+        ("[policy.groups.eng]\nmodels=['gpt-[4]']", "policy.groups.eng.models"),
+        ("[policy.groups.eng]\nendpoints=['chat']", "policy.groups.eng.endpoints"),
+    ];
+    for (extra, key) in cases {
+        let err = parse(&format!("{MINIMAL}\n{extra}\n")).unwrap_err();
+        match err {
+            ConfigError::Invalid { key: k, .. } => assert_eq!(k, key, "for {extra}"),
+            other => panic!("{extra}: expected Invalid at {key}, got {other}"),
+        }
+    }
+}
+
+#[test]
+fn missing_secret_env_stops_startup() {
+    let text = MINIMAL.replace("OPENAI_API_KEY", "UNSET_VAR");
+    let err = parse(&text).unwrap_err();
+    assert!(err.to_string().contains("UNSET_VAR"), "{err}");
+}
+
+#[test]
+fn secret_values_never_in_debug_output() {
+    let c = parse(MINIMAL).expect("valid");
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("sk-test"), "secret leaked into Debug: {dbg}");
+}
+
+#[test]
+fn embedded_default_starts_without_key() {
+    let c = embedded_default(&|_| None).expect("valid");
+    assert!(c.connections[0].credential.is_none());
+    assert_eq!(c.store.sqlite_path, Path::new("./warden.db"));
+    assert_eq!(c.policy.groups[0].group, DEFAULT_KEY_GROUP);
+}
+
+/// Every config shipped in `examples/` must parse and validate.
+#[test]
+fn every_example_config_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/ exists") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            load_with_env(&path, &env_with_keys)
+                .unwrap_or_else(|e| panic!("{} does not validate: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "expected example configs in {}", dir.display());
+}

@@ -1,0 +1,200 @@
+//! The validated configuration. Values here have been checked: addresses
+//! parse, globs compile, timeouts are in range, secrets are resolved.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use globset::GlobSet;
+use secrecy::SecretString;
+use warden_core::EndpointKind;
+
+use crate::Source;
+
+#[derive(Debug)]
+pub struct Config {
+    pub source: Source,
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub log: LogConfig,
+    pub issuers: Vec<IssuerConfig>,
+    pub keys: KeysConfig,
+    pub connections: Vec<ConnectionConfig>,
+    pub policy: PolicyConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Largest JSON body Warden reads to inspect (413 beyond).
+    pub max_body_bytes: u64,
+    /// Largest multipart/binary body streamed through (files, uploads, audio).
+    pub max_upload_bytes: u64,
+    /// Deepest JSON nesting accepted (400 beyond).
+    pub max_json_depth: usize,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub sqlite_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive (`info`, `warden=debug`).
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    Rs256,
+    Rs384,
+    Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
+    Es256,
+    Es384,
+    EdDsa,
+}
+
+impl SigningAlgorithm {
+    /// Asymmetric algorithms only: HMAC and `none` are never accepted, since
+    /// a verifier holding only public keys cannot use them safely.
+    pub const ALL: [SigningAlgorithm; 9] = [
+        SigningAlgorithm::Rs256,
+        SigningAlgorithm::Rs384,
+        SigningAlgorithm::Rs512,
+        SigningAlgorithm::Ps256,
+        SigningAlgorithm::Ps384,
+        SigningAlgorithm::Ps512,
+        SigningAlgorithm::Es256,
+        SigningAlgorithm::Es384,
+        SigningAlgorithm::EdDsa,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Rs256 => "RS256",
+            SigningAlgorithm::Rs384 => "RS384",
+            SigningAlgorithm::Rs512 => "RS512",
+            SigningAlgorithm::Ps256 => "PS256",
+            SigningAlgorithm::Ps384 => "PS384",
+            SigningAlgorithm::Ps512 => "PS512",
+            SigningAlgorithm::Es256 => "ES256",
+            SigningAlgorithm::Es384 => "ES384",
+            SigningAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SigningAlgorithm> {
+        SigningAlgorithm::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    pub name: String,
+    /// Exact `iss` value; discovery is fetched from `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub jwks_uri: Option<String>,
+    /// Dotted path to the groups claim (`groups`, `realm_access.roles`).
+    pub groups_claim: Vec<String>,
+    pub principal_kind: warden_core::PrincipalKind,
+    pub algorithms: Vec<SigningAlgorithm>,
+    pub leeway: Duration,
+    /// Periodic JWKS refresh.
+    pub jwks_refresh: Duration,
+    /// Least time between two refreshes triggered by an unknown `kid`.
+    pub jwks_min_refresh: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeysConfig {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// `api-key: <key>` (Azure OpenAI).
+    ApiKeyHeader,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    pub name: String,
+    /// Base URL without trailing slash, ending in the API version (`.../v1`).
+    pub base_url: String,
+    /// `None` only for the embedded default when `OPENAI_API_KEY` is unset:
+    /// Warden starts and refuses calls to this connection with a clear error.
+    pub credential: Option<SecretString>,
+    /// Where the credential comes from, for messages (never the value).
+    pub credential_source: String,
+    pub auth: UpstreamAuth,
+    pub models: ModelPatterns,
+    pub default: bool,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Model globs, kept as text (for Cedar and display) and compiled (for routing).
+#[derive(Debug, Clone)]
+pub struct ModelPatterns {
+    pub globs: Vec<String>,
+    pub set: GlobSet,
+}
+
+impl ModelPatterns {
+    pub fn matches(&self, model: &str) -> bool {
+        self.set.is_match(model)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PolicyConfig {
+    pub groups: Vec<GroupRule>,
+    /// Raw Cedar sources, with where each came from.
+    pub cedar: Vec<CedarSource>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupRule {
+    pub group: String,
+    pub models: Vec<String>,
+    /// Empty means every model-bearing endpoint.
+    pub endpoints: Vec<EndpointKind>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CedarSource {
+    pub origin: String,
+    pub text: String,
+}
+
+impl Config {
+    /// The connection serving a model: the first whose patterns match.
+    pub fn connection_for_model(&self, model: &str) -> Option<&ConnectionConfig> {
+        self.connections.iter().find(|c| c.models.matches(model))
+    }
+
+    /// The connection for model-less endpoints (files, batches, ...).
+    pub fn default_connection(&self) -> Option<&ConnectionConfig> {
+        self.connections
+            .iter()
+            .find(|c| c.default)
+            .or(self.connections.first())
+    }
+}

@@ -1,0 +1,423 @@
+//! Raw -> validated. Each check names the key it is about; the first problem
+//! stops start-up.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use globset::{Glob, GlobSetBuilder};
+use secrecy::SecretString;
+use warden_core::{EndpointKind, PrincipalKind};
+
+use crate::defaults as d;
+use crate::raw::*;
+use crate::types::*;
+use crate::{ConfigError, Source};
+
+struct Ctx<'e> {
+    env: crate::EnvLookup<'e>,
+    file: PathBuf,
+    /// Directory relative paths in the file resolve against.
+    base: PathBuf,
+}
+
+impl Ctx<'_> {
+    fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.clone(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+}
+
+pub fn validate(
+    raw: RawConfig,
+    source: Source,
+    env: crate::EnvLookup<'_>,
+) -> Result<Config, ConfigError> {
+    let (file, base) = match &source {
+        Source::File(p) => (
+            p.clone(),
+            p.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        ),
+        Source::EmbeddedDefault => (PathBuf::from("<embedded default>"), PathBuf::from(".")),
+    };
+    let cx = Ctx { env, file, base };
+    let server = server(&cx, raw.server)?;
+    let store = StoreConfig {
+        sqlite_path: raw.store.sqlite.map_or_else(
+            || PathBuf::from(d::SQLITE_PATH),
+            |p| cx.resolve(&p),
+        ),
+    };
+    let log = log(&cx, raw.log)?;
+    let issuers = raw
+        .issuers
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| issuer(&cx, i, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    unique(&cx, "issuer", issuers.iter().map(|i| i.name.as_str()))?;
+    let connections = raw
+        .connections
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| connection(&cx, i, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    if connections.is_empty() {
+        return Err(cx.invalid(
+            "connection",
+            "at least one [[connection]] is required (where should calls go?)",
+        ));
+    }
+    unique(&cx, "connection", connections.iter().map(|c| c.name.as_str()))?;
+    if connections.iter().filter(|c| c.default).count() > 1 {
+        return Err(cx.invalid(
+            "connection.default",
+            "only one connection may be the default",
+        ));
+    }
+    let policy = policy(&cx, raw.policy)?;
+    if issuers.is_empty() && !raw.keys.enabled {
+        return Err(cx.invalid(
+            "keys.enabled",
+            "no [[issuer]] and Warden keys disabled: nobody could authenticate",
+        ));
+    }
+    Ok(Config {
+        source,
+        server,
+        store,
+        log,
+        issuers,
+        keys: KeysConfig {
+            enabled: raw.keys.enabled,
+        },
+        connections,
+        policy,
+    })
+}
+
+fn unique<'a>(
+    cx: &Ctx,
+    what: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), ConfigError> {
+    let mut seen = BTreeSet::new();
+    for n in names {
+        if !seen.insert(n) {
+            return Err(cx.invalid(format!("{what}.name"), format!("`{n}` is used twice")));
+        }
+    }
+    Ok(())
+}
+
+fn server(cx: &Ctx, raw: RawServer) -> Result<ServerConfig, ConfigError> {
+    let listen = raw.listen.as_deref().unwrap_or(d::LISTEN);
+    let listen = listen.parse().map_err(|_| {
+        cx.invalid(
+            "server.listen",
+            format!("`{listen}` is not an address:port like 127.0.0.1:8080"),
+        )
+    })?;
+    let max_body_bytes = raw.max_body_bytes.unwrap_or(d::MAX_BODY_BYTES);
+    if max_body_bytes < 1024 {
+        return Err(cx.invalid("server.max_body_bytes", "must be at least 1024"));
+    }
+    let max_json_depth = raw.max_json_depth.unwrap_or(d::MAX_JSON_DEPTH);
+    if !(4..=128).contains(&max_json_depth) {
+        return Err(cx.invalid("server.max_json_depth", "must be between 4 and 128"));
+    }
+    Ok(ServerConfig {
+        listen,
+        max_body_bytes,
+        max_upload_bytes: raw.max_upload_bytes.unwrap_or(d::MAX_UPLOAD_BYTES),
+        max_json_depth,
+        shutdown_grace: raw.shutdown_grace.unwrap_or(d::SHUTDOWN_GRACE),
+    })
+}
+
+fn log(cx: &Ctx, raw: RawLog) -> Result<LogConfig, ConfigError> {
+    let format = match raw.format.as_deref() {
+        None | Some("pretty") => LogFormat::Pretty,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            return Err(cx.invalid(
+                "log.format",
+                format!("`{other}`: expected `pretty` or `json`"),
+            ));
+        }
+    };
+    Ok(LogConfig {
+        format,
+        level: raw.level.unwrap_or_else(|| "info".into()),
+    })
+}
+
+fn http_url(cx: &Ctx, key: &str, url: &str) -> Result<String, ConfigError> {
+    let ok = url.starts_with("https://") || url.starts_with("http://");
+    if !ok || url.contains(char::is_whitespace) {
+        return Err(cx.invalid(key, format!("`{url}` is not an http(s) URL")));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn issuer(cx: &Ctx, i: usize, raw: RawIssuer) -> Result<IssuerConfig, ConfigError> {
+    let key = |k: &str| format!("issuer[{i}].{k}");
+    if raw.name.is_empty() {
+        return Err(cx.invalid(key("name"), "must not be empty"));
+    }
+    let issuer = http_url(cx, &key("issuer"), &raw.issuer)?;
+    if raw.audiences.is_empty() || raw.audiences.iter().any(String::is_empty) {
+        return Err(cx.invalid(
+            key("audiences"),
+            "name at least one non-empty audience: tokens minted for other services must not pass",
+        ));
+    }
+    let jwks_uri = raw
+        .jwks_uri
+        .map(|u| http_url(cx, &key("jwks_uri"), &u))
+        .transpose()?;
+    let claim = raw.groups_claim.as_deref().unwrap_or(d::GROUPS_CLAIM);
+    let groups_claim: Vec<String> = claim.split('.').map(str::to_owned).collect();
+    if groups_claim.iter().any(String::is_empty) {
+        return Err(cx.invalid(key("groups_claim"), format!("`{claim}` has an empty segment")));
+    }
+    let principal_kind = match raw.kind.as_deref() {
+        None | Some("user") => PrincipalKind::User,
+        Some("workload") => PrincipalKind::Workload,
+        Some(other) => {
+            return Err(cx.invalid(
+                key("kind"),
+                format!("`{other}`: expected `user` or `workload`"),
+            ));
+        }
+    };
+    let algorithms = match raw.algorithms {
+        None => vec![
+            SigningAlgorithm::Rs256,
+            SigningAlgorithm::Es256,
+            SigningAlgorithm::EdDsa,
+        ],
+        Some(list) if list.is_empty() => {
+            return Err(cx.invalid(key("algorithms"), "must not be empty"));
+        }
+        Some(list) => list
+            .iter()
+            .map(|a| {
+                SigningAlgorithm::parse(a).ok_or_else(|| {
+                    cx.invalid(
+                        key("algorithms"),
+                        format!(
+                            "`{a}` is not allowed: only asymmetric algorithms (RS*, PS*, ES256, ES384, EdDSA); `none` and HMAC are refused"
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let leeway = raw.leeway.unwrap_or(d::LEEWAY);
+    if leeway > d::MAX_LEEWAY {
+        return Err(cx.invalid(key("leeway"), "must be at most 60s"));
+    }
+    Ok(IssuerConfig {
+        name: raw.name,
+        issuer,
+        audiences: raw.audiences,
+        jwks_uri,
+        groups_claim,
+        principal_kind,
+        algorithms,
+        leeway,
+        jwks_refresh: at_least(cx, &key("jwks_refresh"), raw.jwks_refresh, d::JWKS_REFRESH)?,
+        jwks_min_refresh: raw.jwks_min_refresh.unwrap_or(d::JWKS_MIN_REFRESH),
+    })
+}
+
+fn at_least(
+    cx: &Ctx,
+    key: &str,
+    value: Option<Duration>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let v = value.unwrap_or(default);
+    if v < Duration::from_secs(1) {
+        return Err(cx.invalid(key, "must be at least 1s"));
+    }
+    Ok(v)
+}
+
+fn connection(cx: &Ctx, i: usize, raw: RawConnection) -> Result<ConnectionConfig, ConfigError> {
+    let key = |k: &str| format!("connection[{i}].{k}");
+    if raw.name.is_empty() || raw.name.contains(['/', '"']) {
+        return Err(cx.invalid(key("name"), "must be non-empty, without `/` or `\"`"));
+    }
+    let base_url = http_url(cx, &key("base_url"), &raw.base_url)?;
+    let (credential, credential_source) = match (raw.api_key_env, raw.api_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(cx.invalid(
+                key("api_key_env"),
+                "set api_key_env or api_key_file, not both",
+            ));
+        }
+        (Some(var), None) => match (cx.env)(&var) {
+            Some(v) if !v.trim().is_empty() => {
+                (Some(SecretString::from(v.trim().to_owned())), format!("env {var}"))
+            }
+            _ if raw.api_key_optional => (None, format!("env {var} (not set)")),
+            _ => {
+                return Err(cx.invalid(
+                    key("api_key_env"),
+                    format!("environment variable `{var}` is not set or empty"),
+                ));
+            }
+        },
+        (None, Some(path)) => {
+            let path = cx.resolve(&path);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                cx.invalid(key("api_key_file"), format!("cannot read {}: {e}", path.display()))
+            })?;
+            if text.trim().is_empty() {
+                return Err(cx.invalid(key("api_key_file"), "the file is empty"));
+            }
+            (
+                Some(SecretString::from(text.trim().to_owned())),
+                format!("file {}", path.display()),
+            )
+        }
+        // A local server (vLLM, Ollama) may need no credential at all.
+        (None, None) => (None, "none".to_owned()),
+    };
+    let auth = match raw.auth.as_deref() {
+        None | Some("bearer") => UpstreamAuth::Bearer,
+        Some("api-key") => UpstreamAuth::ApiKeyHeader,
+        Some(other) => {
+            return Err(cx.invalid(
+                key("auth"),
+                format!("`{other}`: expected `bearer` or `api-key`"),
+            ));
+        }
+    };
+    if raw.models.is_empty() && !raw.default {
+        return Err(cx.invalid(
+            key("models"),
+            "list the model globs this connection serves (or make it the default)",
+        ));
+    }
+    let models = patterns(cx, &key("models"), raw.models)?;
+    for (name, _) in &raw.headers {
+        let lower = name.to_ascii_lowercase();
+        if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+            return Err(cx.invalid(key("headers"), format!("`{name}` is not a header name")));
+        }
+    }
+    Ok(ConnectionConfig {
+        name: raw.name,
+        base_url,
+        credential,
+        credential_source,
+        auth,
+        models,
+        default: raw.default,
+        connect_timeout: at_least(cx, &key("connect_timeout"), raw.connect_timeout, d::CONNECT_TIMEOUT)?,
+        first_byte_timeout: at_least(
+            cx,
+            &key("first_byte_timeout"),
+            raw.first_byte_timeout,
+            d::FIRST_BYTE_TIMEOUT,
+        )?,
+        idle_timeout: at_least(cx, &key("idle_timeout"), raw.idle_timeout, d::IDLE_TIMEOUT)?,
+        headers: raw.headers.into_iter().collect(),
+    })
+}
+
+fn patterns(cx: &Ctx, key: &str, globs: Vec<String>) -> Result<ModelPatterns, ConfigError> {
+    let mut builder = GlobSetBuilder::new();
+    for g in &globs {
+        let glob = Glob::new(g).map_err(|e| cx.invalid(key, format!("`{g}`: {e}")))?;
+        builder.add(glob);
+    }
+    let set = builder
+        .build()
+        .map_err(|e| cx.invalid(key, e.to_string()))?;
+    Ok(ModelPatterns { globs, set })
+}
+
+fn policy(cx: &Ctx, raw: RawPolicy) -> Result<PolicyConfig, ConfigError> {
+    let mut groups = Vec::new();
+    for (group, rule) in raw.groups {
+        let key = |k: &str| format!("policy.groups.{group}.{k}");
+        if group.is_empty() || group.contains('"') {
+            return Err(cx.invalid("policy.groups", "group names must be non-empty, without `\"`"));
+        }
+        for m in &rule.models {
+            // The table compiles to Cedar `like`, where only `*` is special.
+            if m.is_empty() || m.contains(['"', '\\', '?', '[', '{']) {
+                return Err(cx.invalid(
+                    key("models"),
+                    format!("`{m}`: model patterns may use `*` only"),
+                ));
+            }
+        }
+        let mut endpoints = Vec::new();
+        for e in &rule.endpoints {
+            if e == "*" {
+                endpoints = EndpointKind::ALL.to_vec();
+                break;
+            }
+            let kind = EndpointKind::parse(e).ok_or_else(|| {
+                cx.invalid(
+                    key("endpoints"),
+                    format!(
+                        "`{e}` is not an endpoint kind; expected one of: {}",
+                        EndpointKind::ALL.map(EndpointKind::as_str).join(", ")
+                    ),
+                )
+            })?;
+            endpoints.push(kind);
+        }
+        if rule.models.is_empty() && endpoints.iter().all(|k| k.carries_model()) {
+            return Err(cx.invalid(
+                key("models"),
+                "grants nothing: list models, or model-less endpoints such as `files`",
+            ));
+        }
+        groups.push(GroupRule {
+            group,
+            models: rule.models,
+            endpoints,
+        });
+    }
+    let mut cedar = Vec::new();
+    if let Some(text) = raw.cedar {
+        cedar.push(CedarSource {
+            origin: format!("{} [policy.cedar]", cx.file.display()),
+            text,
+        });
+    }
+    for (i, path) in raw.cedar_files.iter().enumerate() {
+        let path = cx.resolve(path);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            cx.invalid(
+                format!("policy.cedar_files[{i}]"),
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        cedar.push(CedarSource {
+            origin: path.display().to_string(),
+            text,
+        });
+    }
+    Ok(PolicyConfig { groups, cedar })
+}

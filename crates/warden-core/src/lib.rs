@@ -1,0 +1,14 @@
+//! Domain types shared by every stage of Warden's pipeline.
+//!
+//! This crate is pure: no I/O, no async, no configuration parsing. It names the
+//! things the other crates exchange (who is calling, which endpoint, what was
+//! decided, what gets recorded) so that identity, policy, the store and the data
+//! path agree on them without depending on one another.
+
+pub mod endpoint;
+pub mod principal;
+pub mod record;
+
+pub use endpoint::EndpointKind;
+pub use principal::{Principal, PrincipalKind};
+pub use record::{Decision, Outcome, RequestRecord, Usage};

@@ -1,0 +1,112 @@
+//! The per-request record: one per call that reaches Warden, allowed or not.
+//!
+//! The data path fills it as the request moves through the stages and hands it
+//! to the store when the exchange ends (whatever way it ends). The shape is flat
+//! so a store can write it as one row, and stable so a hash chain can be added
+//! over it later (see ARCHITECTURE.md, "Records").
+
+use serde::{Deserialize, Serialize};
+
+use crate::PrincipalKind;
+
+/// What Warden decided about the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Forwarded to an upstream.
+    Allow,
+    /// Refused by Warden (identity, policy, or bad input).
+    Deny,
+}
+
+impl Decision {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+/// How the exchange ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Warden answered with an error before forwarding.
+    Refused,
+    /// The upstream answered and the whole body reached the caller.
+    Completed,
+    /// Could not reach the upstream, or it timed out before answering.
+    UpstreamFailed,
+    /// The upstream's body broke or stalled part way.
+    UpstreamBroken,
+    /// The caller went away before the exchange finished.
+    ClientGone,
+}
+
+impl Outcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Refused => "refused",
+            Outcome::Completed => "completed",
+            Outcome::UpstreamFailed => "upstream_failed",
+            Outcome::UpstreamBroken => "upstream_broken",
+            Outcome::ClientGone => "client_gone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        [
+            Outcome::Refused,
+            Outcome::Completed,
+            Outcome::UpstreamFailed,
+            Outcome::UpstreamBroken,
+            Outcome::ClientGone,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+}
+
+/// Token usage as the upstream reported it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub total_tokens: u64,
+    pub cached_tokens: u64,
+}
+
+/// One request, as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub request_id: String,
+    /// Unix time in milliseconds when the request arrived.
+    pub started_at_ms: i64,
+    pub principal_kind: Option<PrincipalKind>,
+    pub subject: Option<String>,
+    pub issuer: Option<String>,
+    pub groups: Vec<String>,
+    pub key_id: Option<String>,
+    pub client_addr: Option<String>,
+    pub method: String,
+    pub path: String,
+    /// Endpoint kind name, or `unknown` for paths Warden does not serve.
+    pub endpoint: String,
+    pub model: Option<String>,
+    pub connection: Option<String>,
+    pub stream: bool,
+    pub decision: Decision,
+    /// The error code when refused or failed (`invalid_token`, ...).
+    pub reason: Option<String>,
+    /// Policies that decided (Cedar policy ids).
+    pub policy_ids: Vec<String>,
+    /// HTTP status sent to the caller (499 when the caller left first).
+    pub status: u16,
+    pub outcome: Outcome,
+    /// Time from forwarding to the upstream's response headers.
+    pub upstream_latency_us: Option<u64>,
+    /// Time from arrival to the end of the exchange.
+    pub total_latency_us: u64,
+    pub usage: Option<Usage>,
+}

@@ -1,0 +1,67 @@
+//! Warden's persistence. One trait per capability ([`RecordStore`] for request
+//! records, [`KeyStore`] for Warden-issued keys), so a PostgreSQL backend can
+//! implement the same traits; [`sqlite::SqliteStore`] is the embedded default.
+//!
+//! The store is written to from the data path only through a batching writer
+//! (see `warden-gateway`'s `records` module), never once per request inline.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use warden_core::RequestRecord;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// A Warden-issued key as stored: never the key, only its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredKey {
+    pub id: String,
+    pub key_hash: Vec<u8>,
+    pub owner: String,
+    pub groups: Vec<String>,
+    pub models: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub created_at_ms: i64,
+    pub expires_at_ms: Option<i64>,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// Which records to read back, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct RecordFilter {
+    pub subject: Option<String>,
+    pub since_ms: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+#[async_trait]
+pub trait RecordStore: Send + Sync + std::fmt::Debug {
+    /// Appends records in one transaction: all or none.
+    async fn append_records(&self, records: &[RequestRecord]) -> Result<(), StoreError>;
+    async fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RequestRecord>, StoreError>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync + std::fmt::Debug {
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    async fn find_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError>;
+    async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Marks a key revoked; `false` if there is no such key or it already was.
+    async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError>;
+}
+
+/// Everything Warden needs from a store.
+pub trait Store: RecordStore + KeyStore {
+    /// Cheap liveness check for `/readyz`.
+    fn is_ready(&self) -> bool;
+}

@@ -1,0 +1,135 @@
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use warden_core::{Decision, Outcome, PrincipalKind, RequestRecord, Usage};
+
+use super::{SqliteStore, json_list, parse_list};
+use crate::{RecordFilter, RecordStore, StoreError};
+
+const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups_json, \
+    key_id, client_addr, method, path, endpoint, model, connection, stream, decision, reason, \
+    policy_ids_json, status, outcome, upstream_latency_us, total_latency_us, input_tokens, \
+    output_tokens, total_tokens, cached_tokens";
+
+/// SQLite binds at most 32766 parameters; 25 per row.
+const ROWS_PER_STATEMENT: usize = 500;
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u64_of(v: Option<i64>) -> Option<u64> {
+    v.map(|v| u64::try_from(v).unwrap_or(0))
+}
+
+fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
+    let kind: Option<String> = row.try_get("principal_kind")?;
+    let principal_kind = kind
+        .map(|k| match k.as_str() {
+            "user" => Ok(PrincipalKind::User),
+            "workload" => Ok(PrincipalKind::Workload),
+            "key" => Ok(PrincipalKind::Key),
+            other => Err(StoreError::Corrupt(format!("principal_kind {other}"))),
+        })
+        .transpose()?;
+    let decision = match row.try_get::<&str, _>("decision")? {
+        "allow" => Decision::Allow,
+        "deny" => Decision::Deny,
+        other => return Err(StoreError::Corrupt(format!("decision {other}"))),
+    };
+    let outcome: &str = row.try_get("outcome")?;
+    let outcome =
+        Outcome::parse(outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome {outcome}")))?;
+    let input: Option<i64> = row.try_get("input_tokens")?;
+    let usage = match input {
+        None => None,
+        Some(input) => Some(Usage {
+            input_tokens: u64::try_from(input).unwrap_or(0),
+            output_tokens: u64_of(row.try_get("output_tokens")?).unwrap_or(0),
+            total_tokens: u64_of(row.try_get("total_tokens")?).unwrap_or(0),
+            cached_tokens: u64_of(row.try_get("cached_tokens")?).unwrap_or(0),
+        }),
+    };
+    let status: i64 = row.try_get("status")?;
+    Ok(RequestRecord {
+        request_id: row.try_get("request_id")?,
+        started_at_ms: row.try_get("started_at_ms")?,
+        principal_kind,
+        subject: row.try_get("subject")?,
+        issuer: row.try_get("issuer")?,
+        groups: parse_list("groups_json", row.try_get("groups_json")?)?,
+        key_id: row.try_get("key_id")?,
+        client_addr: row.try_get("client_addr")?,
+        method: row.try_get("method")?,
+        path: row.try_get("path")?,
+        endpoint: row.try_get("endpoint")?,
+        model: row.try_get("model")?,
+        connection: row.try_get("connection")?,
+        stream: row.try_get("stream")?,
+        decision,
+        reason: row.try_get("reason")?,
+        policy_ids: parse_list("policy_ids_json", row.try_get("policy_ids_json")?)?,
+        status: u16::try_from(status).unwrap_or(0),
+        outcome,
+        upstream_latency_us: u64_of(row.try_get("upstream_latency_us")?),
+        total_latency_us: u64_of(row.try_get("total_latency_us")?).unwrap_or(0),
+        usage,
+    })
+}
+
+#[async_trait]
+impl RecordStore for SqliteStore {
+    async fn append_records(&self, records: &[RequestRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new(format!("INSERT INTO request_records ({COLUMNS}) "));
+            q.push_values(chunk, |mut b, r| {
+                let usage = r.usage.as_ref();
+                b.push_bind(&r.request_id)
+                    .push_bind(r.started_at_ms)
+                    .push_bind(r.principal_kind.map(PrincipalKind::as_str))
+                    .push_bind(&r.subject)
+                    .push_bind(&r.issuer)
+                    .push_bind(json_list(&r.groups))
+                    .push_bind(&r.key_id)
+                    .push_bind(&r.client_addr)
+                    .push_bind(&r.method)
+                    .push_bind(&r.path)
+                    .push_bind(&r.endpoint)
+                    .push_bind(&r.model)
+                    .push_bind(&r.connection)
+                    .push_bind(r.stream)
+                    .push_bind(r.decision.as_str())
+                    .push_bind(&r.reason)
+                    .push_bind(json_list(&r.policy_ids))
+                    .push_bind(i64::from(r.status))
+                    .push_bind(r.outcome.as_str())
+                    .push_bind(r.upstream_latency_us.map(i64_of))
+                    .push_bind(i64_of(r.total_latency_us))
+                    .push_bind(usage.map(|u| i64_of(u.input_tokens)))
+                    .push_bind(usage.map(|u| i64_of(u.output_tokens)))
+                    .push_bind(usage.map(|u| i64_of(u.total_tokens)))
+                    .push_bind(usage.map(|u| i64_of(u.cached_tokens)));
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RequestRecord>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {COLUMNS} FROM request_records WHERE 1 = 1"));
+        if let Some(subject) = &filter.subject {
+            q.push(" AND subject = ").push_bind(subject);
+        }
+        if let Some(since) = filter.since_ms {
+            q.push(" AND started_at_ms >= ").push_bind(since);
+        }
+        q.push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(i64::from(filter.limit.unwrap_or(1000)));
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+}
