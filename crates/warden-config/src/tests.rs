@@ -26,7 +26,10 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.connections[0].base_url, "https://api.openai.com/v1");
     assert!(c.connections[0].models.matches("gpt-4o"));
     assert!(!c.connections[0].models.matches("o3-pro"));
-    assert_eq!(c.default_connection().map(|c| c.name.as_str()), Some("openai"));
+    assert_eq!(
+        c.default_connection().map(|c| c.name.as_str()),
+        Some("openai")
+    );
 }
 
 #[test]
@@ -54,8 +57,14 @@ fn bad_values_name_key_and_reason() {
             "[[issuer]]\nname='a'\nissuer='https://idp'\naudiences=['w']\nleeway='5m'",
             "issuer[0].leeway",
         ),
-        ("[policy.groups.eng]\nmodels=['gpt-[4]']", "policy.groups.eng.models"),
-        ("[policy.groups.eng]\nendpoints=['chat']", "policy.groups.eng.endpoints"),
+        (
+            "[policy.groups.eng]\nmodels=['gpt-[4]']",
+            "policy.groups.eng.models",
+        ),
+        (
+            "[policy.groups.eng]\nendpoints=['chat']",
+            "policy.groups.eng.endpoints",
+        ),
     ];
     for (extra, key) in cases {
         let err = parse(&format!("{MINIMAL}\n{extra}\n")).unwrap_err();

@@ -56,10 +56,10 @@ pub fn validate(
     let cx = Ctx { env, file, base };
     let server = server(&cx, raw.server)?;
     let store = StoreConfig {
-        sqlite_path: raw.store.sqlite.map_or_else(
-            || PathBuf::from(d::SQLITE_PATH),
-            |p| cx.resolve(&p),
-        ),
+        sqlite_path: raw
+            .store
+            .sqlite
+            .map_or_else(|| PathBuf::from(d::SQLITE_PATH), |p| cx.resolve(&p)),
     };
     let log = log(&cx, raw.log)?;
     let issuers = raw
@@ -81,7 +81,11 @@ pub fn validate(
             "at least one [[connection]] is required (where should calls go?)",
         ));
     }
-    unique(&cx, "connection", connections.iter().map(|c| c.name.as_str()))?;
+    unique(
+        &cx,
+        "connection",
+        connections.iter().map(|c| c.name.as_str()),
+    )?;
     if connections.iter().filter(|c| c.default).count() > 1 {
         return Err(cx.invalid(
             "connection.default",
@@ -192,7 +196,10 @@ fn issuer(cx: &Ctx, i: usize, raw: RawIssuer) -> Result<IssuerConfig, ConfigErro
     let claim = raw.groups_claim.as_deref().unwrap_or(d::GROUPS_CLAIM);
     let groups_claim: Vec<String> = claim.split('.').map(str::to_owned).collect();
     if groups_claim.iter().any(String::is_empty) {
-        return Err(cx.invalid(key("groups_claim"), format!("`{claim}` has an empty segment")));
+        return Err(cx.invalid(
+            key("groups_claim"),
+            format!("`{claim}` has an empty segment"),
+        ));
     }
     let principal_kind = match raw.kind.as_deref() {
         None | Some("user") => PrincipalKind::User,
@@ -272,9 +279,10 @@ fn connection(cx: &Ctx, i: usize, raw: RawConnection) -> Result<ConnectionConfig
             ));
         }
         (Some(var), None) => match (cx.env)(&var) {
-            Some(v) if !v.trim().is_empty() => {
-                (Some(SecretString::from(v.trim().to_owned())), format!("env {var}"))
-            }
+            Some(v) if !v.trim().is_empty() => (
+                Some(SecretString::from(v.trim().to_owned())),
+                format!("env {var}"),
+            ),
             _ if raw.api_key_optional => (None, format!("env {var} (not set)")),
             _ => {
                 return Err(cx.invalid(
@@ -286,7 +294,10 @@ fn connection(cx: &Ctx, i: usize, raw: RawConnection) -> Result<ConnectionConfig
         (None, Some(path)) => {
             let path = cx.resolve(&path);
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                cx.invalid(key("api_key_file"), format!("cannot read {}: {e}", path.display()))
+                cx.invalid(
+                    key("api_key_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
             })?;
             if text.trim().is_empty() {
                 return Err(cx.invalid(key("api_key_file"), "the file is empty"));
@@ -316,7 +327,7 @@ fn connection(cx: &Ctx, i: usize, raw: RawConnection) -> Result<ConnectionConfig
         ));
     }
     let models = patterns(cx, &key("models"), raw.models)?;
-    for (name, _) in &raw.headers {
+    for name in raw.headers.keys() {
         let lower = name.to_ascii_lowercase();
         if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
             return Err(cx.invalid(key("headers"), format!("`{name}` is not a header name")));
@@ -330,7 +341,12 @@ fn connection(cx: &Ctx, i: usize, raw: RawConnection) -> Result<ConnectionConfig
         auth,
         models,
         default: raw.default,
-        connect_timeout: at_least(cx, &key("connect_timeout"), raw.connect_timeout, d::CONNECT_TIMEOUT)?,
+        connect_timeout: at_least(
+            cx,
+            &key("connect_timeout"),
+            raw.connect_timeout,
+            d::CONNECT_TIMEOUT,
+        )?,
         first_byte_timeout: at_least(
             cx,
             &key("first_byte_timeout"),
@@ -359,7 +375,10 @@ fn policy(cx: &Ctx, raw: RawPolicy) -> Result<PolicyConfig, ConfigError> {
     for (group, rule) in raw.groups {
         let key = |k: &str| format!("policy.groups.{group}.{k}");
         if group.is_empty() || group.contains('"') {
-            return Err(cx.invalid("policy.groups", "group names must be non-empty, without `\"`"));
+            return Err(cx.invalid(
+                "policy.groups",
+                "group names must be non-empty, without `\"`",
+            ));
         }
         for m in &rule.models {
             // The table compiles to Cedar `like`, where only `*` is special.

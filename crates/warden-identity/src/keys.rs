@@ -63,7 +63,8 @@ fn now_ms() -> i64 {
 fn key_id(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_at_checked(ID_LEN)?;
-    let ok = id.bytes().all(|b| b.is_ascii_hexdigit()) && secret.starts_with('_') && secret.len() > 32;
+    let ok =
+        id.bytes().all(|b| b.is_ascii_hexdigit()) && secret.starts_with('_') && secret.len() > 32;
     ok.then_some(id)
 }
 
@@ -157,7 +158,9 @@ mod tests {
 
     async fn manager() -> (tempfile::TempDir, KeyManager) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("k.db")).await.expect("open");
+        let store = SqliteStore::open(&dir.path().join("k.db"))
+            .await
+            .expect("open");
         (dir, KeyManager::new(Arc::new(store)))
     }
 
@@ -178,7 +181,11 @@ mod tests {
         assert_eq!(p.key_id.as_deref(), Some(new.id.as_str()));
         assert_eq!(p.groups, ["ci"]);
         let stored = keys.list().await.expect("list");
-        assert_ne!(stored[0].key_hash, new.reveal().as_bytes(), "only a hash is kept");
+        assert_ne!(
+            stored[0].key_hash,
+            new.reveal().as_bytes(),
+            "only a hash is kept"
+        );
 
         let mut tampered = new.reveal().to_owned();
         tampered.pop();
@@ -186,7 +193,10 @@ mod tests {
         assert!(keys.authenticate(&tampered).await.is_err());
 
         assert!(keys.revoke(&new.id).await.expect("revoke"));
-        assert_eq!(keys.authenticate(new.reveal()).await, Err(IdentityError::KeyRevoked));
+        assert_eq!(
+            keys.authenticate(new.reveal()).await,
+            Err(IdentityError::KeyRevoked)
+        );
     }
 
     #[tokio::test]
@@ -200,10 +210,17 @@ mod tests {
             })
             .await
             .expect("create");
-        assert_eq!(keys.authenticate(new.reveal()).await, Err(IdentityError::KeyExpired));
-        assert_eq!(keys.authenticate("wdn_short").await, Err(IdentityError::Malformed));
         assert_eq!(
-            keys.authenticate("wdn_zzzzzzzzzzzz_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").await,
+            keys.authenticate(new.reveal()).await,
+            Err(IdentityError::KeyExpired)
+        );
+        assert_eq!(
+            keys.authenticate("wdn_short").await,
+            Err(IdentityError::Malformed)
+        );
+        assert_eq!(
+            keys.authenticate("wdn_zzzzzzzzzzzz_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+                .await,
             Err(IdentityError::Malformed)
         );
     }

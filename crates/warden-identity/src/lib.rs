@@ -27,7 +27,9 @@ pub use oidc::OidcVerifier;
 /// Why a caller was not authenticated. Messages are safe to show the caller.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum IdentityError {
-    #[error("no credential: send `Authorization: Bearer <token>` with an OIDC access token or a Warden key")]
+    #[error(
+        "no credential: send `Authorization: Bearer <token>` with an OIDC access token or a Warden key"
+    )]
     MissingToken,
     #[error("the credential is not a JWT or a Warden key")]
     Malformed,

@@ -56,7 +56,9 @@ struct CachedKey {
 
 impl std::fmt::Debug for CachedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachedKey").field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("CachedKey")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,7 +123,10 @@ impl OidcVerifier {
             .find(|i| i.config.issuer == iss.trim_end_matches('/'))
             .ok_or(IdentityError::UntrustedIssuer)?;
         if !issuer.algorithms.contains(&header.alg) {
-            return Err(IdentityError::DisallowedAlgorithm(format!("{:?}", header.alg)));
+            return Err(IdentityError::DisallowedAlgorithm(format!(
+                "{:?}",
+                header.alg
+            )));
         }
         let key = issuer.key_for(header.kid.as_deref(), header.alg).await?;
         let claims = issuer.decode(token, header.alg, &key)?;
@@ -134,7 +139,9 @@ impl OidcVerifier {
 fn alg_name_of(token: &str) -> Option<String> {
     use base64::Engine as _;
     let head = token.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head)
+        .ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
     let alg = v.get("alg")?.as_str()?;
     Some(alg.chars().take(16).collect())
@@ -147,31 +154,42 @@ impl IssuerState {
         }
         // Unknown kid (or empty cache): refresh, rate-limited, then retry once.
         self.refresh(false).await?;
-        self.lookup(kid, alg)?
-            .ok_or(IdentityError::Invalid("signing key is not in the issuer's JWKS"))
+        self.lookup(kid, alg)?.ok_or(IdentityError::Invalid(
+            "signing key is not in the issuer's JWKS",
+        ))
     }
 
-    fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> Result<Option<CachedKey>, IdentityError> {
-        let keys = self.keys.read().map_err(|_| IdentityError::Invalid("key cache poisoned"))?;
-        let usable = |k: &&CachedKey| {
-            k.key.family() == alg.family() && k.alg.is_none_or(|a| a == alg)
-        };
+    fn lookup(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Option<CachedKey>, IdentityError> {
+        let keys = self
+            .keys
+            .read()
+            .map_err(|_| IdentityError::Invalid("key cache poisoned"))?;
+        let usable =
+            |k: &&CachedKey| k.key.family() == alg.family() && k.alg.is_none_or(|a| a == alg);
         let found = match kid {
             Some(kid) => keys.by_kid.get(kid).filter(usable).cloned(),
             None => {
-                let mut matching = keys.unnamed.iter().chain(keys.by_kid.values()).filter(usable);
+                let mut matching = keys
+                    .unnamed
+                    .iter()
+                    .chain(keys.by_kid.values())
+                    .filter(usable);
                 match (matching.next(), matching.next()) {
                     (Some(one), None) => Some(one.clone()),
                     _ => None,
                 }
             }
         };
-        if found.is_none() {
-            if let Some(kid) = kid {
-                if keys.by_kid.contains_key(kid) {
-                    return Err(IdentityError::Invalid("token algorithm does not match its key"));
-                }
-            }
+        if let (None, Some(kid)) = (&found, kid)
+            && keys.by_kid.contains_key(kid)
+        {
+            return Err(IdentityError::Invalid(
+                "token algorithm does not match its key",
+            ));
         }
         Ok(found)
     }
@@ -289,8 +307,12 @@ impl IssuerState {
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => IdentityError::Expired,
-                ErrorKind::ImmatureSignature => IdentityError::Invalid("token is not valid yet (nbf)"),
-                ErrorKind::InvalidAudience => IdentityError::Invalid("token audience is not this gateway"),
+                ErrorKind::ImmatureSignature => {
+                    IdentityError::Invalid("token is not valid yet (nbf)")
+                }
+                ErrorKind::InvalidAudience => {
+                    IdentityError::Invalid("token audience is not this gateway")
+                }
                 ErrorKind::InvalidIssuer => IdentityError::UntrustedIssuer,
                 ErrorKind::InvalidSignature => IdentityError::Invalid("bad signature"),
                 ErrorKind::MissingRequiredClaim(_) => {

@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
-    Policy, PolicyId, PolicySet, Request, RestrictedExpression,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy,
+    PolicyId, PolicySet, Request, RestrictedExpression,
 };
 use warden_config::PolicyConfig;
 use warden_core::{EndpointKind, Principal};
@@ -48,7 +48,10 @@ pub enum DenyReason {
     /// Nothing permits it (default deny).
     NotPermitted,
     /// A `forbid` matched; its `@reason` annotation, if any, is the message.
-    Forbidden { policy_id: String, message: Option<String> },
+    Forbidden {
+        policy_id: String,
+        message: Option<String>,
+    },
     /// A Warden key's model scope does not cover the model.
     OutsideKeyScope,
 }
@@ -101,15 +104,15 @@ impl PolicyEngine {
     }
 
     pub fn authorize(&self, req: &PolicyRequest<'_>) -> Verdict {
-        if let (Some(scope), Resource::Model { name, .. }) = (&req.principal.model_scope, req.resource)
+        if let (Some(scope), Resource::Model { name, .. }) =
+            (&req.principal.model_scope, req.resource)
+            && !scope.iter().any(|p| wildcard_match(p, name))
         {
-            if !scope.iter().any(|p| wildcard_match(p, name)) {
-                return Verdict {
-                    allowed: false,
-                    policy_ids: Vec::new(),
-                    deny: Some(DenyReason::OutsideKeyScope),
-                };
-            }
+            return Verdict {
+                allowed: false,
+                policy_ids: Vec::new(),
+                deny: Some(DenyReason::OutsideKeyScope),
+            };
         }
         let Some((request, entities)) = build(req) else {
             // Cannot build the request (an attribute Cedar rejects): refuse.
@@ -119,7 +122,9 @@ impl PolicyEngine {
                 deny: Some(DenyReason::NotPermitted),
             };
         };
-        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
         let policy_ids: Vec<String> = response
             .diagnostics()
             .reason()
@@ -221,7 +226,10 @@ fn build(req: &PolicyRequest<'_>) -> Option<(Request, Entities)> {
     };
     let mut context = vec![
         ("endpoint".to_owned(), string(req.endpoint.as_str())),
-        ("stream".to_owned(), RestrictedExpression::new_bool(req.stream)),
+        (
+            "stream".to_owned(),
+            RestrictedExpression::new_bool(req.stream),
+        ),
         (
             "tools".to_owned(),
             RestrictedExpression::new_set(req.tools.iter().map(|t| string(t))),
@@ -246,5 +254,10 @@ fn build(req: &PolicyRequest<'_>) -> Option<(Request, Entities)> {
 
 fn connection_entity(conn: EntityUid) -> Option<Entity> {
     let name = conn.id().unescaped().to_owned();
-    Entity::new(conn, HashMap::from([("name".to_owned(), string(&name))]), HashSet::new()).ok()
+    Entity::new(
+        conn,
+        HashMap::from([("name".to_owned(), string(&name))]),
+        HashSet::new(),
+    )
+    .ok()
 }

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 // Column lists are constants; values are always bound.
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqliteStore, json_list, parse_list};
 use crate::{KeyStore, StoreError, StoredKey};
@@ -45,10 +45,12 @@ impl KeyStore for SqliteStore {
     }
 
     async fn find_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?")))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(from_row).transpose()
     }
 

@@ -34,7 +34,9 @@ fn record(id: &str, usage: Option<Usage>) -> RequestRecord {
 
 async fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("w.db")).await.expect("open");
+    let store = SqliteStore::open(&dir.path().join("w.db"))
+        .await
+        .expect("open");
     (dir, store)
 }
 
@@ -66,12 +68,18 @@ async fn records_round_trip_in_order() {
 #[tokio::test]
 async fn a_failed_batch_writes_nothing() {
     let (_dir, store) = store().await;
-    store.append_records(&[record("dup", None)]).await.expect("first");
+    store
+        .append_records(&[record("dup", None)])
+        .await
+        .expect("first");
     let err = store
         .append_records(&[record("new", None), record("dup", None)])
         .await;
     assert!(err.is_err(), "duplicate request id must fail the batch");
-    let back = store.list_records(&RecordFilter::default()).await.expect("list");
+    let back = store
+        .list_records(&RecordFilter::default())
+        .await
+        .expect("list");
     assert_eq!(back.len(), 1, "the batch is all or nothing");
 }
 
@@ -92,7 +100,10 @@ async fn keys_insert_find_revoke() {
     store.insert_key(&key).await.expect("insert");
     assert_eq!(store.find_key("k1").await.expect("find"), Some(key.clone()));
     assert!(store.revoke_key("k1", 5).await.expect("revoke"));
-    assert!(!store.revoke_key("k1", 6).await.expect("again"), "already revoked");
+    assert!(
+        !store.revoke_key("k1", 6).await.expect("again"),
+        "already revoked"
+    );
     assert!(!store.revoke_key("nope", 6).await.expect("missing"));
     let found = store.find_key("k1").await.expect("find").expect("some");
     assert_eq!(found.revoked_at_ms, Some(5));

@@ -1,0 +1,178 @@
+//! Every refusal and failure the data path can produce, and how each is shown
+//! to the caller: an OpenAI-shaped body `{"error":{"message","type","param",
+//! "code"}}` with a stable `code`. `status()`, `code()` and `kind()` are
+//! exhaustive matches, so a new variant forces a decision on all three.
+//! Messages never contain credentials or request content.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+use warden_identity::IdentityError;
+use warden_policy::DenyReason;
+
+use crate::probe::ProbeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("unknown endpoint {method} {path}; Warden serves the OpenAI API under /v1")]
+    UnknownEndpoint { method: String, path: String },
+    #[error("{0}")]
+    Identity(#[from] IdentityError),
+    #[error("request body is larger than the {limit}-byte limit")]
+    BodyTooLarge { limit: u64 },
+    #[error("content-type must be {expected}")]
+    UnsupportedMediaType { expected: &'static str },
+    #[error("{0}")]
+    BadBody(#[from] ProbeError),
+    #[error("could not read the request body")]
+    BodyRead,
+    #[error("the model `{0}` is not served by this gateway")]
+    ModelNotFound(String),
+    #[error("{}", deny_message(.reason, .model.as_deref()))]
+    Denied {
+        reason: DenyReason,
+        model: Option<String>,
+    },
+    #[error("connection `{0}` has no upstream credential configured")]
+    UpstreamUnconfigured(String),
+    #[error("the upstream `{0}` could not be reached")]
+    UpstreamUnreachable(String),
+    #[error("the upstream `{0}` did not answer in time")]
+    UpstreamTimeout(String),
+    #[error("no upstream answered the model listing")]
+    ListingFailed,
+}
+
+fn deny_message(reason: &DenyReason, model: Option<&str>) -> String {
+    match (reason, model) {
+        (DenyReason::NotPermitted, Some(m)) => {
+            format!("you are not allowed to use the model `{m}` on this endpoint")
+        }
+        (DenyReason::NotPermitted, None) => "you are not allowed to use this endpoint".into(),
+        (DenyReason::OutsideKeyScope, Some(m)) => {
+            format!("this Warden key is not scoped to the model `{m}`")
+        }
+        (DenyReason::OutsideKeyScope, None) => "this Warden key's scope excludes this".into(),
+        (DenyReason::Forbidden { policy_id, message }, _) => match message {
+            Some(msg) => format!("denied by policy `{policy_id}`: {msg}"),
+            None => format!("denied by policy `{policy_id}`"),
+        },
+    }
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::UnknownEndpoint { .. } | GatewayError::ModelNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            GatewayError::Identity(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Identity(_) => StatusCode::UNAUTHORIZED,
+            GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            GatewayError::BadBody(_) | GatewayError::BodyRead => StatusCode::BAD_REQUEST,
+            GatewayError::Denied { .. } => StatusCode::FORBIDDEN,
+            GatewayError::UpstreamUnconfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::UpstreamUnreachable(_) | GatewayError::ListingFailed => {
+                StatusCode::BAD_GATEWAY
+            }
+            GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The stable, documented error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GatewayError::UnknownEndpoint { .. } => "unknown_endpoint",
+            GatewayError::Identity(e) => e.code(),
+            GatewayError::BodyTooLarge { .. } => "request_too_large",
+            GatewayError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            GatewayError::BadBody(e) => e.code(),
+            GatewayError::BodyRead => "request_body_error",
+            GatewayError::ModelNotFound(_) => "model_not_found",
+            GatewayError::Denied { reason, model } => match (reason, model) {
+                (DenyReason::NotPermitted | DenyReason::OutsideKeyScope, Some(_)) => {
+                    "model_not_allowed"
+                }
+                (DenyReason::NotPermitted | DenyReason::OutsideKeyScope, None)
+                | (DenyReason::Forbidden { .. }, _) => "policy_denied",
+            },
+            GatewayError::UpstreamUnconfigured(_) => "upstream_not_configured",
+            GatewayError::UpstreamUnreachable(_) | GatewayError::ListingFailed => {
+                "upstream_unreachable"
+            }
+            GatewayError::UpstreamTimeout(_) => "upstream_timeout",
+        }
+    }
+
+    /// The OpenAI error `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GatewayError::Identity(e) if e.is_transient() => "server_error",
+            GatewayError::Identity(_) => "authentication_error",
+            GatewayError::Denied { .. } => "permission_error",
+            GatewayError::UnknownEndpoint { .. }
+            | GatewayError::ModelNotFound(_)
+            | GatewayError::BodyTooLarge { .. }
+            | GatewayError::UnsupportedMediaType { .. }
+            | GatewayError::BadBody(_)
+            | GatewayError::BodyRead => "invalid_request_error",
+            GatewayError::UpstreamUnconfigured(_)
+            | GatewayError::UpstreamUnreachable(_)
+            | GatewayError::UpstreamTimeout(_)
+            | GatewayError::ListingFailed => "server_error",
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::BadBody(e) => e.param(),
+            GatewayError::ModelNotFound(_) | GatewayError::Denied { model: Some(_), .. } => {
+                Some("model")
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    message: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: &'a str,
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: Inner {
+                message: self.to_string(),
+                kind: self.kind(),
+                param: self.param(),
+                code: self.code(),
+            },
+        };
+        let mut resp = (self.status(), axum::Json(body)).into_response();
+        let headers = resp.headers_mut();
+        match &self {
+            GatewayError::Identity(e) if !e.is_transient() => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            GatewayError::Identity(_) | GatewayError::UpstreamUnconfigured(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}

@@ -1,0 +1,135 @@
+//! The per-request context and its record.
+//!
+//! [`RecordGuard`] owns the request's [`RequestRecord`] from arrival to the
+//! end of the exchange and submits it when dropped, so every exit path (a
+//! refusal, an upstream failure, a finished stream, a client that hung up
+//! mid-stream, a handler future cancelled because the client left) leaves
+//! exactly one record. For streamed responses the guard moves into the body.
+
+use std::time::Instant;
+
+use warden_core::{Decision, Outcome, Principal, RequestRecord, Usage};
+
+use crate::records::RecordSink;
+
+#[derive(Debug)]
+pub struct RecordGuard {
+    record: Option<RequestRecord>,
+    started: Instant,
+    sink: RecordSink,
+}
+
+impl RecordGuard {
+    pub fn new(sink: RecordSink, record: RequestRecord, started: Instant) -> RecordGuard {
+        RecordGuard {
+            record: Some(record),
+            started,
+            sink,
+        }
+    }
+
+    fn with(&mut self, f: impl FnOnce(&mut RequestRecord)) {
+        if let Some(r) = self.record.as_mut() {
+            f(r);
+        }
+    }
+
+    pub fn request_id(&self) -> &str {
+        self.record.as_ref().map_or("", |r| r.request_id.as_str())
+    }
+
+    pub fn set_principal(&mut self, p: &Principal) {
+        self.with(|r| {
+            r.principal_kind = Some(p.kind);
+            r.subject = Some(p.subject.clone());
+            r.issuer.clone_from(&p.issuer);
+            r.groups.clone_from(&p.groups);
+            r.key_id.clone_from(&p.key_id);
+        });
+    }
+
+    pub fn set_endpoint(&mut self, endpoint: &str) {
+        self.with(|r| endpoint.clone_into(&mut r.endpoint));
+    }
+
+    pub fn set_model(&mut self, model: &str, stream: bool) {
+        self.with(|r| {
+            r.model = Some(model.to_owned());
+            r.stream = stream;
+        });
+    }
+
+    pub fn set_connection(&mut self, connection: &str) {
+        self.with(|r| r.connection = Some(connection.to_owned()));
+    }
+
+    pub fn set_decision(&mut self, allowed: bool, policy_ids: Vec<String>) {
+        self.with(|r| {
+            r.decision = if allowed {
+                Decision::Allow
+            } else {
+                Decision::Deny
+            };
+            r.policy_ids = policy_ids;
+        });
+    }
+
+    /// The upstream answered with this status after `latency_us`.
+    pub fn upstream_answered(&mut self, status: u16, latency_us: u64) {
+        self.with(|r| {
+            r.status = status;
+            r.upstream_latency_us = Some(latency_us);
+        });
+    }
+
+    /// Warden refused or failed the request with `status` and `code`.
+    pub fn refused(&mut self, status: u16, code: &str, outcome: Outcome) {
+        self.with(|r| {
+            r.status = status;
+            r.reason = Some(code.to_owned());
+            r.outcome = outcome;
+        });
+    }
+
+    /// The exchange ended; write the record now.
+    pub fn finish(&mut self, outcome: Outcome, usage: Option<Usage>) {
+        self.with(|r| {
+            r.outcome = outcome;
+            r.usage = usage;
+            if outcome == Outcome::UpstreamBroken && r.reason.is_none() {
+                r.reason = Some("upstream_stream_broken".into());
+            }
+        });
+        self.submit();
+    }
+
+    fn submit(&mut self) {
+        let Some(mut r) = self.record.take() else {
+            return;
+        };
+        r.total_latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        tracing::info!(
+            target: "warden::access",
+            request_id = %r.request_id,
+            subject = r.subject.as_deref().unwrap_or("-"),
+            endpoint = %r.endpoint,
+            model = r.model.as_deref().unwrap_or("-"),
+            decision = r.decision.as_str(),
+            reason = r.reason.as_deref().unwrap_or("-"),
+            status = r.status,
+            outcome = r.outcome.as_str(),
+            latency_us = r.total_latency_us,
+        );
+        self.sink.submit(r);
+    }
+}
+
+impl Drop for RecordGuard {
+    fn drop(&mut self) {
+        // Still holding the record: nobody finished the exchange, so the
+        // caller went away (the handler or the body was dropped).
+        // A new record starts as `client_gone` with status 499; what was
+        // learned before the caller left (principal, upstream status) stays.
+        self.submit();
+    }
+}

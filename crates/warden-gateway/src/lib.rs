@@ -1,0 +1,234 @@
+//! Warden's data path: an OpenAI-compatible HTTP server that authenticates
+//! each call, authorizes it with policy, forwards it with the connection's
+//! credential, streams the answer back, and records the exchange.
+//!
+//! - [`pipeline`]: the stages, in order, as one async function.
+//! - [`routes`]: which endpoints exist and what each needs inspected.
+//! - [`probe`]: the one-pass JSON check of request bodies.
+//! - [`upstream`]: connections, header rules, timeouts.
+//! - [`relay`] + [`usage`]: streaming the answer back while reading usage.
+//! - [`exchange`] + [`records`]: one record per request, batched to the store.
+//! - [`models`]: the policy-filtered model listing.
+//! - [`error`]: every refusal as an OpenAI-style error.
+
+pub mod error;
+pub mod exchange;
+pub mod models;
+pub mod pipeline;
+pub mod probe;
+pub mod records;
+pub mod relay;
+pub mod routes;
+pub mod upstream;
+pub mod usage;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderName, HeaderValue, StatusCode};
+use warden_config::Config;
+use warden_core::{Decision, Outcome, RequestRecord};
+use warden_identity::Identity;
+use warden_policy::PolicyEngine;
+use warden_store::Store;
+
+use crate::error::GatewayError;
+use crate::exchange::RecordGuard;
+use crate::pipeline::Reply;
+use crate::records::{RecordSink, RecordWriter};
+use crate::relay::Relay;
+use crate::upstream::{Upstreams, dropped_response_header};
+
+/// Everything the data path needs, built once at start-up.
+#[derive(Debug)]
+pub struct Gateway {
+    pub config: Arc<Config>,
+    pub identity: Identity,
+    pub policy: PolicyEngine,
+    pub upstreams: Upstreams,
+    pub records: RecordSink,
+    pub store: Arc<dyn Store>,
+}
+
+/// Why the gateway could not be built from a config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("policy: {0}")]
+    Policy(#[from] warden_policy::PolicyError),
+    #[error("{0}")]
+    Upstream(String),
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-warden-request-id");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+impl Gateway {
+    /// Builds the gateway and starts its record writer (needs a runtime).
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+    ) -> Result<(Arc<Gateway>, RecordWriter), BuildError> {
+        let policy = PolicyEngine::new(&config.policy)?;
+        let upstreams = Upstreams::new(&config.connections).map_err(BuildError::Upstream)?;
+        let key_store: Arc<dyn warden_store::KeyStore> = store.clone();
+        let identity = Identity::new(&config, key_store);
+        let record_store: Arc<dyn warden_store::RecordStore> = store.clone();
+        let (records, writer) = RecordSink::start(record_store);
+        let gw = Gateway {
+            config,
+            identity,
+            policy,
+            upstreams,
+            records,
+            store,
+        };
+        Ok((Arc::new(gw), writer))
+    }
+
+    /// The HTTP application: health endpoints and the proxied API.
+    pub fn router(self: &Arc<Gateway>) -> Router {
+        Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .fallback(proxy)
+            .with_state(Arc::clone(self))
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+    let store = gw.store.is_ready();
+    let records = gw.records.is_healthy();
+    let status = if store && records {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
+        "store": store,
+        "records": records,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn new_record(
+    request_id: String,
+    method: &http::Method,
+    path: &str,
+    client: Option<SocketAddr>,
+) -> RequestRecord {
+    RequestRecord {
+        request_id,
+        started_at_ms: now_ms(),
+        principal_kind: None,
+        subject: None,
+        issuer: None,
+        groups: Vec::new(),
+        key_id: None,
+        client_addr: client.map(|a| a.to_string()),
+        method: method.to_string(),
+        path: path.chars().take(512).collect(),
+        endpoint: "unknown".into(),
+        model: None,
+        connection: None,
+        stream: false,
+        decision: Decision::Deny,
+        reason: None,
+        policy_ids: Vec::new(),
+        status: 499,
+        outcome: Outcome::ClientGone,
+        upstream_latency_us: None,
+        total_latency_us: 0,
+        usage: None,
+    }
+}
+
+/// Every request that is not a health check comes here.
+async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
+    let started = Instant::now();
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (parts, body) = request.into_parts();
+    let request_id = ulid::Ulid::new().to_string();
+    let record = new_record(request_id.clone(), &parts.method, parts.uri.path(), client);
+    let mut guard = RecordGuard::new(gw.records.clone(), record, started);
+    let result = pipeline::run(&gw, &parts, body, &mut guard).await;
+    let id_value = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
+    match result {
+        Ok(Reply::Forwarded { response, idle }) => {
+            let mut builder = Response::builder().status(response.status().as_u16());
+            if let Some(headers) = builder.headers_mut() {
+                for (name, value) in response.headers() {
+                    if !dropped_response_header(name) {
+                        headers.append(name, value.clone());
+                    }
+                }
+                headers.insert(REQUEST_ID, id_value);
+            }
+            let relay = Relay::new(response, idle, guard);
+            builder
+                .body(Body::from_stream(relay))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Ok(Reply::Local(mut response)) => {
+            guard.finish(Outcome::Completed, None);
+            response.headers_mut().insert(REQUEST_ID, id_value);
+            response
+        }
+        Err(error) => refuse(error, guard, id_value),
+    }
+}
+
+fn refuse(error: GatewayError, mut guard: RecordGuard, id_value: HeaderValue) -> Response {
+    let outcome = match error {
+        GatewayError::UpstreamUnreachable(_)
+        | GatewayError::UpstreamTimeout(_)
+        | GatewayError::UpstreamUnconfigured(_)
+        | GatewayError::ListingFailed => Outcome::UpstreamFailed,
+        _ => Outcome::Refused,
+    };
+    guard.refused(error.status().as_u16(), error.code(), outcome);
+    guard.finish(outcome, None);
+    let mut response = error.into_response();
+    response.headers_mut().insert(REQUEST_ID, id_value.clone());
+    response.headers_mut().insert(X_REQUEST_ID, id_value);
+    response
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(
+        listener,
+        gw.router()
+            .into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,312 @@
+//! The request pipeline, in the order it runs. Each `?` is a refusal that
+//! becomes an OpenAI-style error (see `error.rs`) and is recorded by the
+//! request's [`RecordGuard`].
+//!
+//! ```text
+//! route -> authenticate -> read body -> resolve model/connection -> authorize -> forward
+//!  404        401/503       413/415/400       400/404                 403        502/504
+//! ```
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, header};
+use http_body_util::{BodyExt as _, Limited};
+use warden_core::Principal;
+use warden_policy::{PolicyRequest, Resource};
+
+use crate::Gateway;
+use crate::error::GatewayError;
+use crate::exchange::RecordGuard;
+use crate::models;
+use crate::probe::{self, Probe};
+use crate::routes::{self, BodyMode, ModelFrom, Route};
+use crate::upstream::Upstream;
+
+/// How a request that passed every stage is answered.
+#[derive(Debug)]
+pub enum Reply {
+    /// Forwarded: the upstream's response head; the body is relayed after.
+    Forwarded {
+        response: reqwest::Response,
+        idle: std::time::Duration,
+    },
+    /// Answered by Warden itself (model listing).
+    Local(Response),
+}
+
+/// The request body, read as far as its route needs.
+enum ReadBody {
+    Empty,
+    Json(Bytes, Probe),
+    Multipart(Bytes, Option<String>),
+    Stream(Body, Option<u64>),
+}
+
+pub async fn run(
+    gw: &Gateway,
+    parts: &Parts,
+    body: Body,
+    guard: &mut RecordGuard,
+) -> Result<Reply, GatewayError> {
+    let (sub_path, route) = route(parts)?;
+    guard.set_endpoint(route.kind.as_str());
+    let principal = gw.identity.authenticate(&parts.headers).await?;
+    guard.set_principal(&principal);
+    if route.local {
+        return models::serve(gw, &principal, sub_path, guard)
+            .await
+            .map(Reply::Local);
+    }
+    let body = read_body(gw, route, parts, body).await?;
+    let (upstream, model) = resolve(gw, route, &body)?;
+    guard.set_connection(upstream.name());
+    let probe = match &body {
+        ReadBody::Json(_, p) => Some(p),
+        _ => None,
+    };
+    if let Some(m) = &model {
+        guard.set_model(m, probe.is_some_and(|p| p.stream));
+    }
+    authorize(
+        gw,
+        &principal,
+        route,
+        upstream,
+        model.as_deref(),
+        probe,
+        guard,
+    )?;
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{sub_path}?{q}"),
+        None => sub_path.to_owned(),
+    };
+    let (method, headers) = (parts.method.clone(), &parts.headers);
+    let limit = gw.config.server.max_upload_bytes;
+    let (response, latency) = match body {
+        ReadBody::Empty => {
+            upstream
+                .send(
+                    method,
+                    &path_and_query,
+                    headers,
+                    None,
+                    reqwest::Body::from(Bytes::new()),
+                    limit,
+                )
+                .await?
+        }
+        ReadBody::Json(bytes, _) | ReadBody::Multipart(bytes, _) => {
+            let len = bytes.len() as u64;
+            upstream
+                .send(
+                    method,
+                    &path_and_query,
+                    headers,
+                    Some(len),
+                    reqwest::Body::from(bytes),
+                    limit,
+                )
+                .await?
+        }
+        ReadBody::Stream(body, len) => {
+            let stream =
+                Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).into_data_stream();
+            upstream
+                .send(
+                    method,
+                    &path_and_query,
+                    headers,
+                    len,
+                    reqwest::Body::wrap_stream(stream),
+                    limit,
+                )
+                .await?
+        }
+    };
+    guard.upstream_answered(
+        response.status().as_u16(),
+        u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+    );
+    Ok(Reply::Forwarded {
+        response,
+        idle: upstream.config.idle_timeout,
+    })
+}
+
+/// Stage 1: is this an endpoint Warden serves? Returns the path below `/v1`.
+fn route(parts: &Parts) -> Result<(&str, Route), GatewayError> {
+    let path = parts.uri.path();
+    let unknown = || GatewayError::UnknownEndpoint {
+        method: parts.method.to_string(),
+        path: path.chars().take(200).collect(),
+    };
+    let sub = path
+        .strip_prefix("/v1")
+        .filter(|s| s.starts_with('/'))
+        .ok_or_else(unknown)?;
+    let route = routes::classify(&parts.method, sub).ok_or_else(unknown)?;
+    Ok((sub, route))
+}
+
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Reads the whole body, refusing it past `limit` (early if declared).
+async fn collect(body: Body, headers: &HeaderMap, limit: u64) -> Result<Bytes, GatewayError> {
+    if declared_length(headers).is_some_and(|n| n > limit) {
+        return Err(GatewayError::BodyTooLarge { limit });
+    }
+    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(GatewayError::BodyTooLarge { limit })
+        }
+        Err(_) => Err(GatewayError::BodyRead),
+    }
+}
+
+/// Stage 3: read the body as the route needs it.
+async fn read_body(
+    gw: &Gateway,
+    route: Route,
+    parts: &Parts,
+    body: Body,
+) -> Result<ReadBody, GatewayError> {
+    let server = &gw.config.server;
+    let ct = content_type(&parts.headers).map(str::to_ascii_lowercase);
+    match route.body {
+        BodyMode::None => Ok(ReadBody::Empty),
+        BodyMode::Json => {
+            let bytes = collect(body, &parts.headers, server.max_body_bytes).await?;
+            if bytes.is_empty() && route.model == ModelFrom::None {
+                return Ok(ReadBody::Empty); // e.g. POST .../cancel without a body
+            }
+            if !ct
+                .as_deref()
+                .is_some_and(|c| c.starts_with("application/json"))
+            {
+                return Err(GatewayError::UnsupportedMediaType {
+                    expected: "application/json",
+                });
+            }
+            let probe = probe::probe(&bytes, server.max_json_depth)?;
+            Ok(ReadBody::Json(bytes, probe))
+        }
+        BodyMode::MultipartModel => {
+            let boundary = ct
+                .as_deref()
+                .and_then(|c| multer::parse_boundary(c).ok())
+                .ok_or(GatewayError::UnsupportedMediaType {
+                    expected: "multipart/form-data",
+                })?;
+            let bytes = collect(body, &parts.headers, server.max_upload_bytes).await?;
+            let model = multipart_model(bytes.clone(), boundary).await?;
+            Ok(ReadBody::Multipart(bytes, model))
+        }
+        BodyMode::Stream => {
+            let limit = server.max_upload_bytes;
+            let len = declared_length(&parts.headers);
+            if len.is_some_and(|n| n > limit) {
+                return Err(GatewayError::BodyTooLarge { limit });
+            }
+            Ok(ReadBody::Stream(body, len))
+        }
+    }
+}
+
+/// The `model` field of a multipart form, if it has one.
+async fn multipart_model(bytes: Bytes, boundary: String) -> Result<Option<String>, GatewayError> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    let bad = |_| {
+        GatewayError::BadBody(probe::ProbeError::Invalid(
+            "malformed multipart body".into(),
+        ))
+    };
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        if field.name() == Some("model") {
+            return Ok(Some(field.text().await.map_err(bad)?));
+        }
+    }
+    Ok(None)
+}
+
+/// Stage 4: which model, and which connection serves it.
+fn resolve<'g>(
+    gw: &'g Gateway,
+    route: Route,
+    body: &ReadBody,
+) -> Result<(&'g Upstream, Option<String>), GatewayError> {
+    match route.model {
+        ModelFrom::None => {
+            let upstream = gw
+                .upstreams
+                .default_upstream()
+                .ok_or(GatewayError::ListingFailed)?;
+            Ok((upstream, None))
+        }
+        ModelFrom::Body { default } => {
+            let given = match body {
+                ReadBody::Json(_, p) => p.model.clone(),
+                ReadBody::Multipart(_, m) => m.clone(),
+                ReadBody::Empty | ReadBody::Stream(..) => None,
+            };
+            let model = given
+                .or_else(|| default.map(str::to_owned))
+                .ok_or(probe::ProbeError::MissingModel)?;
+            let upstream = gw
+                .upstreams
+                .for_model(&model)
+                .ok_or_else(|| GatewayError::ModelNotFound(model.chars().take(200).collect()))?;
+            Ok((upstream, Some(model)))
+        }
+    }
+}
+
+/// Stage 5: may this principal do this?
+fn authorize(
+    gw: &Gateway,
+    principal: &Principal,
+    route: Route,
+    upstream: &Upstream,
+    model: Option<&str>,
+    probe: Option<&Probe>,
+    guard: &mut RecordGuard,
+) -> Result<(), GatewayError> {
+    let resource = match model {
+        Some(name) => Resource::Model {
+            connection: upstream.name(),
+            name,
+        },
+        None => Resource::Connection(upstream.name()),
+    };
+    let verdict = gw.policy.authorize(&PolicyRequest {
+        principal,
+        endpoint: route.kind,
+        resource,
+        stream: probe.is_some_and(|p| p.stream),
+        tools: probe.map_or(&[], |p| p.tools.as_slice()),
+        max_tokens: probe.and_then(|p| p.max_tokens),
+    });
+    guard.set_decision(verdict.allowed, verdict.policy_ids);
+    match verdict.deny {
+        None if verdict.allowed => Ok(()),
+        reason => Err(GatewayError::Denied {
+            reason: reason.unwrap_or(warden_policy::DenyReason::NotPermitted),
+            model: model.map(str::to_owned),
+        }),
+    }
+}

@@ -1,0 +1,352 @@
+//! One pass over a JSON request body that checks it and pulls out what the
+//! later stages need, without building a DOM.
+//!
+//! Checks: the body is one JSON object; nesting is at most `max_depth`; no
+//! top-level key appears twice (two `model` keys could make Warden and the
+//! upstream disagree on which model is used). Extracts: `model`, `stream`,
+//! whether `stream_options` is present, tool names, and the output-token cap.
+//!
+//! Hand-written visitors rather than `serde_json::Value` so the walk
+//! allocates only for the fields it keeps; serde_json does the parsing.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// What the rest of the pipeline needs to know about a JSON body.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub model: Option<String>,
+    pub stream: bool,
+    pub has_stream_options: bool,
+    /// Tool types (`web_search`, `computer_use_preview`) and
+    /// `function:<name>` for function tools.
+    pub tools: Vec<String>,
+    /// `max_tokens`, `max_completion_tokens` or `max_output_tokens`.
+    pub max_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the request body is not valid JSON: {0}")]
+    Invalid(String),
+    #[error("the request body must be a JSON object")]
+    NotObject,
+    #[error("the request body nests deeper than {0} levels")]
+    TooDeep(usize),
+    #[error("the key `{0}` appears more than once in the request body")]
+    DuplicateKey(String),
+    #[error("`{field}` must be {expected}")]
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
+    #[error("`model` is required")]
+    MissingModel,
+}
+
+impl ProbeError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProbeError::Invalid(_) | ProbeError::NotObject => "invalid_json",
+            ProbeError::TooDeep(_) => "nesting_too_deep",
+            ProbeError::DuplicateKey(_) => "duplicate_key",
+            ProbeError::WrongType { .. } => "invalid_type",
+            ProbeError::MissingModel => "missing_model",
+        }
+    }
+
+    pub fn param(&self) -> Option<&'static str> {
+        match self {
+            ProbeError::WrongType { field, .. } => Some(field),
+            ProbeError::MissingModel => Some("model"),
+            _ => None,
+        }
+    }
+}
+
+/// Marker in serde errors so the probe's own failures survive serde_json's
+/// error type and come back out as the right [`ProbeError`].
+const TOO_DEEP: &str = "\u{1}too_deep";
+const DUPLICATE: &str = "\u{1}duplicate:";
+const WRONG_TYPE: &str = "\u{1}wrong_type:";
+
+pub fn probe(body: &[u8], max_depth: usize) -> Result<Probe, ProbeError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let result = de.deserialize_any(Top { max_depth }).and_then(|p| {
+        de.end()?;
+        Ok(p)
+    });
+    result.map_err(|e| {
+        let msg = e.to_string();
+        if msg.starts_with(TOO_DEEP) || msg.starts_with("recursion limit exceeded") {
+            ProbeError::TooDeep(max_depth)
+        } else if let Some(key) = msg.strip_prefix(DUPLICATE) {
+            ProbeError::DuplicateKey(key.split(" at line").next().unwrap_or(key).to_owned())
+        } else if let Some(rest) = msg.strip_prefix(WRONG_TYPE) {
+            let field = rest.split(" at line").next().unwrap_or(rest);
+            wrong_type(field)
+        } else if msg.starts_with("invalid type") && msg.contains("expected a JSON object") {
+            ProbeError::NotObject
+        } else {
+            ProbeError::Invalid(msg)
+        }
+    })
+}
+
+fn wrong_type(field: &str) -> ProbeError {
+    let (field, expected) = match field {
+        "model" => ("model", "a string"),
+        "stream" => ("stream", "a boolean"),
+        "tools" => ("tools", "an array of objects"),
+        _ => ("max_tokens", "a non-negative integer"),
+    };
+    ProbeError::WrongType { field, expected }
+}
+
+struct Top {
+    max_depth: usize,
+}
+
+/// Turns serde's "invalid type/value" for a known field into the probe's
+/// wrong-type marker; syntax errors (bad UTF-8, truncation) pass unchanged.
+fn typed<E: de::Error>(field: &'static str) -> impl Fn(E) -> E {
+    move |e| {
+        let msg = e.to_string();
+        if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
+            E::custom(format_args!("{WRONG_TYPE}{field}"))
+        } else {
+            e
+        }
+    }
+}
+
+/// A key, borrowed when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Visitor<'de> for Top {
+    type Value = Probe;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Probe, A::Error> {
+        let mut p = Probe::default();
+        let mut seen: Vec<Cow<'de, str>> = Vec::with_capacity(16);
+        let child = Skip(self.max_depth.saturating_sub(1));
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format_args!("{DUPLICATE}{key}")));
+            }
+            match key.as_ref() {
+                "model" => {
+                    p.model = Some(map.next_value::<String>().map_err(typed("model"))?);
+                }
+                "stream" => {
+                    p.stream = map
+                        .next_value::<Option<bool>>()
+                        .map_err(typed("stream"))?
+                        .unwrap_or(false);
+                }
+                "max_tokens" | "max_completion_tokens" | "max_output_tokens" => {
+                    let v = map
+                        .next_value::<Option<u64>>()
+                        .map_err(typed("max_tokens"))?;
+                    p.max_tokens = p.max_tokens.max(v);
+                }
+                "tools" => {
+                    p.tools = map.next_value_seed(Tools(child.0))?;
+                }
+                "stream_options" => {
+                    p.has_stream_options = true;
+                    map.next_value_seed(child)?;
+                }
+                _ => map.next_value_seed(child)?,
+            }
+            seen.push(key);
+        }
+        Ok(p)
+    }
+}
+
+/// Walks any value, refusing nesting deeper than its budget.
+#[derive(Clone, Copy)]
+struct Skip(usize);
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let child = self.deeper()?;
+        while seq.next_element_seed(child)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let child = self.deeper()?;
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(child)?;
+        }
+        Ok(())
+    }
+}
+
+impl Skip {
+    fn deeper<E: de::Error>(self) -> Result<Skip, E> {
+        match self.0.checked_sub(1) {
+            Some(d) => Ok(Skip(d)),
+            None => Err(E::custom(TOO_DEEP)),
+        }
+    }
+}
+
+/// `tools`: an array of `{ "type": ..., "name"? , "function"?: { "name" } }`.
+struct Tools(usize);
+
+impl<'de> DeserializeSeed<'de> for Tools {
+    type Value = Vec<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Tools {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of tools")
+    }
+    fn visit_unit<E>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let child = Skip(self.0).deeper()?;
+        let mut out = Vec::new();
+        while let Some(tool) = seq.next_element_seed(Tool(child.0))? {
+            out.extend(tool);
+        }
+        Ok(out)
+    }
+}
+
+struct Tool(usize);
+
+impl<'de> DeserializeSeed<'de> for Tool {
+    type Value = Vec<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Tool {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a tool object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+        let child = Skip(self.0).deeper()?;
+        let (mut kind, mut name) = (None::<String>, None::<String>);
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            match key.as_ref() {
+                "type" => kind = map.next_value::<Option<String>>()?,
+                "name" => name = map.next_value::<Option<String>>()?,
+                "function" => {
+                    if let Some(n) = map.next_value_seed(FunctionName(child.0))? {
+                        name = Some(n);
+                    }
+                }
+                _ => map.next_value_seed(child)?,
+            }
+        }
+        let mut out = Vec::with_capacity(2);
+        if let Some(k) = &kind {
+            out.push(k.clone());
+        }
+        if let Some(n) = name
+            && kind.as_deref().is_none_or(|k| k == "function")
+        {
+            out.push(format!("function:{n}"));
+        }
+        Ok(out)
+    }
+}
+
+/// `function: { "name": ... }` in a chat tool.
+struct FunctionName(usize);
+
+impl<'de> DeserializeSeed<'de> for FunctionName {
+    type Value = Option<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FunctionName {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a function object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+        let child = Skip(self.0).deeper()?;
+        let mut name = None;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if key == "name" {
+                name = map.next_value::<Option<String>>()?;
+            } else {
+                map.next_value_seed(child)?;
+            }
+        }
+        Ok(name)
+    }
+}
+
+#[cfg(test)]
+#[path = "probe_tests.rs"]
+mod tests;

@@ -1,0 +1,193 @@
+//! Finding token usage in upstream responses as they stream past.
+//!
+//! - JSON responses: the body is copied aside (up to a cap) and its `usage`
+//!   read once the body ends.
+//! - SSE: lines are scanned in place; only a `data:` line that mentions
+//!   `"usage"` is parsed (the chat stream's final usage chunk, or the
+//!   Responses API's `response.completed` event). Only a line split across
+//!   chunks is copied, to join it with its end.
+//!
+//! Neither holds bytes back from the caller: the tap sees each chunk after it
+//! has been passed on.
+
+use memchr::memmem;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use warden_core::Usage;
+
+/// Larger bodies or SSE lines are passed through without reading usage.
+const CAP: usize = 8 * 1024 * 1024;
+
+#[derive(Debug)]
+pub enum UsageTap {
+    Json(Vec<u8>),
+    Sse {
+        partial: Vec<u8>,
+        usage: Option<Usage>,
+    },
+    Off,
+}
+
+#[derive(Deserialize)]
+struct RawUsage {
+    #[serde(alias = "input_tokens")]
+    prompt_tokens: Option<u64>,
+    #[serde(alias = "output_tokens")]
+    completion_tokens: Option<u64>,
+    total_tokens: Option<u64>,
+    #[serde(alias = "input_tokens_details")]
+    prompt_tokens_details: Option<Details>,
+}
+
+#[derive(Deserialize)]
+struct Details {
+    cached_tokens: Option<u64>,
+}
+
+/// Either shape: `{"usage": ...}` (chat, completions, embeddings, a finished
+/// response object) or `{"response": {"usage": ...}}` (Responses API events).
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    usage: Option<RawUsage>,
+    #[serde(borrow)]
+    response: Option<&'a RawValue>,
+}
+
+impl From<RawUsage> for Usage {
+    fn from(u: RawUsage) -> Usage {
+        let input = u.prompt_tokens.unwrap_or(0);
+        let output = u.completion_tokens.unwrap_or(0);
+        Usage {
+            input_tokens: input,
+            output_tokens: output,
+            total_tokens: u.total_tokens.unwrap_or(input + output),
+            cached_tokens: u
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+        }
+    }
+}
+
+fn usage_in(json: &[u8]) -> Option<Usage> {
+    let env: Envelope<'_> = serde_json::from_slice(json).ok()?;
+    if let Some(u) = env.usage {
+        return Some(u.into());
+    }
+    let inner: Envelope<'_> = serde_json::from_str(env.response?.get()).ok()?;
+    inner.usage.map(Into::into)
+}
+
+impl UsageTap {
+    pub fn for_content_type(content_type: Option<&str>) -> UsageTap {
+        match content_type {
+            Some(ct) if ct.starts_with("text/event-stream") => UsageTap::Sse {
+                partial: Vec::new(),
+                usage: None,
+            },
+            Some(ct) if ct.starts_with("application/json") => UsageTap::Json(Vec::new()),
+            _ => UsageTap::Off,
+        }
+    }
+
+    pub fn observe(&mut self, chunk: &[u8]) {
+        match self {
+            UsageTap::Off => {}
+            UsageTap::Json(buf) => {
+                if buf.len() + chunk.len() > CAP {
+                    *self = UsageTap::Off;
+                } else {
+                    buf.extend_from_slice(chunk);
+                }
+            }
+            UsageTap::Sse { partial, usage } => {
+                let mut rest = chunk;
+                while let Some(nl) = memchr::memchr(b'\n', rest) {
+                    let (line, tail) = rest.split_at(nl);
+                    rest = &tail[1..];
+                    if partial.is_empty() {
+                        scan_line(line, usage);
+                    } else {
+                        partial.extend_from_slice(line);
+                        scan_line(partial, usage);
+                        partial.clear();
+                    }
+                }
+                if !rest.is_empty() {
+                    if partial.len() + rest.len() > CAP {
+                        partial.clear(); // give up on this line, keep streaming
+                    } else {
+                        partial.extend_from_slice(rest);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Usage found, once the body has ended.
+    pub fn finish(&mut self) -> Option<Usage> {
+        match self {
+            UsageTap::Json(buf) => usage_in(buf),
+            UsageTap::Sse { usage, .. } => *usage,
+            UsageTap::Off => None,
+        }
+    }
+}
+
+fn scan_line(line: &[u8], usage: &mut Option<Usage>) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(data) = line.strip_prefix(b"data:") else {
+        return;
+    };
+    let data = data.strip_prefix(b" ").unwrap_or(data);
+    if memmem::find(data, b"\"usage\"").is_some()
+        && let Some(u) = usage_in(data)
+    {
+        *usage = Some(u);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_stream_usage_split_across_chunks() {
+        let mut tap = UsageTap::for_content_type(Some("text/event-stream; charset=utf-8"));
+        let stream = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n\
+                      data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10,\"prompt_tokens_details\":{\"cached_tokens\":2}}}\n\n\
+                      data: [DONE]\n\n";
+        for chunk in stream.as_bytes().chunks(5) {
+            tap.observe(chunk);
+        }
+        let u = tap.finish().expect("usage");
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.output_tokens,
+                u.total_tokens,
+                u.cached_tokens
+            ),
+            (7, 3, 10, 2)
+        );
+    }
+
+    #[test]
+    fn responses_completed_event() {
+        let mut tap = UsageTap::for_content_type(Some("text/event-stream"));
+        tap.observe(b"event: response.completed\r\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"usage\":{\"input_tokens\":11,\"output_tokens\":4,\"total_tokens\":15,\"input_tokens_details\":{\"cached_tokens\":0}}}}\r\n\r\n");
+        let u = tap.finish().expect("usage");
+        assert_eq!((u.input_tokens, u.output_tokens), (11, 4));
+    }
+
+    #[test]
+    fn json_body_usage() {
+        let mut tap = UsageTap::for_content_type(Some("application/json"));
+        tap.observe(b"{\"id\":\"x\",\"usage\":{\"prompt_tokens\":5,");
+        tap.observe(b"\"completion_tokens\":1,\"total_tokens\":6}}");
+        assert_eq!(tap.finish().map(|u| u.total_tokens), Some(6));
+        let mut none = UsageTap::for_content_type(Some("application/json"));
+        none.observe(b"{\"object\":\"list\"}");
+        assert_eq!(none.finish(), None);
+    }
+}

@@ -1,0 +1,124 @@
+//! The command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "warden",
+    version,
+    about = "Identity-aware gateway for AI agents"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the configuration comes from; the embedded default when neither is set.
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArg {
+    /// Config file (TOML). Without it, the embedded default is used.
+    #[arg(long, short = 'c', env = "WARDEN_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Listen address, overriding the config's `server.listen`.
+        #[arg(long, env = "WARDEN_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage Warden-issued keys.
+    Keys {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Ask policy questions without sending requests.
+    Policy {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file (and its policies) without serving.
+    Check { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key. It is printed once and stored only as a hash.
+    Create {
+        /// Who the key belongs to (recorded as the subject).
+        #[arg(long)]
+        owner: String,
+        /// Groups the key is in (repeatable; default: `users`).
+        #[arg(long = "group", short = 'g')]
+        groups: Vec<String>,
+        /// Model globs the key may use, on top of policy (repeatable).
+        #[arg(long = "model", short = 'm')]
+        models: Vec<String>,
+        /// Lifetime, e.g. `30d`, `12h`. Default: no expiry.
+        #[arg(long)]
+        expires: Option<humantime::Duration>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key; takes effect on its next request.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Decide one request and name the policies that decided.
+    Test {
+        /// Subject (the token's `sub`, or a key's owner).
+        #[arg(long)]
+        sub: String,
+        /// Groups, comma-separated or repeated.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        #[arg(long)]
+        model: Option<String>,
+        /// Endpoint kind (`chat.completions`, `responses`, `files`, ...).
+        #[arg(long, default_value = "chat.completions")]
+        endpoint: String,
+        /// `user`, `workload` or `key`.
+        #[arg(long, default_value = "user")]
+        kind: String,
+        #[arg(long)]
+        issuer: Option<String>,
+        #[arg(long)]
+        stream: bool,
+        /// Tools offered (`computer_use_preview`, `function:get_weather`).
+        #[arg(long = "tool")]
+        tools: Vec<String>,
+        #[arg(long)]
+        max_tokens: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+}

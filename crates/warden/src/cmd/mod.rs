@@ -1,0 +1,45 @@
+//! One module per verb. Commands return `anyhow::Result`; `main` prints the
+//! error chain and exits non-zero.
+
+mod config;
+mod keys;
+mod policy;
+mod serve;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use warden_config::Config;
+
+use crate::cli::{Cli, Command};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config, listen } => serve::run(config.config.as_deref(), listen).await,
+        Command::Config { command } => config::run(command),
+        Command::Keys { config, command } => keys::run(config.config.as_deref(), command).await,
+        Command::Policy { config, command } => policy::run(config.config.as_deref(), command),
+    }
+}
+
+/// The file's config, or the embedded default.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let config = match path {
+        Some(p) => warden_config::load(p)?,
+        None => warden_config::embedded_default(&warden_config::process_env)?,
+    };
+    Ok(config)
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<warden_store::SqliteStore> {
+    let path = &config.store.sqlite_path;
+    warden_store::SqliteStore::open(path)
+        .await
+        .with_context(|| format!("opening the SQLite store at {}", path.display()))
+}
+
+/// The one place the CLI writes errors to the terminal.
+#[expect(clippy::print_stderr, reason = "the CLI reports its own failure")]
+pub fn fail(message: &str) {
+    eprintln!("warden: error: {message}");
+}

@@ -1,0 +1,138 @@
+//! `warden serve`: load config, open the store, say what we are doing, serve
+//! until SIGINT/SIGTERM, drain in-flight requests (up to the grace period),
+//! and flush request records before exiting.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tracing_subscriber::EnvFilter;
+use warden_config::{Config, LogFormat, Source};
+use warden_gateway::Gateway;
+
+use crate::cmd::{load_config, open_store};
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// The start-up banner: what this process is doing, never a secret.
+fn announce(config: &Config, listen: SocketAddr) {
+    match &config.source {
+        Source::EmbeddedDefault => tracing::info!(
+            "no config file given: running the embedded default (use --config FILE for your own)"
+        ),
+        Source::File(p) => tracing::info!(config = %p.display(), "configuration loaded"),
+    }
+    tracing::info!(store = %config.store.sqlite_path.display(), "request records and keys in SQLite");
+    for c in &config.connections {
+        tracing::info!(
+            connection = %c.name,
+            base_url = %c.base_url,
+            credential = %c.credential_source,
+            models = %c.models.globs.join(","),
+            "upstream connection"
+        );
+        if c.credential.is_none() && c.credential_source != "none" {
+            tracing::warn!(
+                connection = %c.name,
+                "no upstream credential ({}): calls routed here are refused with 503 until it is set",
+                c.credential_source
+            );
+        }
+    }
+    for i in &config.issuers {
+        tracing::info!(issuer = %i.issuer, name = %i.name, audiences = %i.audiences.join(","), "trusting OIDC issuer");
+    }
+    if config.keys.enabled {
+        tracing::info!("Warden-issued keys accepted (create one: warden keys create --owner NAME)");
+    }
+    if matches!(config.source, Source::EmbeddedDefault) {
+        tracing::info!("policy: keys in group `users` may use every model");
+    }
+    tracing::info!(%listen, "serving the OpenAI API at http://{listen}/v1");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}
+
+pub async fn run(config_path: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    init_logging(&config);
+    let listen = listen.unwrap_or(config.server.listen);
+    let store = Arc::new(open_store(&config).await?);
+    let grace = config.server.shutdown_grace;
+    let config = Arc::new(config);
+    let (gw, writer) = Gateway::new(Arc::clone(&config), store)?;
+    gw.identity.spawn_refresh();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    announce(&config, listener.local_addr().unwrap_or(listen));
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(warden_gateway::serve(
+        listener,
+        Arc::clone(&gw),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    tokio::select! {
+        () = shutdown_signal() => {}
+        ended = &mut server => {
+            anyhow::bail!("the server stopped unexpectedly: {ended:?}");
+        }
+    }
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => {
+            tracing::warn!(?grace, "grace period over; closing remaining connections");
+            server.abort();
+        }
+    }
+    // Give the writer a bounded time to drain what it has (a store that
+    // keeps failing must not hold the process forever).
+    drop(gw);
+    if tokio::time::timeout(std::time::Duration::from_secs(10), writer.close())
+        .await
+        .is_err()
+    {
+        tracing::error!("request records of connections still open at exit may be lost");
+        return Ok(());
+    }
+    tracing::info!("request records flushed; bye");
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! `warden`: the gateway binary and its CLI. This file only parses arguments
+//! and hands off to a command module; each command owns one verb.
+
+mod cli;
+mod cmd;
+
+use clap::Parser as _;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            cmd::fail(&format!("cannot start the async runtime: {e}"));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cmd::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            cmd::fail(&format!("{e:#}"));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

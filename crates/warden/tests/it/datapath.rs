@@ -1,0 +1,393 @@
+//! The data path: streaming passes through, broken upstreams are passed on
+//! honestly, bad input gets clear errors, and the gateway stays up.
+
+use futures_util::StreamExt as _;
+use serde_json::{Value, json};
+use warden_core::Outcome;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn streams_pass_through_and_usage_is_recorded() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    let mut body = chat_body("gpt-4o");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let resp = w.chat(&alice, body).await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/event-stream")
+    );
+    assert!(resp.headers().contains_key("x-warden-request-id"));
+    let mut chunks = 0;
+    let mut text = String::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+        chunks += 1;
+    }
+    assert!(chunks > 1, "the body arrived in pieces, not buffered whole");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let records = w.gw.wait_records(1).await.expect("records");
+    let r = &records[0];
+    assert!(r.stream);
+    assert_eq!(r.outcome, Outcome::Completed);
+    let usage = r.usage.expect("usage from the stream's final chunk");
+    assert!(
+        usage.output_tokens > 0 && usage.total_tokens == usage.input_tokens + usage.output_tokens
+    );
+}
+
+#[tokio::test]
+async fn responses_api_stream_usage_comes_from_the_completed_event() {
+    let w = World::start("").await;
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/responses"))
+        .bearer_auth(w.token("alice").await)
+        .json(&json!({"model": "gpt-4o", "input": "tell me a story", "stream": true}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.expect("body");
+    assert!(text.contains("response.completed"));
+    let records = w.gw.wait_records(1).await.expect("records");
+    assert!(records[0].usage.is_some_and(|u| u.input_tokens > 0));
+    assert_eq!(records[0].endpoint, "responses");
+}
+
+#[tokio::test]
+async fn a_cut_upstream_stream_reaches_the_caller_cut() {
+    let w = World::start("").await;
+    let mut body = chat_body("gpt-4o");
+    body["stream"] = json!(true);
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/chat/completions"))
+        .bearer_auth(w.token("alice").await)
+        .header("x-mock-cut-after", "2")
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let mut text = String::new();
+    let mut broke = false;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => text.push_str(&String::from_utf8_lossy(&c)),
+            Err(_) => {
+                broke = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        broke,
+        "the caller must see a broken stream, got a clean end: {text}"
+    );
+    assert!(
+        !text.contains("[DONE]"),
+        "Warden must not make up an end: {text}"
+    );
+    let records = w.gw.wait_records(1).await.expect("records");
+    assert_eq!(records[0].outcome, Outcome::UpstreamBroken);
+    assert_eq!(records[0].reason.as_deref(), Some("upstream_stream_broken"));
+    // Still serving.
+    assert_eq!(
+        w.chat(&w.token("alice").await, chat_body("gpt-4o"))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn upstream_errors_pass_through_and_failures_are_named() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/chat/completions"))
+        .bearer_auth(&alice)
+        .header("x-mock-status", "500")
+        .json(&chat_body("gpt-4o"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 500, "the upstream's own status");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(
+        body["error"]["code"], "mock_failure",
+        "the upstream's own body"
+    );
+
+    // Past the first-byte timeout (5 s in tests): 504.
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/chat/completions"))
+        .bearer_auth(&alice)
+        .header("x-mock-delay-ms", "6000")
+        .json(&chat_body("gpt-4o"))
+        .send()
+        .await
+        .expect("send");
+    expect_error(resp, 504, "upstream_timeout").await;
+
+    // A stalled stream (nothing for longer than idle_timeout = 2 s) is cut.
+    let mut body = chat_body("gpt-4o");
+    body["stream"] = json!(true);
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/chat/completions"))
+        .bearer_auth(&alice)
+        .header("x-mock-chunk-delay-ms", "3000")
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.is_err(), "a stalled stream ends broken");
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502() {
+    let idp = OidcProvider::start().await.expect("idp");
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/v1", dead.local_addr().expect("addr"));
+    drop(dead);
+    let gw = TestGateway::start(&format!(
+        "{}\n{}\n{POLICY}",
+        idp.issuer_toml(),
+        connection_toml(&url)
+    ))
+    .await
+    .expect("gw");
+    let resp = http()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(idp.token("alice").await.expect("token"))
+        .json(&chat_body("gpt-4o"))
+        .send()
+        .await
+        .expect("send");
+    expect_error(resp, 502, "upstream_unreachable").await;
+    let records = gw.wait_records(1).await.expect("records");
+    assert_eq!(records[0].outcome, Outcome::UpstreamFailed);
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_the_gateway_stays_up() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    let post = |body: Vec<u8>, ct: &'static str| {
+        w.http
+            .post(w.gw.url("/v1/chat/completions"))
+            .bearer_auth(&alice)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    let json = "application/json";
+    let deep = format!(
+        "{{\"model\":\"gpt-4o\",\"x\":{}1{}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let mut huge = b"{\"model\":\"gpt-4o\",\"pad\":\"".to_vec();
+    huge.resize(17 * 1024 * 1024, b'a');
+    huge.extend_from_slice(b"\"}");
+    let cases: Vec<(&str, Vec<u8>, &'static str, u16, &str)> = vec![
+        (
+            "malformed",
+            b"{\"model\":".to_vec(),
+            json,
+            400,
+            "invalid_json",
+        ),
+        (
+            "not an object",
+            b"[1,2,3]".to_vec(),
+            json,
+            400,
+            "invalid_json",
+        ),
+        ("empty", Vec::new(), json, 400, "invalid_json"),
+        (
+            "invalid utf-8",
+            b"{\"model\":\"\xff\xfe\"}".to_vec(),
+            json,
+            400,
+            "invalid_json",
+        ),
+        (
+            "duplicate model",
+            br#"{"model":"gpt-4o-mini","messages":[],"model":"o3-pro"}"#.to_vec(),
+            json,
+            400,
+            "duplicate_key",
+        ),
+        (
+            "escaped duplicate model",
+            br#"{"model":"gpt-4o-mini","\u006dodel":"o3-pro"}"#.to_vec(),
+            json,
+            400,
+            "duplicate_key",
+        ),
+        (
+            "deep nesting",
+            deep.into_bytes(),
+            json,
+            400,
+            "nesting_too_deep",
+        ),
+        (
+            "model not a string",
+            br#"{"model":42}"#.to_vec(),
+            json,
+            400,
+            "invalid_type",
+        ),
+        (
+            "no model",
+            br#"{"messages":[]}"#.to_vec(),
+            json,
+            400,
+            "missing_model",
+        ),
+        (
+            "wrong content type",
+            br#"{"model":"gpt-4o"}"#.to_vec(),
+            "text/plain",
+            415,
+            "unsupported_media_type",
+        ),
+        ("too large", huge, json, 413, "request_too_large"),
+    ];
+    for (name, body, ct, status, code) in cases {
+        let resp = post(body, ct)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        expect_error(resp, status, code).await;
+    }
+    let unknown = w
+        .http
+        .post(w.gw.url("/v1/fine_tuning/jobs"))
+        .bearer_auth(&alice)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("send");
+    expect_error(unknown, 404, "unknown_endpoint").await;
+    let outside = w.http.get(w.gw.url("/admin")).send().await.expect("send");
+    expect_error(outside, 404, "unknown_endpoint").await;
+    assert!(w.mock.requests().is_empty(), "no bad request was forwarded");
+    // Every bad request left a record, and normal service continues.
+    assert_eq!(w.chat(&alice, chat_body("gpt-4o")).await.status(), 200);
+    let records = w.gw.wait_records(14).await.expect("records");
+    assert_eq!(records.len(), 14);
+}
+
+#[tokio::test]
+async fn caller_credentials_and_hop_headers_never_go_upstream() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/chat/completions"))
+        .bearer_auth(&alice)
+        .header("openai-organization", "org-caller-chosen")
+        .header("cookie", "session=abc")
+        .header("x-warden-approval", "x")
+        .header("x-custom", "kept")
+        .json(&chat_body("gpt-4o"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let seen = &w.mock.requests()[0];
+    assert_eq!(
+        seen.header("authorization"),
+        Some(format!("Bearer {UPSTREAM_KEY}").as_str())
+    );
+    assert_eq!(seen.header("openai-organization"), None);
+    assert_eq!(seen.header("cookie"), None);
+    assert_eq!(seen.header("x-warden-approval"), None);
+    assert_eq!(seen.header("x-custom"), Some("kept"));
+    assert_eq!(seen.json()["model"], "gpt-4o", "body forwarded as sent");
+    assert_never_sent(&w.mock, &alice);
+}
+
+#[tokio::test]
+async fn model_less_endpoints_and_multipart_uploads_are_authorized_and_streamed() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    let bob = w.token("bob").await;
+    let form = || {
+        reqwest::multipart::Form::new()
+            .text("purpose", "batch")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(vec![b'x'; 100_000]).file_name("data.jsonl"),
+            )
+    };
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/files"))
+        .bearer_auth(&alice)
+        .multipart(form())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200, "eng may use files");
+    let seen = w.mock.requests();
+    assert_eq!(seen[0].path, "/v1/files");
+    assert!(seen[0].body.len() > 100_000, "the upload arrived whole");
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/files"))
+        .bearer_auth(&bob)
+        .multipart(form())
+        .send()
+        .await
+        .expect("send");
+    expect_error(resp, 403, "policy_denied").await;
+
+    // Audio transcription: the model is a form field, and policy checks it.
+    let audio = |model: &str| {
+        reqwest::multipart::Form::new()
+            .text("model", model.to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(vec![0u8; 1000]).file_name("a.wav"),
+            )
+    };
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/audio/transcriptions"))
+        .bearer_auth(&bob)
+        .multipart(audio("whisper-1"))
+        .send()
+        .await
+        .expect("send");
+    expect_error(resp, 403, "model_not_allowed").await;
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/audio/transcriptions"))
+        .bearer_auth(&alice)
+        .multipart(audio("gpt-4o-transcribe"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let records = w.gw.wait_records(4).await.expect("records");
+    assert_eq!(records[3].model.as_deref(), Some("gpt-4o-transcribe"));
+    assert_eq!(records[3].endpoint, "audio");
+}

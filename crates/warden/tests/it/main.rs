@@ -1,0 +1,19 @@
+//! Warden's integration tests: one binary, a module per capability, each
+//! driving a real gateway (in-process on port 0, or the `warden` binary)
+//! against real parts: the `oidc-provider` OpenID provider, SQLite, the
+//! official Python SDKs. Only the model API is mocked.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test helpers report failure by panicking"
+)]
+
+mod cli;
+mod datapath;
+mod identity;
+mod keys;
+mod policy;
+mod records;
+mod sdk;
+mod support;

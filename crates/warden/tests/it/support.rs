@@ -1,0 +1,110 @@
+//! Shared set-up: a mock upstream, the OIDC provider, and a gateway between.
+
+use serde_json::{Value, json};
+pub use warden_testkit::gateway::{TestGateway, UPSTREAM_KEY, connection_toml};
+pub use warden_testkit::mock_upstream::MockUpstream;
+pub use warden_testkit::oidc::OidcProvider;
+
+/// The group table most tests use: eng may use gpt-4o*, embeddings and files;
+/// interns only gpt-4o-mini on chat; nobody else anything.
+pub const POLICY: &str = r#"
+[policy.groups.eng]
+models = ["gpt-4o*", "text-embedding-*"]
+endpoints = ["*"]
+
+[policy.groups.interns]
+models = ["gpt-4o-mini"]
+endpoints = ["chat.completions"]
+
+[policy]
+cedar = '''
+@id("interns-no-computer-use")
+@reason("interns may not offer the computer_use tool")
+forbid (principal in Warden::Group::"interns", action, resource)
+when { context.tools.contains("computer_use_preview") };
+'''
+"#;
+
+/// An HTTP client for talking to the gateway (TLS provider installed).
+pub fn http() -> reqwest::Client {
+    warden_testkit::init_tls();
+    reqwest::Client::new()
+}
+
+pub struct World {
+    pub mock: MockUpstream,
+    pub idp: OidcProvider,
+    pub gw: TestGateway,
+    pub http: reqwest::Client,
+}
+
+impl World {
+    /// Mock upstream + real IdP + gateway with [`POLICY`] and `extra` config.
+    pub async fn start(extra: &str) -> World {
+        let mock = MockUpstream::start().await.expect("mock upstream");
+        let idp = OidcProvider::start().await.expect("OIDC provider");
+        let config = format!(
+            "{}\n{}\n{extra}\n{POLICY}",
+            idp.issuer_toml(),
+            connection_toml(&mock.base_url())
+        );
+        let gw = TestGateway::start(&config).await.expect("gateway");
+        World {
+            mock,
+            idp,
+            gw,
+            http: http(),
+        }
+    }
+
+    pub async fn token(&self, client: &str) -> String {
+        self.idp.token(client).await.expect("token")
+    }
+
+    pub async fn chat(&self, token: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.gw.url("/v1/chat/completions"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+pub fn chat_body(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hello there"}]})
+}
+
+/// Asserts an OpenAI-style error with this status and code; returns the body.
+pub async fn expect_error(resp: reqwest::Response, status: u16, code: &str) -> Value {
+    let got = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    assert_eq!(got, status, "status for {code}: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    assert_eq!(body["error"]["code"], code, "{text}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{text}"
+    );
+    assert!(body["error"]["type"].is_string(), "{text}");
+    body
+}
+
+/// No request the mock received carried `secret` anywhere.
+pub fn assert_never_sent(mock: &MockUpstream, secret: &str) {
+    for r in mock.requests() {
+        for (name, value) in &r.headers {
+            assert!(
+                !value.contains(secret),
+                "{name} carried the caller's credential upstream"
+            );
+        }
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains(secret),
+            "body carried it"
+        );
+    }
+}
