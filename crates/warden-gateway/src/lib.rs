@@ -32,6 +32,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderName, HeaderValue, StatusCode};
+use tracing::Instrument as _;
 use warden_config::Config;
 use warden_core::{Decision, Outcome, RequestRecord};
 use warden_identity::Identity;
@@ -171,7 +172,11 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
     let request_id = ulid::Ulid::new().to_string();
     let record = new_record(request_id.clone(), &parts.method, parts.uri.path(), client);
     let mut guard = RecordGuard::new(gw.records.clone(), record, started);
-    let result = pipeline::run(&gw, &parts, body, &mut guard).await;
+    // Everything logged while handling this request carries its id.
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let result = pipeline::run(&gw, &parts, body, &mut guard)
+        .instrument(span)
+        .await;
     let id_value = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
     match result {
         Ok(Reply::Forwarded { response, idle }) => {

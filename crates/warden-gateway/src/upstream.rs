@@ -143,8 +143,17 @@ impl Upstream {
         self.ready()?;
         let url = format!("{}{path_and_query}", self.config.base_url);
         let mut headers = HeaderMap::with_capacity(caller_headers.len() + 2);
+        // Headers the caller's `Connection` header names are hop-by-hop too.
+        let named_hop = |name: &HeaderName| {
+            caller_headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
+        };
         for (name, value) in caller_headers {
-            if !dropped_request_header(name) {
+            if !dropped_request_header(name) && !named_hop(name) {
                 headers.append(name, value.clone());
             }
         }

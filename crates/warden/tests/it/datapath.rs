@@ -307,6 +307,8 @@ async fn caller_credentials_and_hop_headers_never_go_upstream() {
         .header("cookie", "session=abc")
         .header("x-warden-approval", "x")
         .header("x-custom", "kept")
+        .header("x-hop", "dropped")
+        .header("connection", "x-hop")
         .json(&chat_body("gpt-4o"))
         .send()
         .await
@@ -321,6 +323,11 @@ async fn caller_credentials_and_hop_headers_never_go_upstream() {
     assert_eq!(seen.header("cookie"), None);
     assert_eq!(seen.header("x-warden-approval"), None);
     assert_eq!(seen.header("x-custom"), Some("kept"));
+    assert_eq!(
+        seen.header("x-hop"),
+        None,
+        "named by Connection: hop-by-hop"
+    );
     assert_eq!(seen.json()["model"], "gpt-4o", "body forwarded as sent");
     assert_never_sent(&w.mock, &alice);
 }
