@@ -24,6 +24,55 @@ pub struct RawConfig {
     pub connections: Vec<RawConnection>,
     #[serde(default)]
     pub policy: RawPolicy,
+    #[serde(default)]
+    pub limits: RawLimits,
+    /// Model glob -> USD per million tokens.
+    #[serde(default)]
+    pub prices: BTreeMap<String, RawPrice>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// `memory` (default) or `redis`.
+    pub backend: Option<String>,
+    pub redis_url: Option<String>,
+    /// Key prefix in Redis, so several deployments can share one server.
+    pub redis_prefix: Option<String>,
+    /// `deny` (default) or `allow` when the backend cannot answer.
+    pub on_backend_error: Option<String>,
+    /// Output tokens reserved when a request sets no max.
+    pub default_max_output_tokens: Option<u64>,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RawLimitRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimitRule {
+    pub name: String,
+    /// `principal`, `key`, `group`, `model` or `global`: whose counter.
+    pub scope: String,
+    /// Only requests by members of this group (required for scope `group`).
+    pub group: Option<String>,
+    /// Only requests for models matching this pattern (`*` wildcard).
+    pub model: Option<String>,
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
+    pub concurrent_requests: Option<u64>,
+    pub usd_per_day: Option<f64>,
+    pub usd_per_month: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    /// USD per million input tokens.
+    pub input: f64,
+    /// USD per million cached input tokens (default: `input`).
+    pub cached_input: Option<f64>,
+    /// USD per million output tokens.
+    pub output: f64,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -21,6 +21,78 @@ pub struct Config {
     pub keys: KeysConfig,
     pub connections: Vec<ConnectionConfig>,
     pub policy: PolicyConfig,
+    pub limits: LimitsConfig,
+    pub prices: PriceTable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitBackend {
+    /// Counters in this process.
+    Memory,
+    /// Counters in Redis, shared by every replica.
+    Redis { url: String, prefix: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    pub backend: LimitBackend,
+    /// Admit requests when the backend cannot answer (default: refuse).
+    pub fail_open: bool,
+    pub default_max_output_tokens: u64,
+    pub rules: Vec<LimitRule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    /// One counter per principal (subject, or key id for Warden keys).
+    Principal,
+    /// One counter per Warden key; requests not made with a key are exempt.
+    Key,
+    /// One counter shared by every member of `group`.
+    Group,
+    /// One counter per model, shared by everyone.
+    Model,
+    /// One counter for everything the rule matches.
+    Global,
+}
+
+#[derive(Debug, Clone)]
+pub struct LimitRule {
+    pub name: String,
+    pub scope: LimitScope,
+    pub group: Option<String>,
+    pub model: Option<String>,
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
+    pub concurrent_requests: Option<u64>,
+    /// Spend caps in micro-USD.
+    pub usd_micros_per_day: Option<u64>,
+    pub usd_micros_per_month: Option<u64>,
+}
+
+impl LimitRule {
+    pub fn needs_tokens(&self) -> bool {
+        self.tokens_per_minute.is_some() || self.needs_spend()
+    }
+
+    pub fn needs_spend(&self) -> bool {
+        self.usd_micros_per_day.is_some() || self.usd_micros_per_month.is_some()
+    }
+}
+
+/// Prices in micro-USD per token (= USD per million tokens).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub input: f64,
+    pub cached_input: f64,
+    pub output: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PriceTable {
+    /// Model pattern (`*` wildcard) and its price; the first match wins,
+    /// exact names before patterns.
+    pub entries: Vec<(String, Price)>,
 }
 
 #[derive(Debug, Clone)]

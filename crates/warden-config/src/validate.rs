@@ -93,6 +93,8 @@ pub fn validate(
         ));
     }
     let policy = policy(&cx, raw.policy)?;
+    let limits = limits(&cx, raw.limits)?;
+    let prices = prices(&cx, raw.prices)?;
     if issuers.is_empty() && !raw.keys.enabled {
         return Err(cx.invalid(
             "keys.enabled",
@@ -110,7 +112,147 @@ pub fn validate(
         },
         connections,
         policy,
+        limits,
+        prices,
     })
+}
+
+fn pattern_ok(p: &str) -> bool {
+    !p.is_empty() && !p.contains(['"', '\\', '?', '[', '{'])
+}
+
+fn limits(cx: &Ctx, raw: RawLimits) -> Result<LimitsConfig, ConfigError> {
+    let backend = match raw.backend.as_deref() {
+        None | Some("memory") => LimitBackend::Memory,
+        Some("redis") => {
+            let url = raw.redis_url.ok_or_else(|| {
+                cx.invalid(
+                    "limits.redis_url",
+                    "required when limits.backend = \"redis\"",
+                )
+            })?;
+            if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                return Err(
+                    cx.invalid("limits.redis_url", format!("`{url}` is not a redis:// URL"))
+                );
+            }
+            LimitBackend::Redis {
+                url,
+                prefix: raw.redis_prefix.unwrap_or_else(|| "warden".into()),
+            }
+        }
+        Some(other) => {
+            return Err(cx.invalid(
+                "limits.backend",
+                format!("`{other}`: expected `memory` or `redis`"),
+            ));
+        }
+    };
+    let fail_open = match raw.on_backend_error.as_deref() {
+        None | Some("deny") => false,
+        Some("allow") => true,
+        Some(other) => {
+            return Err(cx.invalid(
+                "limits.on_backend_error",
+                format!("`{other}`: expected `deny` or `allow`"),
+            ));
+        }
+    };
+    let mut rules = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, r) in raw.rules.into_iter().enumerate() {
+        let key = |k: &str| format!("limits.rule[{i}].{k}");
+        if r.name.is_empty() || r.name.contains([':', '{', '}']) || !names.insert(r.name.clone()) {
+            return Err(cx.invalid(
+                key("name"),
+                "must be unique, non-empty, without `:` `{` `}`",
+            ));
+        }
+        let scope = match r.scope.as_str() {
+            "principal" => LimitScope::Principal,
+            "key" => LimitScope::Key,
+            "group" => LimitScope::Group,
+            "model" => LimitScope::Model,
+            "global" => LimitScope::Global,
+            other => {
+                return Err(cx.invalid(
+                    key("scope"),
+                    format!("`{other}`: expected principal, key, group, model or global"),
+                ));
+            }
+        };
+        if scope == LimitScope::Group && r.group.is_none() {
+            return Err(cx.invalid(key("group"), "scope `group` needs the group it counts"));
+        }
+        if let Some(m) = &r.model
+            && !pattern_ok(m)
+        {
+            return Err(cx.invalid(key("model"), format!("`{m}`: patterns may use `*` only")));
+        }
+        let usd = |field: &str, v: Option<f64>| -> Result<Option<u64>, ConfigError> {
+            match v {
+                None => Ok(None),
+                Some(v) if v.is_finite() && v >= 0.0 => Ok(Some((v * 1e6).round() as u64)),
+                Some(_) => Err(cx.invalid(key(field), "must be a non-negative number of USD")),
+            }
+        };
+        let rule = LimitRule {
+            name: r.name,
+            scope,
+            group: r.group,
+            model: r.model,
+            requests_per_minute: r.requests_per_minute,
+            tokens_per_minute: r.tokens_per_minute,
+            concurrent_requests: r.concurrent_requests,
+            usd_micros_per_day: usd("usd_per_day", r.usd_per_day)?,
+            usd_micros_per_month: usd("usd_per_month", r.usd_per_month)?,
+        };
+        if rule.requests_per_minute.is_none()
+            && !rule.needs_tokens()
+            && rule.concurrent_requests.is_none()
+        {
+            return Err(cx.invalid(key("name"), "the rule sets no limit"));
+        }
+        rules.push(rule);
+    }
+    Ok(LimitsConfig {
+        backend,
+        fail_open,
+        default_max_output_tokens: raw.default_max_output_tokens.unwrap_or(1024),
+        rules,
+    })
+}
+
+fn prices(
+    cx: &Ctx,
+    raw: std::collections::BTreeMap<String, RawPrice>,
+) -> Result<PriceTable, ConfigError> {
+    let mut entries = Vec::new();
+    for (pattern, p) in raw {
+        let key = format!("prices.\"{pattern}\"");
+        if !pattern_ok(&pattern) {
+            return Err(cx.invalid(key, "model patterns may use `*` only"));
+        }
+        let cached = p.cached_input.unwrap_or(p.input);
+        if [p.input, cached, p.output]
+            .iter()
+            .any(|v| !v.is_finite() || *v < 0.0)
+        {
+            return Err(cx.invalid(key, "prices must be non-negative USD per million tokens"));
+        }
+        entries.push((
+            pattern,
+            Price {
+                input: p.input,
+                cached_input: cached,
+                output: p.output,
+            },
+        ));
+    }
+    // Exact names first, then patterns, each group longest first: the most
+    // specific entry wins.
+    entries.sort_by_key(|(p, _)| (p.contains('*'), std::cmp::Reverse(p.len())));
+    Ok(PriceTable { entries })
 }
 
 fn unique<'a>(

@@ -8,6 +8,7 @@
 pub mod endpoint;
 pub mod principal;
 pub mod record;
+pub mod wildcard;
 
 pub use endpoint::EndpointKind;
 pub use principal::{Principal, PrincipalKind};

@@ -109,4 +109,6 @@ pub struct RequestRecord {
     /// Time from arrival to the end of the exchange.
     pub total_latency_us: u64,
     pub usage: Option<Usage>,
+    /// Cost in micro-USD (usage at the configured price), when both are known.
+    pub cost_usd_micros: Option<u64>,
 }

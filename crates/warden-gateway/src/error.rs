@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use warden_identity::IdentityError;
+use warden_limits::LimitError;
 use warden_policy::DenyReason;
 
 use crate::probe::ProbeError;
@@ -41,6 +42,8 @@ pub enum GatewayError {
     UpstreamTimeout(String),
     #[error("no upstream answered the model listing")]
     ListingFailed,
+    #[error("{0}")]
+    Limited(#[from] LimitError),
 }
 
 fn deny_message(reason: &DenyReason, model: Option<&str>) -> String {
@@ -77,6 +80,11 @@ impl GatewayError {
                 StatusCode::BAD_GATEWAY
             }
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Limited(e) => match e {
+                LimitError::Exceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+                LimitError::PriceUnknown(_) => StatusCode::FORBIDDEN,
+                LimitError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            },
         }
     }
 
@@ -102,6 +110,7 @@ impl GatewayError {
                 "upstream_unreachable"
             }
             GatewayError::UpstreamTimeout(_) => "upstream_timeout",
+            GatewayError::Limited(e) => e.code(),
         }
     }
 
@@ -121,6 +130,11 @@ impl GatewayError {
             | GatewayError::UpstreamUnreachable(_)
             | GatewayError::UpstreamTimeout(_)
             | GatewayError::ListingFailed => "server_error",
+            GatewayError::Limited(e) => match e {
+                LimitError::Exceeded { .. } => "rate_limit_error",
+                LimitError::PriceUnknown(_) => "permission_error",
+                LimitError::Unavailable => "server_error",
+            },
         }
     }
 
@@ -168,8 +182,21 @@ impl IntoResponse for GatewayError {
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 );
             }
-            GatewayError::Identity(_) | GatewayError::UpstreamUnconfigured(_) => {
+            GatewayError::Identity(_)
+            | GatewayError::UpstreamUnconfigured(_)
+            | GatewayError::Limited(LimitError::Unavailable) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            GatewayError::Limited(LimitError::Exceeded {
+                retry_after_ms,
+                headers: rate,
+                ..
+            }) => {
+                if let Some(ms) = retry_after_ms {
+                    let secs = ((*ms).max(0) + 999) / 1000;
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+                }
+                crate::rate_headers::apply(headers, rate);
             }
             _ => {}
         }

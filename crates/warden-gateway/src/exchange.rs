@@ -82,6 +82,10 @@ impl RecordGuard {
         });
     }
 
+    pub fn set_cost(&mut self, micros: Option<u64>) {
+        self.with(|r| r.cost_usd_micros = micros);
+    }
+
     /// Warden refused or failed the request with `status` and `code`.
     pub fn refused(&mut self, status: u16, code: &str, outcome: Outcome) {
         self.with(|r| {

@@ -16,6 +16,7 @@ pub mod exchange;
 pub mod models;
 pub mod pipeline;
 pub mod probe;
+pub mod rate_headers;
 pub mod records;
 pub mod relay;
 pub mod routes;
@@ -55,6 +56,8 @@ pub struct Gateway {
     pub upstreams: Upstreams,
     pub records: RecordSink,
     pub store: Arc<dyn Store>,
+    /// `None` when no limit rule is configured.
+    pub limits: Option<warden_limits::Limiter>,
 }
 
 /// Why the gateway could not be built from a config.
@@ -64,6 +67,8 @@ pub enum BuildError {
     Policy(#[from] warden_policy::PolicyError),
     #[error("{0}")]
     Upstream(String),
+    #[error("limits: {0}")]
+    Limits(#[from] warden_limits::counters::BackendError),
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-warden-request-id");
@@ -71,11 +76,13 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 impl Gateway {
     /// Builds the gateway and starts its record writer (needs a runtime).
-    pub fn new(
+    /// Connects to Redis first when limits are shared through it.
+    pub async fn new(
         config: Arc<Config>,
         store: Arc<dyn Store>,
     ) -> Result<(Arc<Gateway>, RecordWriter), BuildError> {
         let policy = PolicyEngine::new(&config.policy)?;
+        let limits = build_limiter(&config).await?;
         let upstreams = Upstreams::new(&config.connections).map_err(BuildError::Upstream)?;
         let key_store: Arc<dyn warden_store::KeyStore> = store.clone();
         let identity = Identity::new(&config, key_store);
@@ -88,6 +95,7 @@ impl Gateway {
             upstreams,
             records,
             store,
+            limits,
         };
         Ok((Arc::new(gw), writer))
     }
@@ -100,6 +108,26 @@ impl Gateway {
             .fallback(proxy)
             .with_state(Arc::clone(self))
     }
+}
+
+async fn build_limiter(config: &Config) -> Result<Option<warden_limits::Limiter>, BuildError> {
+    use warden_config::LimitBackend;
+    use warden_limits::counters::Counters;
+    if config.limits.rules.is_empty() {
+        return Ok(None);
+    }
+    let counters: Arc<dyn Counters> = match &config.limits.backend {
+        LimitBackend::Memory => Arc::new(warden_limits::memory::MemoryCounters::new()),
+        LimitBackend::Redis { url, .. } => {
+            Arc::new(warden_limits::redis::RedisCounters::connect(url).await?)
+        }
+    };
+    Ok(Some(warden_limits::Limiter::new(
+        &config.limits,
+        config.prices.clone(),
+        counters,
+        Arc::new(warden_limits::SystemClock),
+    )))
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -158,6 +186,7 @@ fn new_record(
         upstream_latency_us: None,
         total_latency_us: 0,
         usage: None,
+        cost_usd_micros: None,
     }
 }
 
@@ -179,7 +208,12 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
         .await;
     let id_value = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
     match result {
-        Ok(Reply::Forwarded { response, idle }) => {
+        Ok(Reply::Forwarded {
+            response,
+            idle,
+            ticket,
+            price,
+        }) => {
             let mut builder = Response::builder().status(response.status().as_u16());
             if let Some(headers) = builder.headers_mut() {
                 for (name, value) in response.headers() {
@@ -187,9 +221,12 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
                         headers.append(name, value.clone());
                     }
                 }
+                if let Some(t) = &ticket {
+                    rate_headers::apply(headers, t.headers());
+                }
                 headers.insert(REQUEST_ID, id_value);
             }
-            let relay = Relay::new(response, idle, guard);
+            let relay = Relay::new(response, idle, guard, ticket, price);
             builder
                 .body(Body::from_stream(relay))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())

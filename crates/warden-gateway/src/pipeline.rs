@@ -3,8 +3,8 @@
 //! request's [`RecordGuard`].
 //!
 //! ```text
-//! route -> authenticate -> read body -> resolve model/connection -> authorize -> forward
-//!  404        401/503       413/415/400       400/404                 403        502/504
+//! route -> authenticate -> read body -> resolve model/connection -> authorize -> limits -> forward
+//!  404        401/503       413/415/400       400/404                 403        429      502/504
 //! ```
 
 use axum::body::Body;
@@ -13,7 +13,9 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, header};
 use http_body_util::{BodyExt as _, Limited};
-use warden_core::Principal;
+use warden_config::Price;
+use warden_core::{EndpointKind, Principal};
+use warden_limits::{LimitRequest, Ticket};
 use warden_policy::{PolicyRequest, Resource};
 
 use crate::Gateway;
@@ -26,11 +28,19 @@ use crate::upstream::Upstream;
 
 /// How a request that passed every stage is answered.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per request, moved once; boxing would add an allocation on the hot path"
+)]
 pub enum Reply {
     /// Forwarded: the upstream's response head; the body is relayed after.
     Forwarded {
         response: reqwest::Response,
         idle: std::time::Duration,
+        /// The limits reservation, settled when the body ends.
+        ticket: Option<Ticket>,
+        /// The model's price, to record what the call cost.
+        price: Option<Price>,
     },
     /// Answered by Warden itself (model listing).
     Local(Response),
@@ -78,6 +88,22 @@ pub async fn run(
         probe,
         guard,
     )?;
+    let (json, max_output) = match &body {
+        ReadBody::Json(bytes, probe) => (Some(bytes.clone()), probe.max_tokens),
+        _ => (None, None),
+    };
+    let ticket = admit(
+        gw,
+        &principal,
+        route,
+        model.as_deref(),
+        json.as_deref(),
+        max_output,
+    )
+    .await?;
+    let price = model
+        .as_deref()
+        .and_then(|m| warden_limits::estimate::price_of(&gw.config.prices, m));
     let path_and_query = match parts.uri.query() {
         Some(q) => format!("{sub_path}?{q}"),
         None => sub_path.to_owned(),
@@ -132,7 +158,36 @@ pub async fn run(
     Ok(Reply::Forwarded {
         response,
         idle: upstream.config.idle_timeout,
+        ticket,
+        price,
     })
+}
+
+/// Stage 6: rate limits, token limits, concurrency and spend budgets.
+async fn admit(
+    gw: &Gateway,
+    principal: &Principal,
+    route: Route,
+    model: Option<&str>,
+    json: Option<&[u8]>,
+    max_output_tokens: Option<u64>,
+) -> Result<Option<Ticket>, GatewayError> {
+    let Some(limiter) = &gw.limits else {
+        return Ok(None);
+    };
+    let ticket = limiter
+        .admit(&LimitRequest {
+            principal,
+            model,
+            body: json,
+            max_output_tokens,
+            generates: !matches!(
+                route.kind,
+                EndpointKind::Embeddings | EndpointKind::Moderations
+            ),
+        })
+        .await?;
+    Ok(Some(ticket))
 }
 
 /// Stage 1: is this an endpoint Warden serves? Returns the path below `/v1`.

@@ -13,7 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
+use warden_config::Price;
 use warden_core::Outcome;
+use warden_limits::Ticket;
 
 use crate::exchange::RecordGuard;
 use crate::usage::UsageTap;
@@ -34,6 +36,8 @@ pub struct Relay {
     timer: Pin<Box<Sleep>>,
     tap: UsageTap,
     guard: Option<RecordGuard>,
+    ticket: Option<Ticket>,
+    price: Option<Price>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -45,7 +49,13 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    pub fn new(response: reqwest::Response, idle: Duration, guard: RecordGuard) -> Relay {
+    pub fn new(
+        response: reqwest::Response,
+        idle: Duration,
+        guard: RecordGuard,
+        ticket: Option<Ticket>,
+        price: Option<Price>,
+    ) -> Relay {
         let tap = UsageTap::for_content_type(
             response
                 .headers()
@@ -58,12 +68,24 @@ impl Relay {
             timer: Box::pin(tokio::time::sleep(idle)),
             tap,
             guard: Some(guard),
+            ticket,
+            price,
         }
     }
 
     fn end(&mut self, outcome: Outcome) {
         if let Some(mut guard) = self.guard.take() {
             let usage = self.tap.finish();
+            // Estimates become actuals; without usage (a cut stream) they stay.
+            let cost = match self.ticket.take() {
+                Some(ticket) => ticket.settle(usage.as_ref()),
+                None => None,
+            }
+            .or_else(|| {
+                let (price, usage) = (self.price?, usage.as_ref()?);
+                Some(warden_limits::estimate::cost_micros(price, usage))
+            });
+            guard.set_cost(cost);
             guard.finish(outcome, usage);
         }
     }

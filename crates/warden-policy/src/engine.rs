@@ -10,7 +10,8 @@ use cedar_policy::{
 use warden_config::PolicyConfig;
 use warden_core::{EndpointKind, Principal};
 
-use crate::{compile, wildcard_match};
+use crate::compile;
+use warden_core::wildcard::wildcard_match;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {

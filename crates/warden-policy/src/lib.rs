@@ -17,10 +17,9 @@
 
 mod compile;
 mod engine;
-mod wildcard;
 
 pub use engine::{DenyReason, PolicyEngine, PolicyError, PolicyRequest, Resource, Verdict};
-pub use wildcard::wildcard_match;
+pub use warden_core::wildcard::wildcard_match;
 
 #[cfg(test)]
 mod tests;

@@ -44,11 +44,35 @@ pub struct RecordFilter {
     pub limit: Option<u32>,
 }
 
+/// What usage is summed by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsageBy {
+    /// The subject (a token's `sub`, a key's owner).
+    User,
+    /// Each group of the caller (a call counts once for each of its groups).
+    Group,
+    Model,
+    /// The Warden key id (calls made with OIDC tokens are left out).
+    Key,
+}
+
+/// One line of a usage summary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageRow {
+    pub key: String,
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd_micros: u64,
+}
+
 #[async_trait]
 pub trait RecordStore: Send + Sync + std::fmt::Debug {
     /// Appends records in one transaction: all or none.
     async fn append_records(&self, records: &[RequestRecord]) -> Result<(), StoreError>;
     async fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RequestRecord>, StoreError>;
+    /// Requests, tokens and spend since `since_ms`, most expensive first.
+    async fn usage(&self, by: UsageBy, since_ms: i64) -> Result<Vec<UsageRow>, StoreError>;
 }
 
 #[async_trait]

@@ -50,7 +50,7 @@ impl TestGateway {
             warden_config::from_toml(&text, Source::File(dir.path().join("test.toml")), &env)
                 .context("test config")?;
         let store = Arc::new(SqliteStore::open(&config.store.sqlite_path).await?);
-        let (gateway, writer) = Gateway::new(Arc::new(config), store.clone())?;
+        let (gateway, writer) = Gateway::new(Arc::new(config), store.clone()).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();

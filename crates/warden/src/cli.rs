@@ -45,6 +45,19 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Requests, tokens and spend from the request records.
+    Usage {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Sum by `user`, `group`, `model` or `key`.
+        #[arg(long, default_value = "user")]
+        by: String,
+        /// How far back, e.g. `7d`, `24h`.
+        #[arg(long, default_value = "7d")]
+        since: humantime::Duration,
+        #[arg(long)]
+        json: bool,
+    },
     /// Ask policy questions without sending requests.
     Policy {
         #[command(flatten)]

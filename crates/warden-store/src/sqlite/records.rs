@@ -4,14 +4,14 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use warden_core::{Decision, Outcome, PrincipalKind, RequestRecord, Usage};
 
 use super::{SqliteStore, json_list, parse_list};
-use crate::{RecordFilter, RecordStore, StoreError};
+use crate::{RecordFilter, RecordStore, StoreError, UsageBy, UsageRow};
 
 const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups_json, \
     key_id, client_addr, method, path, endpoint, model, connection, stream, decision, reason, \
     policy_ids_json, status, outcome, upstream_latency_us, total_latency_us, input_tokens, \
-    output_tokens, total_tokens, cached_tokens";
+    output_tokens, total_tokens, cached_tokens, cost_micros";
 
-/// SQLite binds at most 32766 parameters; 25 per row.
+/// SQLite binds at most 32766 parameters; 26 per row.
 const ROWS_PER_STATEMENT: usize = 500;
 
 fn i64_of(v: u64) -> i64 {
@@ -74,6 +74,7 @@ fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
         upstream_latency_us: u64_of(row.try_get("upstream_latency_us")?),
         total_latency_us: u64_of(row.try_get("total_latency_us")?).unwrap_or(0),
         usage,
+        cost_usd_micros: u64_of(row.try_get("cost_micros")?),
     })
 }
 
@@ -110,7 +111,8 @@ impl RecordStore for SqliteStore {
                     .push_bind(usage.map(|u| i64_of(u.input_tokens)))
                     .push_bind(usage.map(|u| i64_of(u.output_tokens)))
                     .push_bind(usage.map(|u| i64_of(u.total_tokens)))
-                    .push_bind(usage.map(|u| i64_of(u.cached_tokens)));
+                    .push_bind(usage.map(|u| i64_of(u.cached_tokens)))
+                    .push_bind(r.cost_usd_micros.map(i64_of));
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -132,4 +134,49 @@ impl RecordStore for SqliteStore {
         let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
+
+    async fn usage(&self, by: UsageBy, since_ms: i64) -> Result<Vec<UsageRow>, StoreError> {
+        // Fixed SQL per grouping; only values are bound.
+        let sql = match by {
+            UsageBy::User => USAGE_BY_USER,
+            UsageBy::Group => USAGE_BY_GROUP,
+            UsageBy::Model => USAGE_BY_MODEL,
+            UsageBy::Key => USAGE_BY_KEY,
+        };
+        let rows = sqlx::query(sql)
+            .bind(since_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let n = |c: &str| -> Result<u64, StoreError> {
+                    Ok(u64_of(row.try_get::<Option<i64>, _>(c)?).unwrap_or(0))
+                };
+                Ok(UsageRow {
+                    key: row.try_get("k")?,
+                    requests: n("requests")?,
+                    input_tokens: n("input_tokens")?,
+                    output_tokens: n("output_tokens")?,
+                    cost_usd_micros: n("cost")?,
+                })
+            })
+            .collect()
+    }
 }
+
+const USAGE_BY_USER: &str = "SELECT COALESCE(subject, '(unauthenticated)') AS k, \
+    COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, \
+    SUM(cost_micros) AS cost FROM request_records WHERE started_at_ms >= ? \
+    GROUP BY k ORDER BY cost DESC, requests DESC";
+const USAGE_BY_MODEL: &str = "SELECT COALESCE(model, '(none)') AS k, \
+    COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, \
+    SUM(cost_micros) AS cost FROM request_records WHERE started_at_ms >= ? \
+    GROUP BY k ORDER BY cost DESC, requests DESC";
+const USAGE_BY_KEY: &str = "SELECT key_id AS k, \
+    COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, \
+    SUM(cost_micros) AS cost FROM request_records WHERE started_at_ms >= ? AND key_id IS NOT NULL \
+    GROUP BY k ORDER BY cost DESC, requests DESC";
+const USAGE_BY_GROUP: &str = "SELECT g.value AS k, \
+    COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, \
+    SUM(cost_micros) AS cost FROM request_records, json_each(request_records.groups_json) AS g \
+    WHERE started_at_ms >= ? GROUP BY k ORDER BY cost DESC, requests DESC";

@@ -29,6 +29,7 @@ fn record(id: &str, usage: Option<Usage>) -> RequestRecord {
         upstream_latency_us: Some(1500),
         total_latency_us: 2500,
         usage,
+        cost_usd_micros: usage.map(|u| u.total_tokens * 3),
     }
 }
 
@@ -108,4 +109,55 @@ async fn keys_insert_find_revoke() {
     let found = store.find_key("k1").await.expect("find").expect("some");
     assert_eq!(found.revoked_at_ms, Some(5));
     assert_eq!(store.list_keys().await.expect("list").len(), 1);
+}
+
+#[tokio::test]
+async fn usage_sums_by_user_group_and_model() {
+    let (_dir, store) = store().await;
+    let usage = Usage {
+        input_tokens: 10,
+        output_tokens: 5,
+        total_tokens: 15,
+        cached_tokens: 0,
+    };
+    let mut batch: Vec<_> = (0..3)
+        .map(|i| record(&format!("r{i}"), Some(usage)))
+        .collect();
+    batch[2].subject = Some("bob".into());
+    batch[2].groups = vec!["interns".into()];
+    batch[2].model = Some("gpt-4o-mini".into());
+    let mut old = record("old", Some(usage));
+    old.started_at_ms = 1;
+    batch.push(old);
+    store.append_records(&batch).await.expect("append");
+    let since = 1_000;
+    let by_user = store
+        .usage(crate::UsageBy::User, since)
+        .await
+        .expect("usage");
+    assert_eq!(by_user.len(), 2);
+    assert_eq!((by_user[0].key.as_str(), by_user[0].requests), ("alice", 2));
+    assert_eq!(by_user[0].input_tokens, 20);
+    assert_eq!(
+        by_user[0].cost_usd_micros, 90,
+        "15 tokens * 3 each, twice; the old row left out"
+    );
+    let by_group = store
+        .usage(crate::UsageBy::Group, since)
+        .await
+        .expect("usage");
+    let groups: Vec<(&str, u64)> = by_group
+        .iter()
+        .map(|r| (r.key.as_str(), r.requests))
+        .collect();
+    assert!(
+        groups.contains(&("eng", 2))
+            && groups.contains(&("ops", 2))
+            && groups.contains(&("interns", 1))
+    );
+    let by_model = store
+        .usage(crate::UsageBy::Model, since)
+        .await
+        .expect("usage");
+    assert_eq!(by_model.len(), 2);
 }

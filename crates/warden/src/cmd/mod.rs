@@ -5,6 +5,7 @@ mod config;
 mod keys;
 mod policy;
 mod serve;
+mod usage;
 
 use std::path::Path;
 
@@ -19,6 +20,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config { command } => config::run(command),
         Command::Keys { config, command } => keys::run(config.config.as_deref(), command).await,
         Command::Policy { config, command } => policy::run(config.config.as_deref(), command),
+        Command::Usage {
+            config,
+            by,
+            since,
+            json,
+        } => usage::run(config.config.as_deref(), &by, *since, json).await,
     }
 }
 

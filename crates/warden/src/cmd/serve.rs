@@ -92,7 +92,7 @@ pub async fn run(config_path: Option<&Path>, listen: Option<SocketAddr>) -> anyh
     let store = Arc::new(open_store(&config).await?);
     let grace = config.server.shutdown_grace;
     let config = Arc::new(config);
-    let (gw, writer) = Gateway::new(Arc::clone(&config), store)?;
+    let (gw, writer) = Gateway::new(Arc::clone(&config), store).await?;
     gw.identity.spawn_refresh();
     let listener = tokio::net::TcpListener::bind(listen)
         .await

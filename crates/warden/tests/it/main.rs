@@ -13,6 +13,7 @@ mod cli;
 mod datapath;
 mod identity;
 mod keys;
+mod limits;
 mod policy;
 mod records;
 mod sdk;
