@@ -9,15 +9,22 @@
 //! Only asymmetric algorithms from the issuer's allow-list are accepted, and
 //! the JWK's own family (and `alg`, when it states one) must match the
 //! token's: `none`, HMAC, and "HS256 keyed with the public key" never verify.
+//!
+//! A verified token is remembered (by its SHA-256, never the token itself)
+//! until its own `exp` plus leeway, so an agent reusing its token costs one
+//! hash instead of an RSA verification per call. A remembered token is
+//! dropped as soon as its signing key leaves the issuer's JWKS, so rotation
+//! and key revocation apply to it exactly as to a fresh token.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use warden_config::{IssuerConfig, SigningAlgorithm};
 use warden_core::Principal;
 
@@ -27,6 +34,26 @@ use crate::IdentityError;
 #[derive(Debug)]
 pub struct OidcVerifier {
     issuers: Vec<Arc<IssuerState>>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+/// Bound on remembered tokens; past it, expired ones are dropped, then all.
+const MAX_VERIFIED: usize = 16_384;
+
+#[derive(Debug, Clone)]
+struct Verified {
+    principal: Principal,
+    issuer: usize,
+    kid: String,
+    /// Unix seconds after which the token is expired (exp + leeway).
+    valid_until: i64,
+}
+
+fn now_secs() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug)]
@@ -88,7 +115,33 @@ impl OidcVerifier {
                     })
                 })
                 .collect(),
+            verified: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A token verified before, still unexpired, whose key is still published.
+    fn remembered(&self, digest: &[u8; 32]) -> Option<Principal> {
+        let hit = self.verified.lock().ok()?.get(digest).cloned()?;
+        let issuer = self.issuers.get(hit.issuer)?;
+        let key_still_published = issuer
+            .keys
+            .read()
+            .is_ok_and(|k| k.by_kid.contains_key(&hit.kid));
+        (now_secs() <= hit.valid_until && key_still_published).then_some(hit.principal)
+    }
+
+    fn remember(&self, digest: [u8; 32], entry: Verified) {
+        let Ok(mut map) = self.verified.lock() else {
+            return;
+        };
+        if map.len() >= MAX_VERIFIED {
+            let now = now_secs();
+            map.retain(|_, v| v.valid_until >= now);
+            if map.len() >= MAX_VERIFIED {
+                map.clear();
+            }
+        }
+        map.insert(digest, entry);
     }
 
     /// Periodic JWKS refresh for every issuer, for the life of the runtime.
@@ -108,6 +161,10 @@ impl OidcVerifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Principal, IdentityError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(principal) = self.remembered(&digest) {
+            return Ok(principal);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             ErrorKind::InvalidAlgorithmName => IdentityError::DisallowedAlgorithm(
                 alg_name_of(token).unwrap_or_else(|| "unknown".into()),
@@ -130,7 +187,26 @@ impl OidcVerifier {
         }
         let key = issuer.key_for(header.kid.as_deref(), header.alg).await?;
         let claims = issuer.decode(token, header.alg, &key)?;
-        issuer.principal(&iss, claims)
+        let exp = claims.get("exp").and_then(Value::as_i64);
+        let principal = issuer.principal(&iss, claims)?;
+        if let (Some(kid), Some(exp)) = (header.kid, exp) {
+            let index = self
+                .issuers
+                .iter()
+                .position(|i| Arc::ptr_eq(i, issuer))
+                .unwrap_or(usize::MAX);
+            let leeway = i64::try_from(issuer.config.leeway.as_secs()).unwrap_or(0);
+            self.remember(
+                digest,
+                Verified {
+                    principal: principal.clone(),
+                    issuer: index,
+                    kid,
+                    valid_until: exp.saturating_add(leeway),
+                },
+            );
+        }
+        Ok(principal)
     }
 }
 

@@ -295,3 +295,34 @@ async fn an_unreachable_identity_provider_fails_closed() {
     expect_error(resp, 503, "identity_unavailable").await;
     assert!(mock.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_remembered_token_still_expires_on_time() {
+    let mock = MockUpstream::start().await.expect("mock");
+    let idp = OidcProvider::start().await.expect("idp");
+    let issuer = idp
+        .issuer_toml()
+        .replace("[[issuer]]\n", "[[issuer]]\nleeway = \"0s\"\n");
+    let gw = TestGateway::start(&format!(
+        "{issuer}\n{}\n{POLICY}",
+        connection_toml(&mock.base_url())
+    ))
+    .await
+    .expect("gw");
+    let token = idp
+        .sign(idp.claims("alice", &["eng"], 2), "RS256", "current")
+        .await
+        .expect("sign");
+    let http = http();
+    let call = || {
+        http.post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&token)
+            .json(&chat_body("gpt-4o"))
+            .send()
+    };
+    assert_eq!(call().await.expect("send").status(), 200, "verified");
+    assert_eq!(call().await.expect("send").status(), 200, "remembered");
+    // The JWT library reads the real clock, so this test waits for it.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    expect_error(call().await.expect("send"), 401, "token_expired").await;
+}
