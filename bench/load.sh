@@ -2,7 +2,10 @@
 # Warden loopback load benchmark. See bench/README.md for what each number means.
 #
 #   bench/load.sh [--mode shared|pinned|both] [--duration S] [--warmup S] [--conc N]
-#                 [--ttfb-n N] [--no-build] [--keep-tmp]
+#                 [--ttfb-n N] [--no-build] [--keep-tmp] [--extra-config FILE]
+#
+# --extra-config appends a TOML file to Warden's config (e.g. bench/limits-on.toml
+# to measure the cost of limits; compare its ratios with a run without it).
 #
 # Starts, on 127.0.0.1 only: the real OIDC provider (testkit/oidc), the mock OpenAI
 # upstream (mock-openai) and `warden serve` in front of it, then measures direct-to-mock
@@ -23,8 +26,9 @@ TTFB_N=300         # measured streaming requests each way
 TTFB_WARMUP=20     # discarded streaming requests each way
 BUILD=1
 KEEP_TMP=0
+EXTRA_CONFIG=""
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --mode) MODE=$2; shift 2 ;;
@@ -34,6 +38,7 @@ while [ $# -gt 0 ]; do
     --ttfb-n) TTFB_N=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep-tmp) KEEP_TMP=1; shift ;;
+    --extra-config) EXTRA_CONFIG=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench/load.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -269,6 +274,11 @@ default = true
 [policy.groups.eng]
 models = ["*"]
 EOF
+  if [ -n "$EXTRA_CONFIG" ]; then
+    [ -f "$EXTRA_CONFIG" ] || die "--extra-config: $EXTRA_CONFIG does not exist"
+    cat "$EXTRA_CONFIG" >>"$d/warden.toml"
+    log "extra config appended: $EXTRA_CONFIG"
+  fi
   MOCK_UPSTREAM_KEY=sk-bench "${warden_pin[@]}" "$WARDEN_BIN" serve --config "$d/warden.toml" \
     --listen "127.0.0.1:$warden_port" 2>"$d/warden.err" 3>&- &
   local warden_pid=$!

@@ -13,3 +13,11 @@ pub mod wildcard;
 pub use endpoint::EndpointKind;
 pub use principal::{Principal, PrincipalKind};
 pub use record::{Decision, Outcome, RequestRecord, Usage};
+
+/// Unix time in milliseconds (0 before 1970, saturating far in the future).
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

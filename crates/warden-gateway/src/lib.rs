@@ -35,7 +35,7 @@ use axum::routing::get;
 use http::{HeaderName, HeaderValue, StatusCode};
 use tracing::Instrument as _;
 use warden_config::Config;
-use warden_core::{Decision, Outcome, RequestRecord};
+use warden_core::{Decision, Outcome, RequestRecord, now_ms};
 use warden_identity::Identity;
 use warden_policy::PolicyEngine;
 use warden_store::Store;
@@ -148,13 +148,6 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
         "records": records,
     });
     (status, axum::Json(body)).into_response()
-}
-
-fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn new_record(

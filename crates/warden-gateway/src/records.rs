@@ -20,6 +20,11 @@ use warden_store::RecordStore;
 
 const CHANNEL: usize = 16 * 1024;
 const BATCH: usize = 512;
+/// After the first record of a batch arrives, wait this long for more, so a
+/// busy gateway writes a few large transactions instead of many tiny ones
+/// (each is several hand-offs to SQLite's worker thread). Records are not on
+/// the response path, so this adds no latency to any call.
+const LINGER: Duration = Duration::from_millis(2);
 
 #[derive(Debug, Clone)]
 pub struct RecordSink {
@@ -103,6 +108,15 @@ async fn write_loop(
         };
         if received == 0 {
             break;
+        }
+        if open && batch.len() < BATCH {
+            tokio::time::sleep(LINGER).await;
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
         }
         let mut delay = Duration::from_millis(50);
         loop {

@@ -14,7 +14,7 @@ use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use warden_core::{Principal, PrincipalKind};
+use warden_core::{Principal, PrincipalKind, now_ms};
 use warden_store::{KeyStore, StoreError, StoredKey};
 
 use crate::IdentityError;
@@ -47,16 +47,6 @@ pub struct KeySpec {
 
 fn hash(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0),
-    )
-    .unwrap_or(i64::MAX)
 }
 
 /// Splits `wdn_<id>_<secret>`; `None` if it is not shaped like a key.

@@ -12,10 +12,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+        warden_core::now_ms()
     }
 }
 

@@ -72,4 +72,9 @@ pub trait Counters: Send + Sync + std::fmt::Debug {
     /// Adds (or, negative, removes) amounts; counters never go below zero,
     /// and counters that no longer exist are not recreated.
     async fn adjust(&self, adjustments: &[Adjustment]) -> Result<(), BackendError>;
+    /// Applies adjustments at once if the backend can without I/O; `false`
+    /// means the caller must use [`Counters::adjust`].
+    fn adjust_now(&self, _adjustments: &[Adjustment]) -> bool {
+        false
+    }
 }

@@ -34,10 +34,11 @@ fn cl100k() -> Option<&'static CoreBPE> {
     BPE.get_or_init(|| tiktoken_rs::cl100k_base().ok()).as_ref()
 }
 
-/// Loads both tokenizers now (they take a moment), so the first request
-/// does not pay for it.
+/// Loads the tokenizer most models use now (it takes a moment), so the first
+/// request does not pay for it. cl100k, for older models, loads on first use:
+/// each table costs tens of MiB.
 pub fn warm_up() {
-    let _ = (o200k(), cl100k());
+    let _ = o200k();
 }
 
 fn tokenizer(model: &str) -> Option<&'static CoreBPE> {

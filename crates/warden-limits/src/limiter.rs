@@ -209,7 +209,7 @@ impl Ticket {
     }
 
     fn apply(&self, adjustments: Vec<Adjustment>) {
-        if adjustments.iter().all(|a| a.delta == 0) {
+        if adjustments.iter().all(|a| a.delta == 0) || self.counters.adjust_now(&adjustments) {
             return;
         }
         let counters = Arc::clone(&self.counters);

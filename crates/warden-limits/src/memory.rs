@@ -109,15 +109,22 @@ impl Counters for MemoryCounters {
     }
 
     async fn adjust(&self, adjustments: &[Adjustment]) -> Result<(), BackendError> {
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| BackendError("counter lock poisoned".into()))?;
+        if self.adjust_now(adjustments) {
+            Ok(())
+        } else {
+            Err(BackendError("counter lock poisoned".into()))
+        }
+    }
+
+    fn adjust_now(&self, adjustments: &[Adjustment]) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
         for a in adjustments {
             if let Some(slot) = state.values.get_mut(&a.key) {
                 slot.value = slot.value.saturating_add_signed(a.delta);
             }
         }
-        Ok(())
+        true
     }
 }

@@ -6,6 +6,12 @@ mod cmd;
 
 use clap::Parser as _;
 
+/// mimalloc over the system allocator: the data path allocates many small,
+/// short-lived buffers (headers, JSON keys, records), where glibc's malloc
+/// showed up at ~8% of CPU under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -4,17 +4,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
+use warden_core::now_ms;
 use warden_identity::{KeyManager, KeySpec};
 
 use crate::cli::KeysCommand;
 use crate::cmd::{load_config, open_store};
-
-fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
 
 fn time_of(ms: Option<i64>) -> String {
     ms.and_then(|ms| {

@@ -20,7 +20,7 @@ fn example(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn config_check_accepts_examples_and_names_bad_keys() {
-    for name in ["minimal.toml", "oidc-teams.toml"] {
+    for name in ["minimal.toml", "oidc-teams.toml", "limits.toml"] {
         let out = warden()
             .args(["config", "check"])
             .arg(example(name))

@@ -7,16 +7,6 @@ use warden_identity::{KeyManager, KeySpec};
 
 use crate::support::*;
 
-fn cli_config(gw: &TestGateway) -> std::path::PathBuf {
-    let path = gw.dir.path().join("cli.toml");
-    let text = format!(
-        "[store]\nsqlite = {:?}\n\n[[connection]]\nname = \"mock\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodels = [\"*\"]\n",
-        gw.dir.path().join("warden.db").display().to_string()
-    );
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
 #[tokio::test]
 async fn keys_authenticate_until_revoked_by_the_cli() {
     let w = World::start("").await;

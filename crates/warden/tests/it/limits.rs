@@ -192,15 +192,7 @@ async fn usage_cli_sums_tokens_and_spend() {
         .filter(|r| r.subject.as_deref() == Some("alice"))
         .map(|r| r.cost_usd_micros.expect("priced"))
         .sum();
-    let config = w.gw.dir.path().join("usage.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\nsqlite = {:?}\n[[connection]]\nname = \"m\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodels = [\"*\"]\n",
-            w.gw.dir.path().join("warden.db").display().to_string()
-        ),
-    )
-    .expect("write");
+    let config = cli_config(&w.gw);
     let out = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args([
             "usage", "--by", "user", "--since", "1h", "--json", "--config",

@@ -108,3 +108,14 @@ pub fn assert_never_sent(mock: &MockUpstream, secret: &str) {
         );
     }
 }
+
+/// A config file for running the `warden` CLI against a test gateway's store.
+pub fn cli_config(gw: &TestGateway) -> std::path::PathBuf {
+    let path = gw.dir.path().join("cli.toml");
+    let text = format!(
+        "[store]\nsqlite = {:?}\n\n[[connection]]\nname = \"mock\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodels = [\"*\"]\n",
+        gw.dir.path().join("warden.db").display().to_string()
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
