@@ -29,6 +29,29 @@ pub struct RawConfig {
     /// Model glob -> USD per million tokens.
     #[serde(default)]
     pub prices: BTreeMap<String, RawPrice>,
+    #[serde(default)]
+    pub pii: RawPii,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPii {
+    /// Environment variable holding the key of the `hash` action.
+    pub hash_key_env: Option<String>,
+    /// Profile name -> entity type -> action.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, BTreeMap<String, String>>,
+    /// Which profile applies to whom, first match wins.
+    #[serde(default)]
+    pub apply: Vec<RawPiiApply>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPiiApply {
+    /// A group name, or `*` for every caller.
+    pub group: String,
+    pub profile: String,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,6 +6,44 @@ fn env_with_keys(name: &str) -> Option<String> {
     (name != "UNSET_VAR").then(|| format!("sk-test-{name}"))
 }
 
+#[test]
+fn masking_profiles_validate_types_actions_and_keys() {
+    let ok = format!(
+        "{MINIMAL}\n[pii]\nhash_key_env = \"PII_HASH_KEY_VAR\"\n[pii.profiles.p]\nEMAIL = \"hash\"\n[[pii.apply]]\ngroup = \"*\"\nprofile = \"p\"\n"
+    );
+    let c = parse(&ok).expect("valid");
+    assert!(c.pii.profile_for(&[]).is_some(), "`*` applies to everyone");
+    assert!(
+        !format!("{c:?}").contains("sk-test-PII_HASH_KEY_VAR"),
+        "the hash key is never in Debug output"
+    );
+    let cases = [
+        (
+            "[pii.profiles.p]\nPHONE_NUMBER = \"redact\"",
+            "pii.profiles.p.PHONE_NUMBER",
+        ),
+        (
+            "[pii.profiles.p]\nEMAIL = \"scramble\"",
+            "pii.profiles.p.EMAIL",
+        ),
+        (
+            "[pii.profiles.p]\nEMAIL = \"pseudonymize\"",
+            "pii.profiles.p.EMAIL",
+        ),
+        ("[pii.profiles.p]\nEMAIL = \"hash\"", "pii.hash_key_env"),
+        (
+            "[[pii.apply]]\ngroup = \"eng\"\nprofile = \"nope\"",
+            "pii.apply[0].profile",
+        ),
+    ];
+    for (extra, key) in cases {
+        match parse(&format!("{MINIMAL}\n{extra}\n")) {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{extra}"),
+            other => panic!("{extra}: expected Invalid at {key}, got {other:?}"),
+        }
+    }
+}
+
 fn parse(text: &str) -> Result<Config, ConfigError> {
     from_toml(text, Source::File(PathBuf::from("t.toml")), &env_with_keys)
 }

@@ -23,6 +23,24 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub limits: LimitsConfig,
     pub prices: PriceTable,
+    pub pii: PiiConfig,
+}
+
+/// Masking profiles and who they apply to.
+#[derive(Debug, Clone, Default)]
+pub struct PiiConfig {
+    /// (group or `*`, profile), first match wins.
+    pub apply: Vec<(String, warden_pii::mask::Profile)>,
+}
+
+impl PiiConfig {
+    /// The profile for a caller in `groups`, if any applies.
+    pub fn profile_for(&self, groups: &[String]) -> Option<&warden_pii::mask::Profile> {
+        self.apply
+            .iter()
+            .find(|(g, _)| g == "*" || groups.iter().any(|pg| pg == g))
+            .map(|(_, p)| p)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

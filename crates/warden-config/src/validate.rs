@@ -95,6 +95,7 @@ pub fn validate(
     let policy = policy(&cx, raw.policy)?;
     let limits = limits(&cx, raw.limits)?;
     let prices = prices(&cx, raw.prices)?;
+    let pii = pii(&cx, raw.pii)?;
     if issuers.is_empty() && !raw.keys.enabled {
         return Err(cx.invalid(
             "keys.enabled",
@@ -114,7 +115,76 @@ pub fn validate(
         policy,
         limits,
         prices,
+        pii,
     })
+}
+
+fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {
+    use warden_pii::mask::{Action, KINDS, Profile};
+    let mut profiles = std::collections::BTreeMap::new();
+    let mut needs_key = false;
+    for (name, actions) in raw.profiles {
+        let mut profile = Profile {
+            name: name.clone(),
+            ..Profile::default()
+        };
+        for (kind, action) in actions {
+            let key = format!("pii.profiles.{name}.{kind}");
+            let Some(kind) = KINDS.iter().find(|k| **k == kind) else {
+                return Err(cx.invalid(
+                    key,
+                    format!("unknown entity type; expected one of {}", KINDS.join(", ")),
+                ));
+            };
+            let action = match Action::parse(&action) {
+                Some(Action::Pseudonymize) => {
+                    return Err(cx.invalid(
+                        key,
+                        "`pseudonymize` needs pseudonyms restored in answers, which this version does not do yet; use redact, partial or hash",
+                    ));
+                }
+                Some(a) => a,
+                None => {
+                    return Err(
+                        cx.invalid(key, format!("`{action}`: expected redact, partial or hash"))
+                    );
+                }
+            };
+            needs_key |= action == Action::Hash;
+            profile.actions.insert(kind, action);
+        }
+        profiles.insert(name, profile);
+    }
+    let hash_key = match (&raw.hash_key_env, needs_key) {
+        (Some(var), _) => match (cx.env)(var) {
+            Some(v) if v.len() >= 16 => v.into_bytes(),
+            _ => {
+                return Err(cx.invalid(
+                    "pii.hash_key_env",
+                    format!("environment variable `{var}` must hold at least 16 characters"),
+                ));
+            }
+        },
+        (None, true) => {
+            return Err(cx.invalid(
+                "pii.hash_key_env",
+                "a profile uses `hash`: name the environment variable that holds its key",
+            ));
+        }
+        (None, false) => Vec::new(),
+    };
+    let mut apply = Vec::new();
+    for (i, a) in raw.apply.into_iter().enumerate() {
+        let mut profile = profiles.get(&a.profile).cloned().ok_or_else(|| {
+            cx.invalid(
+                format!("pii.apply[{i}].profile"),
+                format!("no profile named `{}`", a.profile),
+            )
+        })?;
+        profile.hash_key.clone_from(&hash_key);
+        apply.push((a.group, profile));
+    }
+    Ok(PiiConfig { apply })
 }
 
 fn pattern_ok(p: &str) -> bool {

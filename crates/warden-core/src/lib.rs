@@ -12,7 +12,7 @@ pub mod wildcard;
 
 pub use endpoint::EndpointKind;
 pub use principal::{Principal, PrincipalKind};
-pub use record::{Decision, Outcome, RequestRecord, Usage};
+pub use record::{Decision, FindingSummary, Outcome, RequestRecord, Usage};
 
 /// Unix time in milliseconds (0 before 1970, saturating far in the future).
 pub fn now_ms() -> i64 {

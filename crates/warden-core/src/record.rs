@@ -111,4 +111,15 @@ pub struct RequestRecord {
     pub usage: Option<Usage>,
     /// Cost in micro-USD (usage at the configured price), when both are known.
     pub cost_usd_micros: Option<u64>,
+    /// What masking found and did (types, counts, field paths; never values).
+    pub findings: Vec<FindingSummary>,
+}
+
+/// One masked entity type in one field of a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingSummary {
+    pub kind: String,
+    pub action: String,
+    pub path: String,
+    pub count: u64,
 }

@@ -44,6 +44,10 @@ pub enum GatewayError {
     ListingFailed,
     #[error("{0}")]
     Limited(#[from] LimitError),
+    #[error(
+        "a masking profile applies to you, and this request's body (a multipart form or file upload) cannot be inspected; it was not forwarded"
+    )]
+    MaskingUnsupported,
 }
 
 fn deny_message(reason: &DenyReason, model: Option<&str>) -> String {
@@ -80,6 +84,7 @@ impl GatewayError {
                 StatusCode::BAD_GATEWAY
             }
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::MaskingUnsupported => StatusCode::BAD_REQUEST,
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
                 LimitError::PriceUnknown(_) => StatusCode::FORBIDDEN,
@@ -111,6 +116,7 @@ impl GatewayError {
             }
             GatewayError::UpstreamTimeout(_) => "upstream_timeout",
             GatewayError::Limited(e) => e.code(),
+            GatewayError::MaskingUnsupported => "masking_unsupported",
         }
     }
 
@@ -125,7 +131,8 @@ impl GatewayError {
             | GatewayError::BodyTooLarge { .. }
             | GatewayError::UnsupportedMediaType { .. }
             | GatewayError::BadBody(_)
-            | GatewayError::BodyRead => "invalid_request_error",
+            | GatewayError::BodyRead
+            | GatewayError::MaskingUnsupported => "invalid_request_error",
             GatewayError::UpstreamUnconfigured(_)
             | GatewayError::UpstreamUnreachable(_)
             | GatewayError::UpstreamTimeout(_)

@@ -82,6 +82,10 @@ impl RecordGuard {
         });
     }
 
+    pub fn set_findings(&mut self, findings: Vec<warden_core::FindingSummary>) {
+        self.with(|r| r.findings = findings);
+    }
+
     pub fn set_cost(&mut self, micros: Option<u64>) {
         self.with(|r| r.cost_usd_micros = micros);
     }

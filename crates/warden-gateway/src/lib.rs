@@ -13,6 +13,7 @@
 
 pub mod error;
 pub mod exchange;
+pub mod inspect;
 pub mod models;
 pub mod pipeline;
 pub mod probe;
@@ -180,6 +181,7 @@ fn new_record(
         total_latency_us: 0,
         usage: None,
         cost_usd_micros: None,
+        findings: Vec::new(),
     }
 }
 

@@ -3,8 +3,8 @@
 //! request's [`RecordGuard`].
 //!
 //! ```text
-//! route -> authenticate -> read body -> resolve model/connection -> authorize -> limits -> forward
-//!  404        401/503       413/415/400       400/404                 403        429      502/504
+//! route -> authenticate -> read body -> resolve -> authorize -> inspect -> limits -> forward
+//!  404        401/503       413/415/400   400/404      403     mask / 400    429     502/504
 //! ```
 
 use axum::body::Body;
@@ -21,6 +21,7 @@ use warden_policy::{PolicyRequest, Resource};
 use crate::Gateway;
 use crate::error::GatewayError;
 use crate::exchange::RecordGuard;
+use crate::inspect;
 use crate::models;
 use crate::probe::{self, Probe};
 use crate::routes::{self, BodyMode, ModelFrom, Route};
@@ -69,7 +70,7 @@ pub async fn run(
             .await
             .map(Reply::Local);
     }
-    let body = read_body(gw, route, parts, body).await?;
+    let mut body = read_body(gw, route, parts, body).await?;
     let (upstream, model) = resolve(gw, route, &body)?;
     guard.set_connection(upstream.name());
     let probe = match &body {
@@ -88,6 +89,12 @@ pub async fn run(
         probe,
         guard,
     )?;
+    let view = match &mut body {
+        ReadBody::Empty => inspect::Body::None,
+        ReadBody::Json(bytes, _) => inspect::Body::Json(bytes),
+        ReadBody::Multipart(..) | ReadBody::Stream(..) => inspect::Body::Opaque,
+    };
+    inspect::apply(gw, &principal, route.kind, view, guard)?;
     let (json, max_output) = match &body {
         ReadBody::Json(bytes, probe) => (Some(bytes.clone()), probe.max_tokens),
         _ => (None, None),

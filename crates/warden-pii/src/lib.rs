@@ -14,6 +14,8 @@
 //! (Presidio) analyzer, masking actions, and the JSON walker. See the issue
 //! note.
 
+pub mod json;
+pub mod mask;
 mod validate;
 
 use std::sync::OnceLock;

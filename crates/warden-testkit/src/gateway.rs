@@ -15,6 +15,8 @@ use warden_store::{RecordFilter, RecordStore as _, SqliteStore};
 
 /// The upstream credential test gateways inject (through `MOCK_UPSTREAM_KEY`).
 pub const UPSTREAM_KEY: &str = "sk-warden-upstream-secret";
+/// The masking hash key test gateways see in `WARDEN_PII_HASH_KEY`.
+pub const PII_HASH_KEY: &str = "test-pii-hash-key-0123456789";
 
 #[derive(Debug)]
 pub struct TestGateway {
@@ -45,7 +47,11 @@ impl TestGateway {
             "{config}\n[store]\nsqlite = {:?}\n",
             db.display().to_string()
         );
-        let env = |name: &str| (name == "MOCK_UPSTREAM_KEY").then(|| UPSTREAM_KEY.to_owned());
+        let env = |name: &str| match name {
+            "MOCK_UPSTREAM_KEY" => Some(UPSTREAM_KEY.to_owned()),
+            "WARDEN_PII_HASH_KEY" => Some(PII_HASH_KEY.to_owned()),
+            _ => None,
+        };
         let config =
             warden_config::from_toml(&text, Source::File(dir.path().join("test.toml")), &env)
                 .context("test config")?;

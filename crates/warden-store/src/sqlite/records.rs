@@ -9,9 +9,9 @@ use crate::{RecordFilter, RecordStore, StoreError, UsageBy, UsageRow};
 const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups_json, \
     key_id, client_addr, method, path, endpoint, model, connection, stream, decision, reason, \
     policy_ids_json, status, outcome, upstream_latency_us, total_latency_us, input_tokens, \
-    output_tokens, total_tokens, cached_tokens, cost_micros";
+    output_tokens, total_tokens, cached_tokens, cost_micros, findings_json";
 
-/// SQLite binds at most 32766 parameters; 26 per row.
+/// SQLite binds at most 32766 parameters; 27 per row.
 const ROWS_PER_STATEMENT: usize = 500;
 
 fn i64_of(v: u64) -> i64 {
@@ -75,6 +75,11 @@ fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
         total_latency_us: u64_of(row.try_get("total_latency_us")?).unwrap_or(0),
         usage,
         cost_usd_micros: u64_of(row.try_get("cost_micros")?),
+        findings: match row.try_get::<Option<String>, _>("findings_json")? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("findings_json: {e}")))?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -112,7 +117,11 @@ impl RecordStore for SqliteStore {
                     .push_bind(usage.map(|u| i64_of(u.output_tokens)))
                     .push_bind(usage.map(|u| i64_of(u.total_tokens)))
                     .push_bind(usage.map(|u| i64_of(u.cached_tokens)))
-                    .push_bind(r.cost_usd_micros.map(i64_of));
+                    .push_bind(r.cost_usd_micros.map(i64_of))
+                    .push_bind(
+                        (!r.findings.is_empty())
+                            .then(|| serde_json::to_string(&r.findings).unwrap_or_default()),
+                    );
             });
             q.build().execute(&mut *tx).await?;
         }

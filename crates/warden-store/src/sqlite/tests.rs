@@ -30,6 +30,16 @@ fn record(id: &str, usage: Option<Usage>) -> RequestRecord {
         total_latency_us: 2500,
         usage,
         cost_usd_micros: usage.map(|u| u.total_tokens * 3),
+        findings: if usage.is_some() {
+            vec![warden_core::FindingSummary {
+                kind: "EMAIL".into(),
+                action: "redact".into(),
+                path: "messages[0].content".into(),
+                count: 2,
+            }]
+        } else {
+            Vec::new()
+        },
     }
 }
 

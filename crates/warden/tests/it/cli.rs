@@ -9,6 +9,7 @@ use crate::support::*;
 fn warden() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_warden"));
     c.env("OPENAI_API_KEY", "sk-test-for-config-check")
+        .env("WARDEN_PII_HASH_KEY", "hash-key-for-config-check")
         .env("MOCK_UPSTREAM_KEY", UPSTREAM_KEY)
         .env_remove("WARDEN_CONFIG");
     c
@@ -20,7 +21,12 @@ fn example(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn config_check_accepts_examples_and_names_bad_keys() {
-    for name in ["minimal.toml", "oidc-teams.toml", "limits.toml"] {
+    for name in [
+        "minimal.toml",
+        "oidc-teams.toml",
+        "limits.toml",
+        "masking.toml",
+    ] {
         let out = warden()
             .args(["config", "check"])
             .arg(example(name))

@@ -14,6 +14,7 @@ mod datapath;
 mod identity;
 mod keys;
 mod limits;
+mod pii;
 mod policy;
 mod records;
 mod sdk;

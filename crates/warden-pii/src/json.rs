@@ -1,0 +1,273 @@
+//! Masking a request body by what its fields mean, not by its bytes: every
+//! text the upstream will read, wherever the API puts it. Values written with
+//! `\uXXXX` escapes are decoded by the JSON parser first, so they are caught
+//! too. Everything else in the body is left as it was (with serde_json's
+//! `preserve_order`, keys keep their order on re-serialization).
+//!
+//! | API | text fields |
+//! |---|---|
+//! | chat | `messages[].content` (string, or parts' `text`), `messages[].tool_calls[].function.arguments` |
+//! | responses | `instructions`; `input` (string, or items: `content` string/parts' `text`, `function_call.arguments`, `function_call_output.output`) |
+//! | completions, image generation | `prompt` (string or strings) |
+//! | embeddings, moderations, speech | `input` (string, strings, or parts' `text`) |
+//! | vector store search | `query` |
+
+use serde_json::Value;
+
+use crate::mask::{Action, Masked, Profile, Session};
+
+/// Which request shape a body has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Chat,
+    Responses,
+    /// Text in one top-level field: `prompt` (completions, image
+    /// generation), `input` (embeddings, moderations, speech), `query`
+    /// (vector store search).
+    Field(&'static str),
+}
+
+/// What was masked where: an entity type, the action, the field path and how
+/// many times. Never the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldFinding {
+    pub path: String,
+    pub kind: &'static str,
+    pub action: Action,
+    pub count: usize,
+}
+
+struct Walk<'a> {
+    profile: &'a Profile,
+    session: &'a mut Session,
+    found: Vec<FieldFinding>,
+}
+
+impl Walk<'_> {
+    fn text(&mut self, v: &mut Value, path: &str) {
+        let Value::String(s) = v else { return };
+        let mut masked = Vec::new();
+        if let Some(new) = self.profile.mask(s, self.session, &mut masked) {
+            *s = new;
+            for Masked { kind, action } in masked {
+                match self
+                    .found
+                    .iter_mut()
+                    .find(|f| f.path == path && f.kind == kind && f.action == action)
+                {
+                    Some(f) => f.count += 1,
+                    None => self.found.push(FieldFinding {
+                        path: path.to_owned(),
+                        kind,
+                        action,
+                        count: 1,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// A string, an array of strings, or an array of parts with `text`.
+    fn content(&mut self, v: &mut Value, path: &str) {
+        match v {
+            Value::String(_) => self.text(v, path),
+            Value::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    match item {
+                        Value::String(_) => self.text(item, &format!("{path}[{i}]")),
+                        Value::Object(part) => {
+                            if let Some(t) = part.get_mut("text") {
+                                self.text(t, &format!("{path}[{i}].text"));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn chat(&mut self, body: &mut Value) {
+        let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) else {
+            return;
+        };
+        for (i, m) in messages.iter_mut().enumerate() {
+            if let Some(c) = m.get_mut("content") {
+                self.content(c, &format!("messages[{i}].content"));
+            }
+            if let Some(calls) = m.get_mut("tool_calls").and_then(Value::as_array_mut) {
+                for (k, call) in calls.iter_mut().enumerate() {
+                    if let Some(args) = call.pointer_mut("/function/arguments") {
+                        self.text(
+                            args,
+                            &format!("messages[{i}].tool_calls[{k}].function.arguments"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn responses(&mut self, body: &mut Value) {
+        if let Some(v) = body.get_mut("instructions") {
+            self.text(v, "instructions");
+        }
+        let Some(input) = body.get_mut("input") else {
+            return;
+        };
+        if input.is_string() {
+            self.text(input, "input");
+            return;
+        }
+        let Some(items) = input.as_array_mut() else {
+            return;
+        };
+        for (i, item) in items.iter_mut().enumerate() {
+            let Some(obj) = item.as_object_mut() else {
+                continue;
+            };
+            for field in ["content", "arguments", "output"] {
+                if let Some(v) = obj.get_mut(field) {
+                    self.content(v, &format!("input[{i}].{field}"));
+                }
+            }
+        }
+    }
+}
+
+/// Masks the body in place; returns what was masked (empty: body unchanged).
+pub fn mask_request(
+    shape: Shape,
+    body: &mut Value,
+    profile: &Profile,
+    session: &mut Session,
+) -> Vec<FieldFinding> {
+    let mut walk = Walk {
+        profile,
+        session,
+        found: Vec::new(),
+    };
+    match shape {
+        Shape::Chat => walk.chat(body),
+        Shape::Responses => walk.responses(body),
+        Shape::Field(name) => {
+            if let Some(p) = body.get_mut(name) {
+                walk.content(p, name);
+            }
+        }
+    }
+    walk.found
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::mask::KINDS;
+
+    fn redact_all() -> Profile {
+        Profile {
+            name: "all".into(),
+            actions: KINDS.iter().map(|k| (*k, Action::Redact)).collect(),
+            hash_key: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn chat_every_role_parts_and_tool_arguments() {
+        let mut body = json!({
+            "model": "gpt-4o",
+            "zz_unknown": {"kept": "bob@example.com"},
+            "messages": [
+                {"role": "system", "content": "escalate to ops@example.com"},
+                {"role": "user", "content": [{"type": "text", "text": "card 4111-1111-1111-1111"}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{\"ssn\":\"123-45-6789\"}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "found jane@example.org"}
+            ]
+        });
+        let found = mask_request(
+            Shape::Chat,
+            &mut body,
+            &redact_all(),
+            &mut Session::default(),
+        );
+        let text = body.to_string();
+        for raw in [
+            "ops@example.com",
+            "4111-1111-1111-1111",
+            "123-45-6789",
+            "jane@example.org",
+        ] {
+            assert!(!text.contains(raw), "{raw} left in {text}");
+        }
+        assert_eq!(
+            body["zz_unknown"]["kept"], "bob@example.com",
+            "only text fields are touched"
+        );
+        assert_eq!(
+            body["messages"][2]["tool_calls"][0]["function"]["arguments"],
+            "{\"ssn\":\"[US_SSN]\"}"
+        );
+        let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "messages[0].content",
+                "messages[1].content[0].text",
+                "messages[2].tool_calls[0].function.arguments",
+                "messages[3].content"
+            ]
+        );
+        // Key order survives.
+        let keys: Vec<&String> = body
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(keys, ["model", "zz_unknown", "messages"]);
+    }
+
+    #[test]
+    fn escaped_values_are_masked() {
+        let raw = r#"{"model":"m","input":"write to bob\u0040example.com"}"#;
+        let mut body: Value = serde_json::from_str(raw).unwrap_or_default();
+        let found = mask_request(
+            Shape::Field("input"),
+            &mut body,
+            &redact_all(),
+            &mut Session::default(),
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(body["input"], "write to [EMAIL]");
+    }
+
+    #[test]
+    fn responses_items_and_instructions() {
+        let mut body = json!({
+            "model": "gpt-4o",
+            "instructions": "reply to amy@example.com",
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": "ip 10.1.2.3"}]},
+                {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{\"card\":\"4111111111111111\"}"},
+                {"type": "function_call_output", "call_id": "c", "output": "owner bob@example.com"}
+            ]
+        });
+        let found = mask_request(
+            Shape::Responses,
+            &mut body,
+            &redact_all(),
+            &mut Session::default(),
+        );
+        assert_eq!(found.len(), 4);
+        let text = body.to_string();
+        for raw in [
+            "amy@example.com",
+            "10.1.2.3",
+            "4111111111111111",
+            "bob@example.com",
+        ] {
+            assert!(!text.contains(raw), "{raw} left in {text}");
+        }
+    }
+}

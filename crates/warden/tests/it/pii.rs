@@ -1,0 +1,157 @@
+//! Masking through the gateway: for callers a profile applies to, no raw
+//! value of a masked type reaches the upstream, whatever field it sits in
+//! and however the JSON escapes it; records keep what was found, never the
+//! values; bodies that cannot be inspected are refused.
+
+use serde_json::json;
+
+use crate::support::*;
+
+const PROFILE: &str = r#"
+[pii]
+hash_key_env = "WARDEN_PII_HASH_KEY"
+
+[pii.profiles.standard]
+EMAIL = "redact"
+PAYMENT_CARD = "partial"
+US_SSN = "redact"
+IBAN = "hash"
+IP_ADDRESS = "hash"
+SECRET = "redact"
+
+[[pii.apply]]
+group = "eng"
+profile = "standard"
+"#;
+
+const RAW: [&str; 8] = [
+    "jane.doe@example.com",
+    "ops@example.org",
+    "4111 1111 1111 1111",
+    "4111111111111111",
+    "123-45-6789",
+    "DE89370400440532013000",
+    "10.20.30.40",
+    "AKIAIOSFODNN7EXAMPLE",
+];
+
+fn assert_clean(mock: &MockUpstream) {
+    for r in mock.requests() {
+        let body = String::from_utf8_lossy(&r.body);
+        let squeezed: String = body.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        for raw in RAW {
+            let raw_squeezed: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+            assert!(
+                !body.contains(raw) && !squeezed.contains(&raw_squeezed),
+                "{raw} reached the upstream: {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_raw_value_reaches_the_upstream_in_any_field() {
+    let w = World::start(PROFILE).await;
+    let alice = w.token("alice").await;
+    // Chat: every role, content parts, tool-call arguments, tool results, and
+    // an email written with a JSON escape.
+    let chat = r#"{"model":"gpt-4o","messages":[
+        {"role":"system","content":"Escalate to ops\u0040example.org"},
+        {"role":"user","content":[{"type":"text","text":"I am jane.doe@example.com, card 4111 1111 1111 1111"}]},
+        {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"lookup","arguments":"{\"ssn\":\"123-45-6789\",\"iban\":\"DE89 3704 0044 0532 0130 00\"}"}}]},
+        {"role":"tool","tool_call_id":"c1","content":"login from 10.20.30.40 with AKIAIOSFODNN7EXAMPLE"}]}"#;
+    for stream in [false, true] {
+        let body = chat.replacen("{\"model\"", &format!("{{\"stream\":{stream},\"model\""), 1);
+        let resp = w
+            .http
+            .post(w.gw.url("/v1/chat/completions"))
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200);
+        let _ = resp.text().await;
+    }
+    // Responses API items and instructions; embeddings input.
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/responses"))
+        .bearer_auth(&alice)
+        .json(&json!({"model": "gpt-4o", "instructions": "mail ops@example.org",
+            "input": [{"role": "user", "content": [{"type": "input_text", "text": "card 4111111111111111"}]},
+                      {"type": "function_call_output", "call_id": "c", "output": "ssn 123-45-6789"}]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/embeddings"))
+        .bearer_auth(&alice)
+        .json(&json!({"model": "text-embedding-3-small", "input": ["jane.doe@example.com", "from 10.20.30.40"]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(w.mock.requests().len(), 4);
+    assert_clean(&w.mock);
+    // What the upstream got instead: placeholders, partial and keyed hashes.
+    let first = w.mock.requests()[0].json();
+    let sent = first["messages"][1]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(sent, "I am [EMAIL], card ****1111");
+    assert!(
+        first["messages"][3]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("[IP_ADDRESS:")
+    );
+
+    // The record says what was found where, and holds no value.
+    let records = w.gw.wait_records(4).await.expect("records");
+    let f = &records[0].findings;
+    assert!(
+        f.iter()
+            .any(|x| x.kind == "EMAIL" && x.path == "messages[0].content"),
+        "{f:?}"
+    );
+    assert!(f.iter().any(|x| x.kind == "US_SSN" && x.path == "messages[2].tool_calls[0].function.arguments"));
+    let all = serde_json::to_string(&records.iter().map(|r| &r.findings).collect::<Vec<_>>())
+        .expect("json");
+    for raw in RAW {
+        assert!(!all.contains(raw));
+    }
+}
+
+#[tokio::test]
+async fn profiles_apply_by_group_and_opaque_bodies_are_refused() {
+    let w = World::start(PROFILE).await;
+    // bob (interns) has no profile: his text goes as written.
+    let bob = w.token("bob").await;
+    let mut body = chat_body("gpt-4o-mini");
+    body["messages"][0]["content"] = json!("reach me at bob@example.com");
+    assert_eq!(w.chat(&bob, body).await.status(), 200);
+    assert!(String::from_utf8_lossy(&w.mock.requests()[0].body).contains("bob@example.com"));
+    w.mock.clear();
+    // alice's file upload cannot be inspected: refused, not forwarded.
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "batch")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"{\"email\":\"jane.doe@example.com\"}".to_vec())
+                .file_name("in.jsonl"),
+        );
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/files"))
+        .bearer_auth(w.token("alice").await)
+        .multipart(form)
+        .send()
+        .await
+        .expect("send");
+    expect_error(resp, 400, "masking_unsupported").await;
+    assert!(w.mock.requests().is_empty());
+}
