@@ -31,6 +31,36 @@ pub struct RawConfig {
     pub prices: BTreeMap<String, RawPrice>,
     #[serde(default)]
     pub pii: RawPii,
+    #[serde(default)]
+    pub content: RawContent,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContent {
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RawContentRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContentRule {
+    pub id: String,
+    /// Applies to members of these groups; everyone when absent.
+    pub groups: Option<Vec<String>>,
+    /// Case-insensitive terms refused anywhere in the request's text.
+    #[serde(default)]
+    pub deny_terms: Vec<String>,
+    /// Regular expressions refused anywhere in the request's text.
+    #[serde(default)]
+    pub deny_patterns: Vec<String>,
+    /// Tool types or `function:<name>` patterns (`*` wildcard) refused.
+    #[serde(default)]
+    pub deny_tools: Vec<String>,
+    /// When set, only these tools are allowed.
+    pub allow_tools: Option<Vec<String>>,
+    /// Cap on max_tokens / max_completion_tokens / max_output_tokens.
+    pub max_output_tokens: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -96,6 +96,7 @@ pub fn validate(
     let limits = limits(&cx, raw.limits)?;
     let prices = prices(&cx, raw.prices)?;
     let pii = pii(&cx, raw.pii)?;
+    let content = content(&cx, raw.content)?;
     if issuers.is_empty() && !raw.keys.enabled {
         return Err(cx.invalid(
             "keys.enabled",
@@ -116,7 +117,58 @@ pub fn validate(
         limits,
         prices,
         pii,
+        content,
     })
+}
+
+fn content(cx: &Ctx, raw: RawContent) -> Result<ContentConfig, ConfigError> {
+    let mut rules = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (i, r) in raw.rules.into_iter().enumerate() {
+        let key = |k: &str| format!("content.rule[{i}].{k}");
+        if r.id.is_empty() || !ids.insert(r.id.clone()) {
+            return Err(cx.invalid(key("id"), "must be unique and non-empty"));
+        }
+        if r.deny_terms.iter().any(|t| t.trim().is_empty()) {
+            return Err(cx.invalid(key("deny_terms"), "terms must not be empty"));
+        }
+        let deny_patterns = if r.deny_patterns.is_empty() {
+            None
+        } else {
+            Some(
+                regex::RegexSetBuilder::new(&r.deny_patterns)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| cx.invalid(key("deny_patterns"), e.to_string()))?,
+            )
+        };
+        for t in r.deny_tools.iter().chain(r.allow_tools.iter().flatten()) {
+            if !pattern_ok(t) {
+                return Err(cx.invalid(
+                    key("deny_tools"),
+                    format!("`{t}`: patterns may use `*` only"),
+                ));
+            }
+        }
+        let rule = ContentRule {
+            id: r.id,
+            groups: r.groups,
+            deny_terms: r.deny_terms.iter().map(|t| t.to_lowercase()).collect(),
+            deny_patterns,
+            deny_tools: r.deny_tools,
+            allow_tools: r.allow_tools,
+            max_output_tokens: r.max_output_tokens,
+        };
+        if !rule.reads_text()
+            && rule.deny_tools.is_empty()
+            && rule.allow_tools.is_none()
+            && rule.max_output_tokens.is_none()
+        {
+            return Err(cx.invalid(key("id"), "the rule refuses nothing"));
+        }
+        rules.push(rule);
+    }
+    Ok(ContentConfig { rules })
 }
 
 fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {

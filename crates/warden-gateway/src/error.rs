@@ -45,9 +45,11 @@ pub enum GatewayError {
     #[error("{0}")]
     Limited(#[from] LimitError),
     #[error(
-        "a masking profile applies to you, and this request's body (a multipart form or file upload) cannot be inspected; it was not forwarded"
+        "a masking profile or content rule applies to you, and this request's body (a multipart form or file upload) cannot be inspected; it was not forwarded"
     )]
     MaskingUnsupported,
+    #[error("blocked by content rule `{rule}`: {what}")]
+    ContentBlocked { rule: String, what: String },
 }
 
 fn deny_message(reason: &DenyReason, model: Option<&str>) -> String {
@@ -85,6 +87,7 @@ impl GatewayError {
             }
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::MaskingUnsupported => StatusCode::BAD_REQUEST,
+            GatewayError::ContentBlocked { .. } => StatusCode::FORBIDDEN,
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
                 LimitError::PriceUnknown(_) => StatusCode::FORBIDDEN,
@@ -117,6 +120,7 @@ impl GatewayError {
             GatewayError::UpstreamTimeout(_) => "upstream_timeout",
             GatewayError::Limited(e) => e.code(),
             GatewayError::MaskingUnsupported => "masking_unsupported",
+            GatewayError::ContentBlocked { .. } => "content_blocked",
         }
     }
 
@@ -125,7 +129,7 @@ impl GatewayError {
         match self {
             GatewayError::Identity(e) if e.is_transient() => "server_error",
             GatewayError::Identity(_) => "authentication_error",
-            GatewayError::Denied { .. } => "permission_error",
+            GatewayError::Denied { .. } | GatewayError::ContentBlocked { .. } => "permission_error",
             GatewayError::UnknownEndpoint { .. }
             | GatewayError::ModelNotFound(_)
             | GatewayError::BodyTooLarge { .. }

@@ -1,14 +1,19 @@
-//! Inspection: masks personal data and secrets in what the upstream will
-//! read, for callers a `[pii]` profile applies to. Runs after policy and
-//! before limits (so the token estimate sees the masked body).
+//! Inspection, after policy and before limits (so the token estimate sees
+//! the masked body):
 //!
-//! A body the masker cannot read by meaning (multipart forms with text
-//! fields, streamed file uploads that may hold batch inputs) is refused for
-//! such callers: the data could leave unmasked, so Warden fails closed.
+//! 1. content rules that apply to the caller's groups: refused tools, an
+//!    output-token cap, denied terms and patterns in the request's text
+//!    (403 `content_blocked`, naming the rule, never the matched text);
+//! 2. masking of personal data and secrets, for callers a `[pii]` profile
+//!    applies to.
+//!
+//! A body that cannot be read by meaning (multipart forms with text fields,
+//! streamed file uploads that may hold batch inputs) is refused when either
+//! needs the text: it could leave unchecked, so Warden fails closed.
 
 use bytes::Bytes;
 use warden_core::{EndpointKind, FindingSummary, Principal};
-use warden_pii::json::{Shape, mask_request};
+use warden_pii::json::{Shape, mask_request, visit_texts};
 use warden_pii::mask::Session;
 
 use crate::Gateway;
@@ -41,16 +46,43 @@ pub enum Body<'a> {
     Opaque,
 }
 
+/// What the probe learned that content rules check.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub tools: &'a [String],
+    pub max_tokens: Option<u64>,
+}
+
 pub fn apply(
     gw: &Gateway,
     principal: &Principal,
     kind: EndpointKind,
+    asked: Asked<'_>,
     body: Body<'_>,
     guard: &mut RecordGuard,
 ) -> Result<(), GatewayError> {
-    let Some(profile) = gw.config.pii.profile_for(&principal.groups) else {
+    let rules = gw.config.content.rules_for(&principal.groups);
+    let profile = gw.config.pii.profile_for(&principal.groups);
+    for rule in &rules {
+        if let Some(tool) = asked.tools.iter().find(|t| rule.refuses_tool(t)) {
+            return Err(GatewayError::ContentBlocked {
+                rule: rule.id.clone(),
+                what: format!("the tool `{tool}` is not allowed"),
+            });
+        }
+        if let (Some(cap), Some(asked)) = (rule.max_output_tokens, asked.max_tokens)
+            && asked > cap
+        {
+            return Err(GatewayError::ContentBlocked {
+                rule: rule.id.clone(),
+                what: format!("at most {cap} output tokens may be requested"),
+            });
+        }
+    }
+    let text_rules: Vec<_> = rules.into_iter().filter(|r| r.reads_text()).collect();
+    if profile.is_none() && text_rules.is_empty() {
         return Ok(());
-    };
+    }
     let bytes = match body {
         Body::None => return Ok(()),
         Body::Opaque => return Err(GatewayError::MaskingUnsupported),
@@ -62,6 +94,26 @@ pub fn apply(
     // The probe already proved this parses; a failure here is refused anyway.
     let mut value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|_| GatewayError::MaskingUnsupported)?;
+    let mut blocked = None;
+    visit_texts(shape, &mut value, &mut |v, _path| {
+        if blocked.is_none()
+            && let Some(text) = v.as_str()
+        {
+            blocked = text_rules
+                .iter()
+                .find(|r| r.refuses_text(text))
+                .map(|r| r.id.clone());
+        }
+    });
+    if let Some(rule) = blocked {
+        return Err(GatewayError::ContentBlocked {
+            rule,
+            what: "the request contains a denied term or pattern".into(),
+        });
+    }
+    let Some(profile) = profile else {
+        return Ok(());
+    };
     let found = mask_request(shape, &mut value, profile, &mut Session::default());
     if found.is_empty() {
         return Ok(());

@@ -89,12 +89,26 @@ pub async fn run(
         probe,
         guard,
     )?;
+    let body_probe = match &body {
+        ReadBody::Json(_, p) => Some(p.clone()),
+        _ => None,
+    };
     let view = match &mut body {
         ReadBody::Empty => inspect::Body::None,
         ReadBody::Json(bytes, _) => inspect::Body::Json(bytes),
         ReadBody::Multipart(..) | ReadBody::Stream(..) => inspect::Body::Opaque,
     };
-    inspect::apply(gw, &principal, route.kind, view, guard)?;
+    let asked = match &body_probe {
+        Some(p) => inspect::Asked {
+            tools: &p.tools,
+            max_tokens: p.max_tokens,
+        },
+        None => inspect::Asked {
+            tools: &[],
+            max_tokens: None,
+        },
+    };
+    inspect::apply(gw, &principal, route.kind, asked, view, guard)?;
     let (json, max_output) = match &body {
         ReadBody::Json(bytes, probe) => (Some(bytes.clone()), probe.max_tokens),
         _ => (None, None),

@@ -37,102 +37,89 @@ pub struct FieldFinding {
     pub count: usize,
 }
 
-struct Walk<'a> {
-    profile: &'a Profile,
-    session: &'a mut Session,
-    found: Vec<FieldFinding>,
+/// Calls `f` with every text field the upstream reads (a JSON string value)
+/// and its path. The one definition of "the text" that masking and content
+/// rules share.
+pub fn visit_texts(shape: Shape, body: &mut Value, f: &mut dyn FnMut(&mut Value, &str)) {
+    match shape {
+        Shape::Chat => {
+            let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) else {
+                return;
+            };
+            for (i, m) in messages.iter_mut().enumerate() {
+                if let Some(c) = m.get_mut("content") {
+                    content(c, &format!("messages[{i}].content"), f);
+                }
+                if let Some(calls) = m.get_mut("tool_calls").and_then(Value::as_array_mut) {
+                    for (k, call) in calls.iter_mut().enumerate() {
+                        if let Some(args) = call.pointer_mut("/function/arguments") {
+                            text(
+                                args,
+                                &format!("messages[{i}].tool_calls[{k}].function.arguments"),
+                                f,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Shape::Responses => {
+            if let Some(v) = body.get_mut("instructions") {
+                text(v, "instructions", f);
+            }
+            let Some(input) = body.get_mut("input") else {
+                return;
+            };
+            if input.is_string() {
+                text(input, "input", f);
+                return;
+            }
+            let Some(items) = input.as_array_mut() else {
+                return;
+            };
+            for (i, item) in items.iter_mut().enumerate() {
+                let Some(obj) = item.as_object_mut() else {
+                    continue;
+                };
+                for field in ["content", "arguments", "output"] {
+                    if let Some(v) = obj.get_mut(field) {
+                        content(v, &format!("input[{i}].{field}"), f);
+                    }
+                }
+            }
+        }
+        Shape::Field(name) => {
+            if let Some(p) = body.get_mut(name) {
+                content(p, name, f);
+            }
+        }
+    }
 }
 
-impl Walk<'_> {
-    fn text(&mut self, v: &mut Value, path: &str) {
-        let Value::String(s) = v else { return };
-        let mut masked = Vec::new();
-        if let Some(new) = self.profile.mask(s, self.session, &mut masked) {
-            *s = new;
-            for Masked { kind, action } in masked {
-                match self
-                    .found
-                    .iter_mut()
-                    .find(|f| f.path == path && f.kind == kind && f.action == action)
-                {
-                    Some(f) => f.count += 1,
-                    None => self.found.push(FieldFinding {
-                        path: path.to_owned(),
-                        kind,
-                        action,
-                        count: 1,
-                    }),
-                }
-            }
-        }
+fn text(v: &mut Value, path: &str, f: &mut dyn FnMut(&mut Value, &str)) {
+    if v.is_string() {
+        f(v, path);
     }
+}
 
-    /// A string, an array of strings, or an array of parts with `text`.
-    fn content(&mut self, v: &mut Value, path: &str) {
-        match v {
-            Value::String(_) => self.text(v, path),
-            Value::Array(items) => {
-                for (i, item) in items.iter_mut().enumerate() {
-                    match item {
-                        Value::String(_) => self.text(item, &format!("{path}[{i}]")),
-                        Value::Object(part) => {
-                            if let Some(t) = part.get_mut("text") {
-                                self.text(t, &format!("{path}[{i}].text"));
-                            }
+/// A string, an array of strings, or an array of parts with `text`.
+fn content(v: &mut Value, path: &str, f: &mut dyn FnMut(&mut Value, &str)) {
+    match v {
+        Value::String(_) => f(v, path),
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                match item {
+                    Value::String(_) => f(item, &format!("{path}[{i}]")),
+                    Value::Object(part) => {
+                        if let Some(t) = part.get_mut("text") {
+                            text(t, &format!("{path}[{i}].text"), f);
                         }
-                        _ => {}
                     }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn chat(&mut self, body: &mut Value) {
-        let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) else {
-            return;
-        };
-        for (i, m) in messages.iter_mut().enumerate() {
-            if let Some(c) = m.get_mut("content") {
-                self.content(c, &format!("messages[{i}].content"));
-            }
-            if let Some(calls) = m.get_mut("tool_calls").and_then(Value::as_array_mut) {
-                for (k, call) in calls.iter_mut().enumerate() {
-                    if let Some(args) = call.pointer_mut("/function/arguments") {
-                        self.text(
-                            args,
-                            &format!("messages[{i}].tool_calls[{k}].function.arguments"),
-                        );
-                    }
+                    _ => {}
                 }
             }
         }
-    }
-
-    fn responses(&mut self, body: &mut Value) {
-        if let Some(v) = body.get_mut("instructions") {
-            self.text(v, "instructions");
-        }
-        let Some(input) = body.get_mut("input") else {
-            return;
-        };
-        if input.is_string() {
-            self.text(input, "input");
-            return;
-        }
-        let Some(items) = input.as_array_mut() else {
-            return;
-        };
-        for (i, item) in items.iter_mut().enumerate() {
-            let Some(obj) = item.as_object_mut() else {
-                continue;
-            };
-            for field in ["content", "arguments", "output"] {
-                if let Some(v) = obj.get_mut(field) {
-                    self.content(v, &format!("input[{i}].{field}"));
-                }
-            }
-        }
+        _ => {}
     }
 }
 
@@ -143,21 +130,30 @@ pub fn mask_request(
     profile: &Profile,
     session: &mut Session,
 ) -> Vec<FieldFinding> {
-    let mut walk = Walk {
-        profile,
-        session,
-        found: Vec::new(),
-    };
-    match shape {
-        Shape::Chat => walk.chat(body),
-        Shape::Responses => walk.responses(body),
-        Shape::Field(name) => {
-            if let Some(p) = body.get_mut(name) {
-                walk.content(p, name);
+    let mut found: Vec<FieldFinding> = Vec::new();
+    visit_texts(shape, body, &mut |v, path| {
+        let Value::String(s) = v else { return };
+        let mut masked = Vec::new();
+        let Some(new) = profile.mask(s, session, &mut masked) else {
+            return;
+        };
+        *s = new;
+        for Masked { kind, action } in masked {
+            match found
+                .iter_mut()
+                .find(|f| f.path == path && f.kind == kind && f.action == action)
+            {
+                Some(f) => f.count += 1,
+                None => found.push(FieldFinding {
+                    path: path.to_owned(),
+                    kind,
+                    action,
+                    count: 1,
+                }),
             }
         }
-    }
-    walk.found
+    });
+    found
 }
 
 #[cfg(test)]

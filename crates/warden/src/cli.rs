@@ -58,6 +58,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Try the PII detectors on sample data before turning a profile on.
+    Pii {
+        #[command(subcommand)]
+        command: PiiCommand,
+    },
     /// Ask policy questions without sending requests.
     Policy {
         #[command(flatten)]
@@ -102,6 +107,25 @@ pub enum KeysCommand {
     },
     /// Revoke a key; takes effect on its next request.
     Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PiiCommand {
+    /// Reads plain text, or JSON lines `{"id","text"}`, from FILE or stdin and
+    /// writes JSON lines `{"id","spans":[{"start","end","type"}]}` with
+    /// character offsets.
+    Scan {
+        /// Input file; stdin when absent or `-`.
+        file: Option<std::path::PathBuf>,
+        /// Also write the masked text: with `--profile`, as that profile of
+        /// `--config` masks it; otherwise every type redacted.
+        #[arg(long)]
+        mask: bool,
+        #[arg(long, requires = "config")]
+        profile: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 
 mod config;
 mod keys;
+mod pii;
 mod policy;
 mod serve;
 mod usage;
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config { command } => config::run(command),
         Command::Keys { config, command } => keys::run(config.config.as_deref(), command).await,
         Command::Policy { config, command } => policy::run(config.config.as_deref(), command),
+        Command::Pii { command } => pii::run(command),
         Command::Usage {
             config,
             by,

@@ -10,6 +10,7 @@
 )]
 
 mod cli;
+mod content;
 mod datapath;
 mod identity;
 mod keys;

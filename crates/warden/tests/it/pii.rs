@@ -155,3 +155,41 @@ async fn profiles_apply_by_group_and_opaque_bodies_are_refused() {
     expect_error(resp, 400, "masking_unsupported").await;
     assert!(w.mock.requests().is_empty());
 }
+
+#[test]
+fn pii_scan_cli_reports_character_spans_and_masks() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["pii", "scan", "--mask"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let input = "{\"id\":\"a\",\"text\":\"héllo jane@example.com\"}\n{\"id\":\"b\",\"text\":\"nothing here\"}\n";
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], "a");
+    assert_eq!(
+        lines[0]["spans"],
+        json!([{"start": 6, "end": 22, "type": "EMAIL"}]),
+        "character offsets"
+    );
+    assert_eq!(lines[0]["masked"], "héllo [EMAIL]");
+    assert_eq!(lines[1]["spans"], json!([]));
+}
