@@ -26,10 +26,6 @@ fn masking_profiles_validate_types_actions_and_keys() {
             "[pii.profiles.p]\nEMAIL = \"scramble\"",
             "pii.profiles.p.EMAIL",
         ),
-        (
-            "[pii.profiles.p]\nEMAIL = \"pseudonymize\"",
-            "pii.profiles.p.EMAIL",
-        ),
         ("[pii.profiles.p]\nEMAIL = \"hash\"", "pii.hash_key_env"),
         (
             "[[pii.apply]]\ngroup = \"eng\"\nprofile = \"nope\"",

@@ -189,17 +189,12 @@ fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {
                 ));
             };
             let action = match Action::parse(&action) {
-                Some(Action::Pseudonymize) => {
-                    return Err(cx.invalid(
-                        key,
-                        "`pseudonymize` needs pseudonyms restored in answers, which this version does not do yet; use redact, partial or hash",
-                    ));
-                }
                 Some(a) => a,
                 None => {
-                    return Err(
-                        cx.invalid(key, format!("`{action}`: expected redact, partial or hash"))
-                    );
+                    return Err(cx.invalid(
+                        key,
+                        format!("`{action}`: expected redact, partial, hash or pseudonymize"),
+                    ));
                 }
             };
             needs_key |= action == Action::Hash;

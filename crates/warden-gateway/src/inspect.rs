@@ -15,6 +15,7 @@ use bytes::Bytes;
 use warden_core::{EndpointKind, FindingSummary, Principal};
 use warden_pii::json::{Shape, mask_request, visit_texts};
 use warden_pii::mask::Session;
+use warden_pii::restore::Restorer;
 
 use crate::Gateway;
 use crate::error::GatewayError;
@@ -60,7 +61,7 @@ pub fn apply(
     asked: Asked<'_>,
     body: Body<'_>,
     guard: &mut RecordGuard,
-) -> Result<(), GatewayError> {
+) -> Result<Option<Restorer>, GatewayError> {
     let rules = gw.config.content.rules_for(&principal.groups);
     let profile = gw.config.pii.profile_for(&principal.groups);
     for rule in &rules {
@@ -81,15 +82,15 @@ pub fn apply(
     }
     let text_rules: Vec<_> = rules.into_iter().filter(|r| r.reads_text()).collect();
     if profile.is_none() && text_rules.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let bytes = match body {
-        Body::None => return Ok(()),
+        Body::None => return Ok(None),
         Body::Opaque => return Err(GatewayError::MaskingUnsupported),
         Body::Json(bytes) => bytes,
     };
     let Some(shape) = shape(kind) else {
-        return Ok(());
+        return Ok(None);
     };
     // The probe already proved this parses; a failure here is refused anyway.
     let mut value: serde_json::Value =
@@ -112,11 +113,12 @@ pub fn apply(
         });
     }
     let Some(profile) = profile else {
-        return Ok(());
+        return Ok(None);
     };
-    let found = mask_request(shape, &mut value, profile, &mut Session::default());
+    let mut session = Session::default();
+    let found = mask_request(shape, &mut value, profile, &mut session);
     if found.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     *bytes = Bytes::from(serde_json::to_vec(&value).map_err(|_| GatewayError::MaskingUnsupported)?);
     guard.set_findings(
@@ -130,5 +132,7 @@ pub fn apply(
             })
             .collect(),
     );
-    Ok(())
+    // Pseudonyms handed out are put back in the answer the caller reads.
+    let restorer = Restorer::new(session.pseudonyms());
+    Ok((!restorer.is_empty()).then_some(restorer))
 }

@@ -208,6 +208,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
             idle,
             ticket,
             price,
+            restorer,
         }) => {
             let mut builder = Response::builder().status(response.status().as_u16());
             if let Some(headers) = builder.headers_mut() {
@@ -221,7 +222,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
                 }
                 headers.insert(REQUEST_ID, id_value);
             }
-            let relay = Relay::new(response, idle, guard, ticket, price);
+            let relay = Relay::new(response, idle, guard, ticket, price).restoring(restorer);
             builder
                 .body(Body::from_stream(relay))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())

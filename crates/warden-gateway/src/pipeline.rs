@@ -42,6 +42,8 @@ pub enum Reply {
         ticket: Option<Ticket>,
         /// The model's price, to record what the call cost.
         price: Option<Price>,
+        /// Puts pseudonyms back in the answer, when the request was given any.
+        restorer: Option<warden_pii::restore::Restorer>,
     },
     /// Answered by Warden itself (model listing).
     Local(Response),
@@ -108,7 +110,7 @@ pub async fn run(
             max_tokens: None,
         },
     };
-    inspect::apply(gw, &principal, route.kind, asked, view, guard)?;
+    let restorer = inspect::apply(gw, &principal, route.kind, asked, view, guard)?;
     let (json, max_output) = match &body {
         ReadBody::Json(bytes, probe) => (Some(bytes.clone()), probe.max_tokens),
         _ => (None, None),
@@ -181,6 +183,7 @@ pub async fn run(
         idle: upstream.config.idle_timeout,
         ticket,
         price,
+        restorer,
     })
 }
 

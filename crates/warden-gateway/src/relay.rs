@@ -38,6 +38,7 @@ pub struct Relay {
     guard: Option<RecordGuard>,
     ticket: Option<Ticket>,
     price: Option<Price>,
+    restorer: Option<warden_pii::restore::Restorer>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -70,7 +71,14 @@ impl Relay {
             guard: Some(guard),
             ticket,
             price,
+            restorer: None,
         }
+    }
+
+    /// Restore pseudonyms in the body on its way to the caller.
+    pub fn restoring(mut self, restorer: Option<warden_pii::restore::Restorer>) -> Relay {
+        self.restorer = restorer;
+        self
     }
 
     fn end(&mut self, outcome: Outcome) {
@@ -96,30 +104,49 @@ impl Stream for Relay {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.guard.is_none() {
-            return Poll::Ready(None);
-        }
-        match this.upstream.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                this.tap.observe(&chunk);
-                let deadline = Instant::now() + this.idle;
-                this.timer.as_mut().reset(deadline);
-                Poll::Ready(Some(Ok(chunk)))
+        loop {
+            if this.guard.is_none() {
+                return Poll::Ready(None);
             }
-            Poll::Ready(Some(Err(e))) => {
-                tracing::warn!(error = %e, "upstream body broke mid-response");
-                this.end(Outcome::UpstreamBroken);
-                Poll::Ready(Some(Err(RelayError::Upstream(e))))
-            }
-            Poll::Ready(None) => {
-                this.end(Outcome::Completed);
-                Poll::Ready(None)
-            }
-            Poll::Pending => {
-                ready!(this.timer.as_mut().poll(cx));
-                tracing::warn!(idle = ?this.idle, "upstream body stalled");
-                this.end(Outcome::UpstreamBroken);
-                Poll::Ready(Some(Err(RelayError::Idle(this.idle))))
+            match this.upstream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    this.tap.observe(&chunk);
+                    let deadline = Instant::now() + this.idle;
+                    this.timer.as_mut().reset(deadline);
+                    let chunk = match &mut this.restorer {
+                        Some(r) => Bytes::from(r.push(&chunk)),
+                        None => chunk,
+                    };
+                    // An empty chunk could read as the end of the body: wait
+                    // for more instead (a held-back placeholder prefix).
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "upstream body broke mid-response");
+                    this.end(Outcome::UpstreamBroken);
+                    return Poll::Ready(Some(Err(RelayError::Upstream(e))));
+                }
+                Poll::Ready(None) => {
+                    let tail = this
+                        .restorer
+                        .as_mut()
+                        .map(|r| r.finish())
+                        .unwrap_or_default();
+                    this.end(Outcome::Completed);
+                    if tail.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Ok(Bytes::from(tail))));
+                }
+                Poll::Pending => {
+                    ready!(this.timer.as_mut().poll(cx));
+                    tracing::warn!(idle = ?this.idle, "upstream body stalled");
+                    this.end(Outcome::UpstreamBroken);
+                    return Poll::Ready(Some(Err(RelayError::Idle(this.idle))));
+                }
             }
         }
     }

@@ -16,6 +16,7 @@
 
 pub mod json;
 pub mod mask;
+pub mod restore;
 mod validate;
 
 use std::sync::OnceLock;

@@ -6,7 +6,8 @@
 //! - `hash`: a keyed HMAC-SHA256, stable per key (so the same customer reads
 //!   the same in every call), `[EMAIL:3f9a0c1d2e]`;
 //! - `pseudonymize`: `<EMAIL_1>`, the same value getting the same placeholder
-//!   within one request (restoring them in answers is the next slice).
+//!   within one request; `restore::Restorer` puts the originals back in the
+//!   answer.
 
 use std::collections::HashMap;
 
@@ -78,6 +79,15 @@ impl std::fmt::Debug for Profile {
 pub struct Session {
     pseudonyms: HashMap<String, String>,
     counters: HashMap<&'static str, usize>,
+}
+
+impl Session {
+    /// (placeholder, original value) for every pseudonym given out.
+    pub fn pseudonyms(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pseudonyms
+            .iter()
+            .map(|(value, p)| (p.as_str(), value.as_str()))
+    }
 }
 
 /// What was masked, without the values.

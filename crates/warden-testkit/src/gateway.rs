@@ -120,7 +120,7 @@ impl TestGateway {
     }
 
     /// Stops serving and flushes every record.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+    pub async fn shutdown(&mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

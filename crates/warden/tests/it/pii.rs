@@ -193,3 +193,89 @@ fn pii_scan_cli_reports_character_spans_and_masks() {
     assert_eq!(lines[0]["masked"], "héllo [EMAIL]");
     assert_eq!(lines[1]["spans"], json!([]));
 }
+
+const PSEUDONYMS: &str = r#"
+[pii.profiles.reversible]
+EMAIL = "pseudonymize"
+PAYMENT_CARD = "pseudonymize"
+
+[[pii.apply]]
+group = "eng"
+profile = "reversible"
+"#;
+
+fn sse_text(body: &str, field: &str) -> String {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| {
+            v.pointer(field)
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+                .or_else(|| {
+                    v["delta"]
+                        .as_str()
+                        .filter(|_| v["type"] == "response.output_text.delta")
+                        .map(str::to_owned)
+                })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn pseudonyms_go_upstream_and_originals_come_back() {
+    let w = World::start(PSEUDONYMS).await;
+    let alice = w.token("alice").await;
+    let ask = "write to jane.doe@example.com and amy@example.com, then jane.doe@example.com again";
+    let mut body = chat_body("gpt-4o");
+    body["messages"][0]["content"] = json!(ask);
+    // Not streamed.
+    let resp = w.chat(&alice, body.clone()).await;
+    assert_eq!(resp.status(), 200);
+    let answer: serde_json::Value = resp.json().await.expect("json");
+    let content = answer["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(
+        content,
+        format!("mock reply: {ask}"),
+        "the caller reads the originals"
+    );
+    let sent = w.mock.requests()[0].json();
+    assert_eq!(
+        sent["messages"][0]["content"], "write to <EMAIL_1> and <EMAIL_2>, then <EMAIL_1> again",
+        "the upstream saw consistent pseudonyms"
+    );
+    // Streamed chat.
+    body["stream"] = json!(true);
+    let resp = w.chat(&alice, body).await;
+    let text = resp.text().await.expect("stream");
+    assert_eq!(
+        sse_text(&text, "/choices/0/delta/content"),
+        format!("mock reply: {ask}")
+    );
+    assert!(text.trim_end().ends_with("data: [DONE]"));
+    // Streamed Responses API.
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/responses"))
+        .bearer_auth(&alice)
+        .json(
+            &json!({"model": "gpt-4o", "input": "card 4111 1111 1111 1111 please", "stream": true}),
+        )
+        .send()
+        .await
+        .expect("send");
+    let text = resp.text().await.expect("stream");
+    assert!(
+        sse_text(&text, "/nothing").contains("card 4111 1111 1111 1111 please"),
+        "{text}"
+    );
+    for r in w.mock.requests() {
+        let sent = String::from_utf8_lossy(&r.body);
+        assert!(
+            !sent.contains("jane.doe@example.com") && !sent.contains("4111 1111"),
+            "{sent}"
+        );
+    }
+}

@@ -105,7 +105,7 @@ async fn a_caller_that_hangs_up_mid_stream_is_recorded() {
 
 #[tokio::test]
 async fn records_survive_a_clean_shutdown() {
-    let w = World::start("").await;
+    let mut w = World::start("").await;
     let alice = w.token("alice").await;
     for _ in 0..25 {
         assert_eq!(w.chat(&alice, chat_body("gpt-4o")).await.status(), 200);
