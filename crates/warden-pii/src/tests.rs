@@ -97,10 +97,10 @@ fn huge_inputs_stay_linear() {
     // Patterns that make backtracking engines explode: long runs of almost-matches.
     let text =
         "1".repeat(200_000) + &"a@".repeat(50_000) + &"-----BEGIN PRIVATE KEY-----".repeat(1000);
-    let start = std::time::Instant::now();
-    let _ = scan(&text);
-    // Not a timing assertion on the result: the test only has to finish.
-    let _ = start.elapsed();
+    // None of these is a valid finding: a 200k-digit run is no card, `a@a@...`
+    // has no domain, a BEGIN without END is no key. A backtracking engine would
+    // not answer; this one does (the suite's timeout catches a hang).
+    assert!(scan(&text).is_empty());
 }
 
 /// Luhn-valid numbers with a network prefix, in any separator style.
