@@ -28,9 +28,14 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // 1 MiB of page cache per connection (SQLite's default is 2 MiB):
+            // the data path only appends, so a large cache buys nothing.
+            .pragma("cache_size", "-1024");
+        // Two connections: the record writer and occasional readers (CLI,
+        // key lookups). Each is a thread with its own cache.
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(2)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
