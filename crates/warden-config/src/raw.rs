@@ -68,6 +68,8 @@ pub struct RawContentRule {
 pub struct RawPii {
     /// Environment variable holding the key of the `hash` action.
     pub hash_key_env: Option<String>,
+    /// Regions whose national phone formats are recognised (default `["US"]`).
+    pub phone_regions: Option<Vec<String>>,
     /// Profile name -> entity type -> action.
     #[serde(default)]
     pub profiles: BTreeMap<String, BTreeMap<String, String>>,

@@ -13,14 +13,29 @@ fn masking_profiles_validate_types_actions_and_keys() {
     );
     let c = parse(&ok).expect("valid");
     assert!(c.pii.profile_for(&[]).is_some(), "`*` applies to everyone");
+    let gb = ok.replace("[pii]\n", "[pii]\nphone_regions = [\"gb\"]\n");
+    let c = parse(&gb).expect("valid");
+    let profile = c.pii.profile_for(&[]).expect("profile");
+    assert_eq!(
+        profile.detect.phone_regions,
+        vec![
+            warden_pii::Detect::with_regions(["GB"])
+                .expect("GB")
+                .phone_regions[0]
+        ]
+    );
     assert!(
         !format!("{c:?}").contains("sk-test-PII_HASH_KEY_VAR"),
         "the hash key is never in Debug output"
     );
     let cases = [
         (
-            "[pii.profiles.p]\nPHONE_NUMBER = \"redact\"",
-            "pii.profiles.p.PHONE_NUMBER",
+            "[pii.profiles.p]\nPERSON_NAME = \"redact\"",
+            "pii.profiles.p.PERSON_NAME",
+        ),
+        (
+            "[pii]\nphone_regions = [\"US\", \"ZZ\"]",
+            "pii.phone_regions",
         ),
         (
             "[pii.profiles.p]\nEMAIL = \"scramble\"",

@@ -173,11 +173,17 @@ fn content(cx: &Ctx, raw: RawContent) -> Result<ContentConfig, ConfigError> {
 
 fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {
     use warden_pii::mask::{Action, KINDS, Profile};
+    let detect = match &raw.phone_regions {
+        None => warden_pii::Detect::default(),
+        Some(codes) => warden_pii::Detect::with_regions(codes.iter().map(String::as_str))
+            .map_err(|e| cx.invalid("pii.phone_regions", e))?,
+    };
     let mut profiles = std::collections::BTreeMap::new();
     let mut needs_key = false;
     for (name, actions) in raw.profiles {
         let mut profile = Profile {
             name: name.clone(),
+            detect: detect.clone(),
             ..Profile::default()
         };
         for (kind, action) in actions {

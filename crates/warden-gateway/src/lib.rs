@@ -89,6 +89,19 @@ impl Gateway {
         let identity = Identity::new(&config, key_store);
         let record_store: Arc<dyn warden_store::RecordStore> = store.clone();
         let (records, writer) = RecordSink::start(record_store);
+        // The detectors' tables (tens of milliseconds for the phone metadata)
+        // load now, off the runtime, not on the first masked request.
+        let detects: Vec<warden_pii::Detect> = config
+            .pii
+            .apply
+            .iter()
+            .map(|(_, p)| p.detect.clone())
+            .collect();
+        if !detects.is_empty() {
+            let _ =
+                tokio::task::spawn_blocking(move || detects.iter().for_each(warden_pii::warm_up))
+                    .await;
+        }
         let gw = Gateway {
             config,
             identity,

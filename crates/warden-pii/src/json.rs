@@ -168,6 +168,7 @@ mod tests {
             name: "all".into(),
             actions: KINDS.iter().map(|k| (*k, Action::Redact)).collect(),
             hash_key: Vec::new(),
+            ..Profile::default()
         }
     }
 

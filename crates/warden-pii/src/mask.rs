@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::{Finding, Kind, scan};
+use crate::{Finding, Kind, scan_with};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -46,8 +46,9 @@ impl Action {
 }
 
 /// The entity type names a profile can name.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "EMAIL",
+    "PHONE_NUMBER",
     "PAYMENT_CARD",
     "US_SSN",
     "IBAN",
@@ -62,6 +63,8 @@ pub struct Profile {
     pub actions: HashMap<&'static str, Action>,
     /// Key for the `hash` action.
     pub hash_key: Vec<u8>,
+    /// Detector settings (phone regions).
+    pub detect: crate::Detect,
 }
 
 /// Shows the actions, never the hash key.
@@ -105,7 +108,7 @@ impl Profile {
     /// The text with every finding the profile covers replaced; `None` when
     /// nothing was replaced (so callers can keep the original untouched).
     pub fn mask(&self, text: &str, session: &mut Session, out: &mut Vec<Masked>) -> Option<String> {
-        let findings: Vec<(Finding, Action)> = scan(text)
+        let findings: Vec<(Finding, Action)> = scan_with(text, &self.detect)
             .into_iter()
             .filter_map(|f| self.action_for(f.kind).map(|a| (f, a)))
             .collect();
@@ -190,6 +193,7 @@ mod tests {
             name: "t".into(),
             actions: KINDS.iter().map(|k| (*k, action)).collect(),
             hash_key: b"tenant-key".to_vec(),
+            ..Profile::default()
         }
     }
 

@@ -11,13 +11,14 @@ fn kinds(text: &str) -> Vec<(Kind, &str)> {
 
 #[test]
 fn finds_each_type_in_prose() {
-    let text = "Mail jane.doe+ai@example.co.uk or call; card 4111 1111 1111 1111, \
+    let text = "Mail jane.doe+ai@example.co.uk or call +44 20 7946 0958; card 4111 1111 1111 1111, \
                 ssn 123-45-6789, iban DE89 3704 0044 0532 0130 00, from 10.0.12.7 \
                 and 2001:db8::8a2e:370:7334.";
     assert_eq!(
         kinds(text),
         vec![
             (Kind::Email, "jane.doe+ai@example.co.uk"),
+            (Kind::Phone, "+44 20 7946 0958"),
             (Kind::PaymentCard, "4111 1111 1111 1111"),
             (Kind::UsSsn, "123-45-6789"),
             (Kind::Iban, "DE89 3704 0044 0532 0130 00"),
@@ -25,6 +26,29 @@ fn finds_each_type_in_prose() {
             (Kind::IpAddress, "2001:db8::8a2e:370:7334"),
         ]
     );
+}
+
+#[test]
+fn phones_in_national_formats_need_their_region() {
+    let text = "Ring 020 7946 0958 or (415) 555-2671.";
+    assert_eq!(kinds(text), vec![(Kind::Phone, "(415) 555-2671")]);
+    let gb_us = Detect::with_regions(["gb", "US"]).unwrap();
+    let found: Vec<_> = scan_with(text, &gb_us)
+        .into_iter()
+        .map(|f| &text[f.start..f.end])
+        .collect();
+    assert_eq!(found, vec!["020 7946 0958", "(415) 555-2671"]);
+    assert!(Detect::with_regions(["XX"]).is_err());
+}
+
+#[test]
+fn a_failed_numeric_candidate_does_not_hide_what_starts_inside_it() {
+    // The card pattern takes "12 415 555 2671 99" first; it fails Luhn, and
+    // the phone inside is still found.
+    let text = "ref 12 415-555-2671";
+    assert_eq!(kinds(text), vec![(Kind::Phone, "415-555-2671")]);
+    // Digits that are neither a card nor a phone stay unreported.
+    assert_eq!(kinds("order 1234 5678 9012 3456 7"), vec![]);
 }
 
 #[test]

@@ -235,3 +235,22 @@ pub fn high_entropy(s: &str) -> bool {
     let digits = bytes.iter().any(u8::is_ascii_digit);
     entropy >= 3.5 && letters && digits
 }
+
+/// A phone number by libphonenumber's rules: 7-15 digits, and valid for its
+/// country (written with `+`) or for one of `regions` (national format).
+pub fn phone(s: &str, regions: &[phonenumber::country::Id]) -> bool {
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    if !(7..=15).contains(&digits) {
+        return false;
+    }
+    let valid = |region| {
+        phonenumber::parse(region, s)
+            .map(|n| phonenumber::is_valid(&n))
+            .unwrap_or(false)
+    };
+    if s.starts_with('+') {
+        valid(None)
+    } else {
+        regions.iter().any(|r| valid(Some(*r)))
+    }
+}

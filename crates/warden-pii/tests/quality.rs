@@ -1,6 +1,7 @@
 //! Detection quality on a labelled set built from public test vectors: the
 //! card networks' published test numbers, the IBAN registry's example for
-//! each country, documentation IP ranges, AWS's documented example key,
+//! each country, libphonenumber's example number for many regions,
+//! documentation IP ranges, AWS's documented example key,
 //! synthetic SSNs and emails; plus negatives that look numeric or technical
 //! (UUIDs, timestamps, versions, amounts, order numbers, hashes). Prints
 //! precision and recall per type and fails below 0.95 on either.
@@ -85,6 +86,40 @@ const POSITIVES: &[(&str, &str)] = &[
     ("EMAIL", "UPPER@EXAMPLE.COM"),
     ("EMAIL", "o'brien@example.ie"),
     ("EMAIL", "user%relay@example.net"),
+    // libphonenumber's example numbers per region, international format,
+    // and US national formats.
+    ("PHONE_NUMBER", "+1 201-555-0123"),
+    ("PHONE_NUMBER", "+44 121 234 5678"),
+    ("PHONE_NUMBER", "+44 7400 123456"),
+    ("PHONE_NUMBER", "+49 30 123456"),
+    ("PHONE_NUMBER", "+49 1512 3456789"),
+    ("PHONE_NUMBER", "+33 1 23 45 67 89"),
+    ("PHONE_NUMBER", "+33 6 12 34 56 78"),
+    ("PHONE_NUMBER", "+81 3-1234-5678"),
+    ("PHONE_NUMBER", "+91 81234 56789"),
+    ("PHONE_NUMBER", "+61 2 1234 5678"),
+    ("PHONE_NUMBER", "+55 11 2345-6789"),
+    ("PHONE_NUMBER", "+1 506-234-5678"),
+    ("PHONE_NUMBER", "+34 810 12 34 56"),
+    ("PHONE_NUMBER", "+39 02 1234 5678"),
+    ("PHONE_NUMBER", "+31 10 123 4567"),
+    ("PHONE_NUMBER", "+41 21 234 56 78"),
+    ("PHONE_NUMBER", "+46 8 12 34 56"),
+    ("PHONE_NUMBER", "+86 10 1234 5678"),
+    ("PHONE_NUMBER", "+52 200 123 4567"),
+    ("PHONE_NUMBER", "+27 10 123 4567"),
+    ("PHONE_NUMBER", "+353 22 12345"),
+    ("PHONE_NUMBER", "+48 12 345 67 89"),
+    ("PHONE_NUMBER", "+7 301 123-45-67"),
+    ("PHONE_NUMBER", "+82 2-123-4567"),
+    ("PHONE_NUMBER", "+65 6123 4567"),
+    ("PHONE_NUMBER", "+972 2-123-4567"),
+    ("PHONE_NUMBER", "+1 (201) 555-0123"),
+    ("PHONE_NUMBER", "+442012345678"),
+    ("PHONE_NUMBER", "(201) 555-0123"),
+    ("PHONE_NUMBER", "201-555-0123"),
+    ("PHONE_NUMBER", "201.555.0123"),
+    ("PHONE_NUMBER", "201 555 0123"),
     // IP addresses (documentation ranges and private ones).
     ("IP_ADDRESS", "192.0.2.1"),
     ("IP_ADDRESS", "198.51.100.23"),
@@ -127,6 +162,9 @@ const NEGATIVES: &[&str] = &[
     "Phone-like counts: 2024 people, 365 days, 24/7, 1-800-FLOWERS.",
     "Coordinates 48.8566, 2.3522 and temperature -12.5 degrees.",
     "Model gpt-4o-2024-08-06 with temperature 0.7 and max_tokens 4096.",
+    "Open 9-5 on weekdays, rooms 101-205, ZIP 94103-1234, score 3-2 before 45 000 fans.",
+    "Windows 10.0.19041.1 on 2026 11 24; extension 555-1234; PIN 1234 5678.",
+    "Between 100 200 and 300 items, lot 12-34-56, part 0000-000-0000.",
 ];
 
 #[test]
@@ -169,6 +207,7 @@ fn precision_and_recall_per_type() {
     let mut failures = Vec::new();
     for kind in [
         "EMAIL",
+        "PHONE_NUMBER",
         "PAYMENT_CARD",
         "US_SSN",
         "IBAN",

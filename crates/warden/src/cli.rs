@@ -123,6 +123,11 @@ pub enum PiiCommand {
         mask: bool,
         #[arg(long, requires = "config")]
         profile: Option<String>,
+        /// Regions whose national phone formats to recognise (ISO codes,
+        /// comma-separated or repeated); default: the config's
+        /// `pii.phone_regions`, else US.
+        #[arg(long = "phone-region", value_delimiter = ',')]
+        phone_regions: Vec<String>,
         #[command(flatten)]
         config: ConfigArg,
     },

@@ -14,9 +14,10 @@ pub fn run(command: PiiCommand) -> anyhow::Result<()> {
         file,
         mask,
         profile,
+        phone_regions,
         config,
     } = command;
-    let profile = match profile {
+    let mut profile = match profile {
         Some(name) => {
             let config = load_config(config.config.as_deref())?;
             config
@@ -31,8 +32,13 @@ pub fn run(command: PiiCommand) -> anyhow::Result<()> {
             name: "redact-all".into(),
             actions: KINDS.iter().map(|k| (*k, Action::Redact)).collect(),
             hash_key: b"warden-pii-scan-default-key".to_vec(),
+            ..Profile::default()
         },
     };
+    if !phone_regions.is_empty() {
+        profile.detect = warden_pii::Detect::with_regions(phone_regions.iter().map(String::as_str))
+            .map_err(anyhow::Error::msg)?;
+    }
     let mut input = String::new();
     match file.as_deref().filter(|p| p.as_os_str() != "-") {
         Some(path) => {
@@ -66,7 +72,7 @@ pub fn run(command: PiiCommand) -> anyhow::Result<()> {
 }
 
 fn scan_one(id: Value, text: &str, mask: bool, profile: &Profile) -> Value {
-    let spans: Vec<Value> = warden_pii::scan(text)
+    let spans: Vec<Value> = warden_pii::scan_with(text, &profile.detect)
         .iter()
         .map(|f| {
             let (start, end) = warden_pii::char_offsets(text, f);

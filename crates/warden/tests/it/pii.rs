@@ -13,6 +13,7 @@ hash_key_env = "WARDEN_PII_HASH_KEY"
 
 [pii.profiles.standard]
 EMAIL = "redact"
+PHONE_NUMBER = "redact"
 PAYMENT_CARD = "partial"
 US_SSN = "redact"
 IBAN = "hash"
@@ -24,7 +25,9 @@ group = "eng"
 profile = "standard"
 "#;
 
-const RAW: [&str; 8] = [
+const RAW: [&str; 10] = [
+    "+44 20 7946 0958",
+    "(415) 555-2671",
     "jane.doe@example.com",
     "ops@example.org",
     "4111 1111 1111 1111",
@@ -38,9 +41,14 @@ const RAW: [&str; 8] = [
 fn assert_clean(mock: &MockUpstream) {
     for r in mock.requests() {
         let body = String::from_utf8_lossy(&r.body);
-        let squeezed: String = body.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let squeeze = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '+'))
+                .collect()
+        };
+        let squeezed = squeeze(&body);
         for raw in RAW {
-            let raw_squeezed: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+            let raw_squeezed = squeeze(raw);
             assert!(
                 !body.contains(raw) && !squeezed.contains(&raw_squeezed),
                 "{raw} reached the upstream: {body}"
@@ -57,7 +65,7 @@ async fn no_raw_value_reaches_the_upstream_in_any_field() {
     // an email written with a JSON escape.
     let chat = r#"{"model":"gpt-4o","messages":[
         {"role":"system","content":"Escalate to ops\u0040example.org"},
-        {"role":"user","content":[{"type":"text","text":"I am jane.doe@example.com, card 4111 1111 1111 1111"}]},
+        {"role":"user","content":[{"type":"text","text":"I am jane.doe@example.com, card 4111 1111 1111 1111"},{"type":"text","text":"call +44 20 7946 0958"}]},
         {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"lookup","arguments":"{\"ssn\":\"123-45-6789\",\"iban\":\"DE89 3704 0044 0532 0130 00\"}"}}]},
         {"role":"tool","tool_call_id":"c1","content":"login from 10.20.30.40 with AKIAIOSFODNN7EXAMPLE"}]}"#;
     for stream in [false, true] {
@@ -81,7 +89,7 @@ async fn no_raw_value_reaches_the_upstream_in_any_field() {
         .bearer_auth(&alice)
         .json(&json!({"model": "gpt-4o", "instructions": "mail ops@example.org",
             "input": [{"role": "user", "content": [{"type": "input_text", "text": "card 4111111111111111"}]},
-                      {"type": "function_call_output", "call_id": "c", "output": "ssn 123-45-6789"}]}))
+                      {"type": "function_call_output", "call_id": "c", "output": "ssn 123-45-6789, phone (415) 555-2671"}]}))
         .send()
         .await
         .expect("send");
