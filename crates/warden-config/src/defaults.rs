@@ -20,6 +20,12 @@ pub const LEEWAY: Duration = Duration::from_secs(30);
 pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
 pub const JWKS_REFRESH: Duration = Duration::from_secs(600);
 pub const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
+/// The whole analyzer step of one request: NER on a few messages takes
+/// Presidio tens of milliseconds; a second means it is in trouble.
+pub const ANALYZER_TIMEOUT_MS: u64 = 1000;
+/// Presidio's own scale: its spaCy recognizer scores names 0.85.
+pub const ANALYZER_SCORE_THRESHOLD: f64 = 0.5;
+pub const ANALYZER_LANGUAGE: &str = "en";
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const OPENAI_KEY_ENV: &str = "OPENAI_API_KEY";
 /// Group that `warden keys create` puts keys in when none is named, and that

@@ -76,6 +76,26 @@ pub struct RawPii {
     /// Which profile applies to whom, first match wins.
     #[serde(default)]
     pub apply: Vec<RawPiiApply>,
+    /// An external analyzer (Presidio) for entity types found by NER.
+    pub analyzer: Option<RawAnalyzer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnalyzer {
+    /// Base URL of a Presidio analyzer; Warden POSTs `{url}/analyze`.
+    pub url: String,
+    /// Entity types asked of it (`PERSON`, `LOCATION`); profiles may name them.
+    pub entities: Vec<String>,
+    /// The whole analyzer step of one request (default 1000).
+    pub timeout_ms: Option<u64>,
+    /// `closed` (default): refuse when it cannot answer; `open`: mask with
+    /// the built-in detectors only.
+    pub on_error: Option<String>,
+    /// Findings scored below this are ignored (default 0.5).
+    pub score_threshold: Option<f64>,
+    /// Language of the texts (default `en`).
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,7 +103,10 @@ pub struct RawPii {
 pub struct RawPiiApply {
     /// A group name, or `*` for every caller.
     pub group: String,
-    pub profile: String,
+    /// Masks their requests.
+    pub profile: Option<String>,
+    /// Masks the model's answers to them.
+    pub output_profile: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

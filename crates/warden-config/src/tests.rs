@@ -55,6 +55,120 @@ fn masking_profiles_validate_types_actions_and_keys() {
     }
 }
 
+const ANALYZER: &str =
+    "[pii.analyzer]\nurl = \"http://127.0.0.1:5002/\"\nentities = [\"PERSON\", \"LOCATION\"]\n";
+
+#[test]
+fn analyzer_defaults_and_profiles_naming_its_types() {
+    let text = format!(
+        "{MINIMAL}\n{ANALYZER}\n[pii.profiles.p]\nPERSON = \"pseudonymize\"\nEMAIL = \"redact\"\n[[pii.apply]]\ngroup = \"*\"\nprofile = \"p\"\n"
+    );
+    let c = parse(&text).expect("valid");
+    let a = c.pii.analyzer.as_ref().expect("analyzer");
+    assert_eq!(a.url, "http://127.0.0.1:5002");
+    assert_eq!(a.entities, ["PERSON", "LOCATION"]);
+    assert_eq!(a.timeout, std::time::Duration::from_millis(1000));
+    assert!(!a.fail_open, "fails closed by default");
+    assert!((a.score_threshold - 0.5).abs() < f64::EPSILON);
+    assert_eq!(a.language, "en");
+    let profile = c.pii.profile_for(&[]).expect("profile");
+    assert_eq!(
+        profile.actions.get("PERSON"),
+        Some(&warden_pii::mask::Action::Pseudonymize)
+    );
+    assert_eq!(
+        a.entities_for(profile),
+        ["PERSON"],
+        "only what the profile masks"
+    );
+    // Loading again reuses the interned names.
+    let again = parse(&text).expect("valid");
+    let b = again.pii.analyzer.as_ref().expect("analyzer");
+    assert!(std::ptr::eq(a.entities[0], b.entities[0]));
+    let set = text.replace(
+        "entities =",
+        "timeout_ms = 250\non_error = \"open\"\nscore_threshold = 0.7\nlanguage = \"de\"\nentities =",
+    );
+    let c = parse(&set).expect("valid");
+    let a = c.pii.analyzer.as_ref().expect("analyzer");
+    assert_eq!(a.timeout, std::time::Duration::from_millis(250));
+    assert!(a.fail_open);
+    assert_eq!(a.language, "de");
+}
+
+#[test]
+fn analyzer_mistakes_name_their_key() {
+    let with = |analyzer: &str, profile: &str| {
+        format!("{MINIMAL}\n[pii.analyzer]\n{analyzer}\n[pii.profiles.p]\n{profile}\n")
+    };
+    let ok = "url = \"http://a:5002\"\nentities = [\"PERSON\"]";
+    let cases = [
+        (
+            with("url = \"ftp://a\"\nentities = [\"PERSON\"]", ""),
+            "pii.analyzer.url",
+        ),
+        (
+            with("url = \"http://a\"\nentities = []", ""),
+            "pii.analyzer.entities",
+        ),
+        (
+            with("url = \"http://a\"\nentities = [\"person\"]", ""),
+            "pii.analyzer.entities",
+        ),
+        (
+            with("url = \"http://a\"\nentities = [\"PHONE_NUMBER\"]", ""),
+            "pii.analyzer.entities",
+        ),
+        (
+            with(
+                "url = \"http://a\"\nentities = [\"PERSON\", \"PERSON\"]",
+                "",
+            ),
+            "pii.analyzer.entities",
+        ),
+        (
+            with(
+                "url = \"http://a\"\nentities = [\"A_VERY_LONG_ENTITY_TYPE_NAME\"]",
+                "",
+            ),
+            "pii.analyzer.entities",
+        ),
+        (
+            with(&format!("{ok}\ntimeout_ms = 0"), ""),
+            "pii.analyzer.timeout_ms",
+        ),
+        (
+            with(&format!("{ok}\non_error = \"ignore\""), ""),
+            "pii.analyzer.on_error",
+        ),
+        (
+            with(&format!("{ok}\nscore_threshold = 1.5"), ""),
+            "pii.analyzer.score_threshold",
+        ),
+        (
+            with(&format!("{ok}\nlanguage = \"\""), ""),
+            "pii.analyzer.language",
+        ),
+        // A type the analyzer is not asked for.
+        (with(ok, "LOCATION = \"redact\""), "pii.profiles.p.LOCATION"),
+    ];
+    for (text, key) in cases {
+        match parse(&text) {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+            other => panic!("{text}: expected Invalid at {key}, got {other:?}"),
+        }
+    }
+    // Without an analyzer, the message says what PERSON needs.
+    let err = parse(&format!(
+        "{MINIMAL}\n[pii.profiles.p]\nPERSON = \"redact\"\n"
+    ))
+    .expect_err("unknown type");
+    assert!(err.to_string().contains("[pii.analyzer]"), "{err}");
+    // Unknown keys in the table are refused.
+    let err = parse(&with(&format!("{ok}\ntimeout = 5"), "")).expect_err("unknown key");
+    assert!(err.to_string().contains("timeout"), "{err}");
+}
+
 fn parse(text: &str) -> Result<Config, ConfigError> {
     from_toml(text, Source::File(PathBuf::from("t.toml")), &env_with_keys)
 }
@@ -160,4 +274,34 @@ fn every_example_config_parses() {
         }
     }
     assert!(seen >= 2, "expected example configs in {}", dir.display());
+}
+
+#[test]
+fn output_profiles_apply_by_group_and_cannot_name_analyzer_types() {
+    let base = format!(
+        "{MINIMAL}\n[pii.profiles.cards]\nPAYMENT_CARD = \"redact\"\n[[pii.apply]]\ngroup = \"eng\"\noutput_profile = \"cards\"\n"
+    );
+    let c = parse(&base).expect("valid");
+    let eng = ["eng".to_owned()];
+    assert!(c.pii.profile_for(&eng).is_none(), "no request profile");
+    assert_eq!(
+        c.pii.output_profile_for(&eng).map(|p| p.name.as_str()),
+        Some("cards")
+    );
+    assert!(c.pii.profiles.contains_key("cards"));
+
+    let person = format!(
+        "{MINIMAL}\n[pii.analyzer]\nurl = \"http://127.0.0.1:5002\"\nentities = [\"PERSON\"]\n[pii.profiles.names]\nPERSON = \"redact\"\n[[pii.apply]]\ngroup = \"eng\"\noutput_profile = \"names\"\n"
+    );
+    match parse(&person) {
+        Err(ConfigError::Invalid { key, reason, .. }) => {
+            assert_eq!(key, "pii.apply[0].output_profile");
+            assert!(reason.contains("PERSON"), "{reason}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    match parse(&format!("{MINIMAL}\n[[pii.apply]]\ngroup = \"eng\"\n")) {
+        Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "pii.apply[0]"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
 }

@@ -87,20 +87,68 @@ impl ContentConfig {
     }
 }
 
+fn first_for<'a>(
+    table: &'a [(String, warden_pii::mask::Profile)],
+    groups: &[String],
+) -> Option<&'a warden_pii::mask::Profile> {
+    table
+        .iter()
+        .find(|(g, _)| g == "*" || groups.iter().any(|pg| pg == g))
+        .map(|(_, p)| p)
+}
+
 /// Masking profiles and who they apply to.
 #[derive(Debug, Clone, Default)]
 pub struct PiiConfig {
     /// (group or `*`, profile), first match wins.
     pub apply: Vec<(String, warden_pii::mask::Profile)>,
+    /// (group or `*`, profile for the model's answers), first match wins.
+    pub apply_output: Vec<(String, warden_pii::mask::Profile)>,
+    /// Every profile by name, for policies that attach one (`@mask`).
+    pub profiles: std::collections::BTreeMap<String, warden_pii::mask::Profile>,
+    /// The external analyzer, when one is configured.
+    pub analyzer: Option<AnalyzerConfig>,
+}
+
+/// An external analyzer (Presidio's REST API) for entity types the built-in
+/// detectors cannot find (names, places).
+#[derive(Debug, Clone)]
+pub struct AnalyzerConfig {
+    /// Base URL without trailing slash.
+    pub url: String,
+    /// Upper-case identifiers, none a built-in type; interned (`'static`)
+    /// because masking profiles key their actions by `&'static str`.
+    pub entities: Vec<&'static str>,
+    /// Bound on the whole analyzer step of one request.
+    pub timeout: Duration,
+    /// Mask with the built-in detectors only when the analyzer cannot
+    /// answer (default: refuse the request).
+    pub fail_open: bool,
+    pub score_threshold: f64,
+    pub language: String,
+}
+
+impl AnalyzerConfig {
+    /// The analyzer's entity types a profile has an action for: what to ask
+    /// it for a caller that profile applies to (empty: do not ask).
+    pub fn entities_for(&self, profile: &warden_pii::mask::Profile) -> Vec<&'static str> {
+        self.entities
+            .iter()
+            .copied()
+            .filter(|e| profile.actions.contains_key(e))
+            .collect()
+    }
 }
 
 impl PiiConfig {
     /// The profile for a caller in `groups`, if any applies.
     pub fn profile_for(&self, groups: &[String]) -> Option<&warden_pii::mask::Profile> {
-        self.apply
-            .iter()
-            .find(|(g, _)| g == "*" || groups.iter().any(|pg| pg == g))
-            .map(|(_, p)| p)
+        first_for(&self.apply, groups)
+    }
+
+    /// The profile masking the model's answers for a caller in `groups`.
+    pub fn output_profile_for(&self, groups: &[String]) -> Option<&warden_pii::mask::Profile> {
+        first_for(&self.apply_output, groups)
     }
 }
 

@@ -178,6 +178,8 @@ fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {
         Some(codes) => warden_pii::Detect::with_regions(codes.iter().map(String::as_str))
             .map_err(|e| cx.invalid("pii.phone_regions", e))?,
     };
+    let analyzer = raw.analyzer.map(|a| analyzer(cx, a)).transpose()?;
+    let external: &[&'static str] = analyzer.as_ref().map_or(&[], |a| &a.entities);
     let mut profiles = std::collections::BTreeMap::new();
     let mut needs_key = false;
     for (name, actions) in raw.profiles {
@@ -188,10 +190,18 @@ fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {
         };
         for (kind, action) in actions {
             let key = format!("pii.profiles.{name}.{kind}");
-            let Some(kind) = KINDS.iter().find(|k| **k == kind) else {
+            let Some(kind) = KINDS.iter().chain(external).find(|k| **k == kind) else {
+                let others = if external.is_empty() {
+                    " (other types, such as PERSON, need a [pii.analyzer] that lists them)".into()
+                } else {
+                    format!(", or one of pii.analyzer.entities: {}", external.join(", "))
+                };
                 return Err(cx.invalid(
                     key,
-                    format!("unknown entity type; expected one of {}", KINDS.join(", ")),
+                    format!(
+                        "unknown entity type; expected one of {}{others}",
+                        KINDS.join(", ")
+                    ),
                 ));
             };
             let action = match Action::parse(&action) {
@@ -226,18 +236,153 @@ fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {
         }
         (None, false) => Vec::new(),
     };
-    let mut apply = Vec::new();
-    for (i, a) in raw.apply.into_iter().enumerate() {
-        let mut profile = profiles.get(&a.profile).cloned().ok_or_else(|| {
-            cx.invalid(
-                format!("pii.apply[{i}].profile"),
-                format!("no profile named `{}`", a.profile),
-            )
-        })?;
+    for profile in profiles.values_mut() {
         profile.hash_key.clone_from(&hash_key);
-        apply.push((a.group, profile));
     }
-    Ok(PiiConfig { apply })
+    let named = |i: usize, field: &str, name: &str| {
+        profiles.get(name).cloned().ok_or_else(|| {
+            cx.invalid(
+                format!("pii.apply[{i}].{field}"),
+                format!("no profile named `{name}`"),
+            )
+        })
+    };
+    let mut apply = Vec::new();
+    let mut apply_output = Vec::new();
+    for (i, a) in raw.apply.into_iter().enumerate() {
+        if a.profile.is_none() && a.output_profile.is_none() {
+            return Err(cx.invalid(
+                format!("pii.apply[{i}]"),
+                "name a `profile` (requests), an `output_profile` (answers), or both",
+            ));
+        }
+        if let Some(name) = &a.profile {
+            apply.push((a.group.clone(), named(i, "profile", name)?));
+        }
+        if let Some(name) = &a.output_profile {
+            let profile = named(i, "output_profile", name)?;
+            if let Some(kind) = profile.analyzer_only_kind() {
+                // Configured but not enforced would be a silent hole.
+                return Err(cx.invalid(
+                    format!("pii.apply[{i}].output_profile"),
+                    format!(
+                        "profile `{name}` names {kind}, which only the analyzer finds; answers are masked with the built-in detectors only"
+                    ),
+                ));
+            }
+            apply_output.push((a.group.clone(), profile));
+        }
+    }
+    Ok(PiiConfig {
+        apply,
+        apply_output,
+        profiles,
+        analyzer,
+    })
+}
+
+fn analyzer(cx: &Ctx, raw: RawAnalyzer) -> Result<AnalyzerConfig, ConfigError> {
+    use warden_pii::mask::KINDS;
+    use warden_pii::restore::MAX_PLACEHOLDER;
+    let url = http_url(cx, "pii.analyzer.url", &raw.url)?;
+    if raw.entities.is_empty() {
+        return Err(cx.invalid(
+            "pii.analyzer.entities",
+            "list the entity types to ask the analyzer for, such as [\"PERSON\", \"LOCATION\"]",
+        ));
+    }
+    // `<PERSON_12345>` must fit in what restoring reads as one placeholder.
+    let longest = MAX_PLACEHOLDER - "<_99999>".len();
+    let mut entities: Vec<&'static str> = Vec::new();
+    for e in &raw.entities {
+        let reason = if !is_upper_ident(e) {
+            Some(format!(
+                "`{e}`: entity types are upper-case identifiers such as PERSON"
+            ))
+        } else if e.len() > longest {
+            Some(format!(
+                "`{e}`: at most {longest} characters, so its placeholders can be restored"
+            ))
+        } else if KINDS.contains(&e.as_str()) {
+            Some(format!(
+                "`{e}` is found by Warden's own detectors; ask the analyzer for other types"
+            ))
+        } else if entities.contains(&e.as_str()) {
+            Some(format!("`{e}` is listed twice"))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(cx.invalid("pii.analyzer.entities", reason));
+        }
+        entities.push(intern(e));
+    }
+    let timeout_ms = raw.timeout_ms.unwrap_or(d::ANALYZER_TIMEOUT_MS);
+    if !(1..=60_000).contains(&timeout_ms) {
+        return Err(cx.invalid(
+            "pii.analyzer.timeout_ms",
+            "must be between 1 and 60000 (milliseconds)",
+        ));
+    }
+    let fail_open = match raw.on_error.as_deref() {
+        None | Some("closed") => false,
+        Some("open") => true,
+        Some(other) => {
+            return Err(cx.invalid(
+                "pii.analyzer.on_error",
+                format!("`{other}`: expected `closed` (refuse the request) or `open` (mask with the built-in detectors only)"),
+            ));
+        }
+    };
+    let score_threshold = raw.score_threshold.unwrap_or(d::ANALYZER_SCORE_THRESHOLD);
+    if !(0.0..=1.0).contains(&score_threshold) {
+        return Err(cx.invalid("pii.analyzer.score_threshold", "must be between 0 and 1"));
+    }
+    let language = raw.language.unwrap_or_else(|| d::ANALYZER_LANGUAGE.into());
+    if language.is_empty()
+        || language.len() > 16
+        || !language
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(cx.invalid(
+            "pii.analyzer.language",
+            format!("`{language}` is not a language code such as `en`"),
+        ));
+    }
+    Ok(AnalyzerConfig {
+        url,
+        entities,
+        timeout: Duration::from_millis(timeout_ms),
+        fail_open,
+        score_threshold,
+        language,
+    })
+}
+
+fn is_upper_ident(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_uppercase())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Entity names from config as `&'static str`, the key type of a profile's
+/// actions (shared with the built-in names). Each distinct name is leaked
+/// once for the life of the process, however often configs are loaded, so
+/// the leak is bounded by the names ever configured.
+fn intern(name: &str) -> &'static str {
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    static NAMES: OnceLock<Mutex<BTreeSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = names.get(name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    leaked
 }
 
 fn pattern_ok(p: &str) -> bool {

@@ -50,6 +50,10 @@ pub enum GatewayError {
     MaskingUnsupported,
     #[error("blocked by content rule `{rule}`: {what}")]
     ContentBlocked { rule: String, what: String },
+    #[error(
+        "a masking profile that needs the PII analyzer applies to you, and the analyzer did not answer; the request was not forwarded. Retry later, or ask your Warden operator"
+    )]
+    AnalyzerUnavailable,
 }
 
 fn deny_message(reason: &DenyReason, model: Option<&str>) -> String {
@@ -88,6 +92,7 @@ impl GatewayError {
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::MaskingUnsupported => StatusCode::BAD_REQUEST,
             GatewayError::ContentBlocked { .. } => StatusCode::FORBIDDEN,
+            GatewayError::AnalyzerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
                 LimitError::PriceUnknown(_) => StatusCode::FORBIDDEN,
@@ -121,6 +126,7 @@ impl GatewayError {
             GatewayError::Limited(e) => e.code(),
             GatewayError::MaskingUnsupported => "masking_unsupported",
             GatewayError::ContentBlocked { .. } => "content_blocked",
+            GatewayError::AnalyzerUnavailable => "analyzer_unavailable",
         }
     }
 
@@ -140,7 +146,8 @@ impl GatewayError {
             GatewayError::UpstreamUnconfigured(_)
             | GatewayError::UpstreamUnreachable(_)
             | GatewayError::UpstreamTimeout(_)
-            | GatewayError::ListingFailed => "server_error",
+            | GatewayError::ListingFailed
+            | GatewayError::AnalyzerUnavailable => "server_error",
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => "rate_limit_error",
                 LimitError::PriceUnknown(_) => "permission_error",
@@ -195,6 +202,7 @@ impl IntoResponse for GatewayError {
             }
             GatewayError::Identity(_)
             | GatewayError::UpstreamUnconfigured(_)
+            | GatewayError::AnalyzerUnavailable
             | GatewayError::Limited(LimitError::Unavailable) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }

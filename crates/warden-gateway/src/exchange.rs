@@ -86,6 +86,10 @@ impl RecordGuard {
         self.with(|r| r.findings = findings);
     }
 
+    pub fn add_findings(&mut self, findings: Vec<warden_core::FindingSummary>) {
+        self.with(|r| r.findings.extend(findings));
+    }
+
     pub fn set_cost(&mut self, micros: Option<u64>) {
         self.with(|r| r.cost_usd_micros = micros);
     }

@@ -5,17 +5,31 @@
 //!    output-token cap, denied terms and patterns in the request's text
 //!    (403 `content_blocked`, naming the rule, never the matched text);
 //! 2. masking of personal data and secrets, for callers a `[pii]` profile
-//!    applies to.
+//!    applies to. When the profile names types only the external analyzer
+//!    finds (`PERSON`, `LOCATION`), every text is sent to it first
+//!    (`analyzer.rs`), and its findings are masked with the built-in ones.
+//!    If it cannot answer, the request is refused (503
+//!    `analyzer_unavailable`), or with `on_error = "open"` masked by the
+//!    built-in detectors alone, the record saying so (`ANALYZER_UNAVAILABLE`,
+//!    action `skipped`).
 //!
 //! A body that cannot be read by meaning (multipart forms with text fields,
 //! streamed file uploads that may hold batch inputs) is refused when either
 //! needs the text: it could leave unchecked, so Warden fails closed.
 
 use bytes::Bytes;
+use serde_json::Value;
 use warden_core::{EndpointKind, FindingSummary, Principal};
-use warden_pii::json::{Shape, mask_request, visit_texts};
-use warden_pii::mask::Session;
-use warden_pii::restore::Restorer;
+use warden_pii::json::{FieldFinding, Shape, mask_request, mask_request_with, visit_texts};
+use warden_pii::mask::{External, Profile, Session};
+use warden_pii::stream::Answer;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use warden_config::ContentRule;
+use warden_pii::mask::Action;
+use warden_policy::Obligations;
 
 use crate::Gateway;
 use crate::error::GatewayError;
@@ -38,6 +52,88 @@ fn shape(kind: EndpointKind) -> Option<Shape> {
     }
 }
 
+/// The content rules for this caller: those of their groups, and those the
+/// deciding policies attach (`@content_rules`), each once.
+fn rules_for<'g>(
+    gw: &'g Gateway,
+    principal: &Principal,
+    obligations: &Obligations,
+) -> Vec<&'g ContentRule> {
+    let mut rules = gw.config.content.rules_for(&principal.groups);
+    for id in &obligations.content_rules {
+        // Every name was checked against the config at start-up.
+        if let Some(rule) = gw.config.content.rules.iter().find(|r| &r.id == id)
+            && !rules.iter().any(|r| r.id == rule.id)
+        {
+            rules.push(rule);
+        }
+    }
+    rules
+}
+
+/// The masking profile for this request: the one the deciding policies
+/// attach (`@mask`; several are merged, the stronger action winning per
+/// entity type), else the first `[[pii.apply]]` entry for the caller's groups.
+pub fn request_profile<'g>(
+    gw: &'g Gateway,
+    principal: &Principal,
+    obligations: &Obligations,
+) -> Option<Cow<'g, Profile>> {
+    chosen(&gw.config.pii.profiles, &obligations.mask).or_else(|| {
+        gw.config
+            .pii
+            .profile_for(&principal.groups)
+            .map(Cow::Borrowed)
+    })
+}
+
+/// The profile masking the model's answer, chosen the same way from
+/// `@mask_output` and `output_profile`.
+pub fn output_profile<'g>(
+    gw: &'g Gateway,
+    principal: &Principal,
+    obligations: &Obligations,
+) -> Option<Cow<'g, Profile>> {
+    chosen(&gw.config.pii.profiles, &obligations.mask_output).or_else(|| {
+        gw.config
+            .pii
+            .output_profile_for(&principal.groups)
+            .map(Cow::Borrowed)
+    })
+}
+
+fn chosen<'g>(
+    profiles: &'g BTreeMap<String, Profile>,
+    names: &[String],
+) -> Option<Cow<'g, Profile>> {
+    let mut named = names.iter().filter_map(|n| profiles.get(n));
+    let first = named.next()?;
+    let mut merged: Option<Profile> = None;
+    for other in named {
+        let m = merged.get_or_insert_with(|| first.clone());
+        m.name = format!("{}+{}", m.name, other.name);
+        for (kind, action) in &other.actions {
+            let entry = m.actions.entry(kind).or_insert(*action);
+            if strength(*action) > strength(*entry) {
+                *entry = *action;
+            }
+        }
+    }
+    Some(merged.map_or(Cow::Borrowed(first), Cow::Owned))
+}
+
+/// How much of a value each action lets through, least first: a redacted
+/// value is gone, a keyed hash still links calls, a pseudonym comes back in
+/// the answer, a partial mask shows its last characters.
+fn strength(action: Action) -> u8 {
+    match action {
+        Action::Redact => 3,
+        Action::Hash => 2,
+        Action::Pseudonymize => 1,
+        Action::Partial => 0,
+    }
+}
+
 /// What the body looks like to inspection.
 #[derive(Debug)]
 pub enum Body<'a> {
@@ -54,16 +150,36 @@ pub struct Asked<'a> {
     pub max_tokens: Option<u64>,
 }
 
-pub fn apply(
+pub async fn apply(
     gw: &Gateway,
     principal: &Principal,
+    obligations: &Obligations,
     kind: EndpointKind,
     asked: Asked<'_>,
     body: Body<'_>,
     guard: &mut RecordGuard,
-) -> Result<Option<Restorer>, GatewayError> {
-    let rules = gw.config.content.rules_for(&principal.groups);
-    let profile = gw.config.pii.profile_for(&principal.groups);
+) -> Result<Option<Answer>, GatewayError> {
+    let session = check_and_mask(gw, principal, obligations, kind, asked, body, guard).await?;
+    let output = output_profile(gw, principal, obligations).map(Cow::into_owned);
+    let pseudonyms = session.as_ref().map(Session::pseudonyms);
+    let answer = Answer::new(pseudonyms.into_iter().flatten(), output);
+    Ok((!answer.is_noop()).then_some(answer))
+}
+
+/// Content rules, then masking; the masking session (with its pseudonyms)
+/// when anything was masked.
+async fn check_and_mask(
+    gw: &Gateway,
+    principal: &Principal,
+    obligations: &Obligations,
+    kind: EndpointKind,
+    asked: Asked<'_>,
+    body: Body<'_>,
+    guard: &mut RecordGuard,
+) -> Result<Option<Session>, GatewayError> {
+    let rules = rules_for(gw, principal, obligations);
+    let profile = request_profile(gw, principal, obligations);
+    let profile = profile.as_deref();
     for rule in &rules {
         if let Some(tool) = asked.tools.iter().find(|t| rule.refuses_tool(t)) {
             return Err(GatewayError::ContentBlocked {
@@ -116,23 +232,82 @@ pub fn apply(
         return Ok(None);
     };
     let mut session = Session::default();
-    let found = mask_request(shape, &mut value, profile, &mut session);
+    let (found, skipped) = mask(gw, shape, &mut value, profile, &mut session).await?;
+    let mut findings: Vec<FindingSummary> = found
+        .iter()
+        .map(|f| FindingSummary {
+            kind: f.kind.to_owned(),
+            action: f.action.as_str().to_owned(),
+            path: f.path.clone(),
+            count: f.count as u64,
+        })
+        .collect();
+    if skipped {
+        findings.push(FindingSummary {
+            kind: "ANALYZER_UNAVAILABLE".into(),
+            action: "skipped".into(),
+            path: String::new(),
+            count: 0,
+        });
+    }
+    if !findings.is_empty() {
+        guard.set_findings(findings);
+    }
     if found.is_empty() {
         return Ok(None);
     }
     *bytes = Bytes::from(serde_json::to_vec(&value).map_err(|_| GatewayError::MaskingUnsupported)?);
-    guard.set_findings(
-        found
-            .into_iter()
-            .map(|f| FindingSummary {
-                kind: f.kind.to_owned(),
-                action: f.action.as_str().to_owned(),
-                path: f.path,
-                count: f.count as u64,
-            })
-            .collect(),
-    );
     // Pseudonyms handed out are put back in the answer the caller reads.
-    let restorer = Restorer::new(session.pseudonyms());
-    Ok((!restorer.is_empty()).then_some(restorer))
+    Ok(Some(session))
+}
+
+/// Masks the body's texts: with the built-in detectors, and with the
+/// analyzer's findings when the profile names any of its types. The flag is
+/// set when the analyzer failed and `on_error = "open"` let the request go
+/// on without it.
+async fn mask(
+    gw: &Gateway,
+    shape: Shape,
+    value: &mut Value,
+    profile: &Profile,
+    session: &mut Session,
+) -> Result<(Vec<FieldFinding>, bool), GatewayError> {
+    let asked = gw
+        .analyzer
+        .as_ref()
+        .map(|a| (a, a.config().entities_for(profile)))
+        .filter(|(_, entities)| !entities.is_empty());
+    let Some((analyzer, entities)) = asked else {
+        return Ok((mask_request(shape, value, profile, session), false));
+    };
+    // Every text, in the order masking visits them again below.
+    let mut texts = Vec::new();
+    visit_texts(shape, value, &mut |v, _| {
+        if let Some(text) = v.as_str() {
+            texts.push(text.to_owned());
+        }
+    });
+    match analyzer.analyze(&texts, &entities).await {
+        Ok(spans) => {
+            let found = mask_request_with(shape, value, profile, session, &mut |i, text| {
+                let spans = spans.get(i).map_or(&[][..], Vec::as_slice);
+                External::from_code_points(text, spans.iter().map(|s| (s.start, s.end, s.entity)))
+            });
+            Ok((found, false))
+        }
+        Err(error) if analyzer.config().fail_open => {
+            tracing::warn!(
+                %error,
+                "PII analyzer unavailable; masking with the built-in detectors only (pii.analyzer.on_error = \"open\")"
+            );
+            Ok((mask_request(shape, value, profile, session), true))
+        }
+        Err(error) => {
+            tracing::warn!(
+                %error,
+                "PII analyzer unavailable; request refused (pii.analyzer.on_error = \"closed\")"
+            );
+            Err(GatewayError::AnalyzerUnavailable)
+        }
+    }
 }

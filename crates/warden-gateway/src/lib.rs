@@ -5,12 +5,15 @@
 //! - [`pipeline`]: the stages, in order, as one async function.
 //! - [`routes`]: which endpoints exist and what each needs inspected.
 //! - [`probe`]: the one-pass JSON check of request bodies.
+//! - [`inspect`] + [`analyzer`]: content rules and masking; the optional
+//!   external NER analyzer (Presidio) masking asks.
 //! - [`upstream`]: connections, header rules, timeouts.
 //! - [`relay`] + [`usage`]: streaming the answer back while reading usage.
 //! - [`exchange`] + [`records`]: one record per request, batched to the store.
 //! - [`models`]: the policy-filtered model listing.
 //! - [`error`]: every refusal as an OpenAI-style error.
 
+pub mod analyzer;
 pub mod error;
 pub mod exchange;
 pub mod inspect;
@@ -59,6 +62,8 @@ pub struct Gateway {
     pub store: Arc<dyn Store>,
     /// `None` when no limit rule is configured.
     pub limits: Option<warden_limits::Limiter>,
+    /// `None` when no `[pii.analyzer]` is configured.
+    pub analyzer: Option<analyzer::Analyzer>,
 }
 
 /// Why the gateway could not be built from a config.
@@ -70,6 +75,62 @@ pub enum BuildError {
     Upstream(String),
     #[error("limits: {0}")]
     Limits(#[from] warden_limits::counters::BackendError),
+    #[error("{0}")]
+    Analyzer(String),
+    #[error(
+        "policy `{policy}`: @mask_output(\"{name}\") masks {kind}, which only the analyzer finds; answers are masked with the built-in detectors only"
+    )]
+    OutputAnalyzerType {
+        policy: String,
+        name: String,
+        kind: &'static str,
+    },
+    #[error("policy `{policy}`: @{key}(\"{name}\") names no {what} in the config")]
+    Obligation {
+        policy: String,
+        key: &'static str,
+        name: String,
+        what: &'static str,
+    },
+}
+
+/// Every masking profile and content rule a policy attaches must exist: a
+/// typo must stop start-up, not switch masking off. (`warden config check`
+/// runs it too.)
+pub fn check_obligations(policy: &PolicyEngine, config: &Config) -> Result<(), BuildError> {
+    for key in warden_policy::OBLIGATION_KEYS {
+        for (id, name) in policy.obligation_names(key) {
+            let (known, what) = if key == "content_rules" {
+                (
+                    config.content.rules.iter().any(|r| r.id == name),
+                    "[[content.rule]] id",
+                )
+            } else {
+                let profile = config.pii.profiles.get(&name);
+                if key == "mask_output"
+                    && let Some(kind) = profile.and_then(|p| p.analyzer_only_kind())
+                {
+                    // Answers are masked with the built-in detectors only: a
+                    // type they cannot find would be configured, not enforced.
+                    return Err(BuildError::OutputAnalyzerType {
+                        policy: id,
+                        name,
+                        kind,
+                    });
+                }
+                (profile.is_some(), "[pii.profiles] entry")
+            };
+            if !known {
+                return Err(BuildError::Obligation {
+                    policy: id,
+                    key,
+                    name,
+                    what,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-warden-request-id");
@@ -83,8 +144,16 @@ impl Gateway {
         store: Arc<dyn Store>,
     ) -> Result<(Arc<Gateway>, RecordWriter), BuildError> {
         let policy = PolicyEngine::new(&config.policy)?;
+        check_obligations(&policy, &config)?;
         let limits = build_limiter(&config).await?;
         let upstreams = Upstreams::new(&config.connections).map_err(BuildError::Upstream)?;
+        let analyzer = config
+            .pii
+            .analyzer
+            .as_ref()
+            .map(analyzer::Analyzer::new)
+            .transpose()
+            .map_err(BuildError::Analyzer)?;
         let key_store: Arc<dyn warden_store::KeyStore> = store.clone();
         let identity = Identity::new(&config, key_store);
         let record_store: Arc<dyn warden_store::RecordStore> = store.clone();
@@ -110,6 +179,7 @@ impl Gateway {
             records,
             store,
             limits,
+            analyzer,
         };
         Ok((Arc::new(gw), writer))
     }
@@ -221,7 +291,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
             idle,
             ticket,
             price,
-            restorer,
+            answer,
         }) => {
             let mut builder = Response::builder().status(response.status().as_u16());
             if let Some(headers) = builder.headers_mut() {
@@ -235,7 +305,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
                 }
                 headers.insert(REQUEST_ID, id_value);
             }
-            let relay = Relay::new(response, idle, guard, ticket, price).restoring(restorer);
+            let relay = Relay::new(response, idle, guard, ticket, price).answering(answer);
             builder
                 .body(Body::from_stream(relay))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())

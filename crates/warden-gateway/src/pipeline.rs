@@ -16,7 +16,7 @@ use http_body_util::{BodyExt as _, Limited};
 use warden_config::Price;
 use warden_core::{EndpointKind, Principal};
 use warden_limits::{LimitRequest, Ticket};
-use warden_policy::{PolicyRequest, Resource};
+use warden_policy::{Obligations, PolicyRequest, Resource};
 
 use crate::Gateway;
 use crate::error::GatewayError;
@@ -43,7 +43,8 @@ pub enum Reply {
         /// The model's price, to record what the call cost.
         price: Option<Price>,
         /// Puts pseudonyms back in the answer, when the request was given any.
-        restorer: Option<warden_pii::restore::Restorer>,
+        /// Restores pseudonyms and masks the model's output, when needed.
+        answer: Option<warden_pii::stream::Answer>,
     },
     /// Answered by Warden itself (model listing).
     Local(Response),
@@ -82,7 +83,7 @@ pub async fn run(
     if let Some(m) = &model {
         guard.set_model(m, probe.is_some_and(|p| p.stream));
     }
-    authorize(
+    let obligations = authorize(
         gw,
         &principal,
         route,
@@ -110,7 +111,8 @@ pub async fn run(
             max_tokens: None,
         },
     };
-    let restorer = inspect::apply(gw, &principal, route.kind, asked, view, guard)?;
+    let answer =
+        inspect::apply(gw, &principal, &obligations, route.kind, asked, view, guard).await?;
     let (json, max_output) = match &body {
         ReadBody::Json(bytes, probe) => (Some(bytes.clone()), probe.max_tokens),
         _ => (None, None),
@@ -183,7 +185,7 @@ pub async fn run(
         idle: upstream.config.idle_timeout,
         ticket,
         price,
-        restorer,
+        answer,
     })
 }
 
@@ -364,7 +366,7 @@ fn authorize(
     model: Option<&str>,
     probe: Option<&Probe>,
     guard: &mut RecordGuard,
-) -> Result<(), GatewayError> {
+) -> Result<Obligations, GatewayError> {
     let resource = match model {
         Some(name) => Resource::Model {
             connection: upstream.name(),
@@ -382,7 +384,7 @@ fn authorize(
     });
     guard.set_decision(verdict.allowed, verdict.policy_ids);
     match verdict.deny {
-        None if verdict.allowed => Ok(()),
+        None if verdict.allowed => Ok(verdict.obligations),
         reason => Err(GatewayError::Denied {
             reason: reason.unwrap_or(warden_policy::DenyReason::NotPermitted),
             model: model.map(str::to_owned),

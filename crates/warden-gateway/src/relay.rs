@@ -14,11 +14,15 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 use warden_config::Price;
-use warden_core::Outcome;
+use warden_core::{FindingSummary, Outcome};
 use warden_limits::Ticket;
+use warden_pii::stream::{Answer, SseRewriter};
 
 use crate::exchange::RecordGuard;
 use crate::usage::UsageTap;
+
+/// Sent in place of a non-JSON answer that output masking could not read.
+const UNREADABLE: &[u8] = br#"{"error":{"message":"Warden could not read the upstream's answer to mask it, so it was not passed on.","type":"upstream_error","code":"unreadable_answer"}}"#;
 
 type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
@@ -28,6 +32,8 @@ pub enum RelayError {
     Upstream(#[from] reqwest::Error),
     #[error("upstream sent nothing for {0:?}")]
     Idle(Duration),
+    #[error("answer larger than {0} bytes cannot be rewritten")]
+    TooLarge(usize),
 }
 
 pub struct Relay {
@@ -38,8 +44,35 @@ pub struct Relay {
     guard: Option<RecordGuard>,
     ticket: Option<Ticket>,
     price: Option<Price>,
-    restorer: Option<warden_pii::restore::Restorer>,
+    content_type: BodyKind,
+    rewrite: Option<Rewrite>,
 }
+
+/// What the body is, for rewriting the model's text in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Sse,
+    Json,
+    Text,
+    Other,
+}
+
+/// How the answer's text is rewritten on its way (see `warden_pii::stream`).
+enum Rewrite {
+    /// Event by event.
+    Sse(SseRewriter),
+    /// A whole JSON or plain-text answer, read to its end first (bounded by
+    /// [`MAX_BUFFERED`]).
+    Whole {
+        answer: Answer,
+        buf: Vec<u8>,
+        json: bool,
+    },
+}
+
+/// A non-streamed answer Warden must rewrite is read whole first; one
+/// larger than this is refused rather than passed unread.
+const MAX_BUFFERED: usize = 64 * 1024 * 1024;
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,12 +90,17 @@ impl Relay {
         ticket: Option<Ticket>,
         price: Option<Price>,
     ) -> Relay {
-        let tap = UsageTap::for_content_type(
-            response
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
-        );
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let tap = UsageTap::for_content_type(content_type);
+        let content_type = match content_type.map(str::to_ascii_lowercase) {
+            Some(t) if t.starts_with("text/event-stream") => BodyKind::Sse,
+            Some(t) if t.starts_with("application/json") => BodyKind::Json,
+            Some(t) if t.starts_with("text/plain") => BodyKind::Text,
+            _ => BodyKind::Other,
+        };
         Relay {
             upstream: Box::pin(response.bytes_stream()),
             idle,
@@ -71,14 +109,92 @@ impl Relay {
             guard: Some(guard),
             ticket,
             price,
-            restorer: None,
+            content_type,
+            rewrite: None,
         }
     }
 
-    /// Restore pseudonyms in the body on its way to the caller.
-    pub fn restoring(mut self, restorer: Option<warden_pii::restore::Restorer>) -> Relay {
-        self.restorer = restorer;
+    /// Restore pseudonyms and mask the model's output on the way to the
+    /// caller. Bodies with no text of the model's (audio, images) pass as
+    /// they are.
+    pub fn answering(mut self, answer: Option<Answer>) -> Relay {
+        self.rewrite = answer.and_then(|answer| match self.content_type {
+            BodyKind::Sse => Some(Rewrite::Sse(SseRewriter::new(answer))),
+            BodyKind::Json | BodyKind::Text => Some(Rewrite::Whole {
+                answer,
+                buf: Vec::new(),
+                json: self.content_type == BodyKind::Json,
+            }),
+            BodyKind::Other => None,
+        });
         self
+    }
+
+    /// Passes a chunk through the rewrite; an error when a whole answer
+    /// grows past what Warden will read.
+    fn rewrite(&mut self, chunk: Bytes) -> Result<Bytes, RelayError> {
+        match &mut self.rewrite {
+            None => Ok(chunk),
+            Some(Rewrite::Sse(rw)) => Ok(Bytes::from(rw.push(&chunk))),
+            Some(Rewrite::Whole { buf, .. }) => {
+                if buf.len() + chunk.len() > MAX_BUFFERED {
+                    return Err(RelayError::TooLarge(MAX_BUFFERED));
+                }
+                buf.extend_from_slice(&chunk);
+                Ok(Bytes::new())
+            }
+        }
+    }
+
+    /// The rest of a rewritten body once the upstream's has ended.
+    fn rewrite_end(&mut self) -> Vec<u8> {
+        match &mut self.rewrite {
+            None => Vec::new(),
+            Some(Rewrite::Sse(rw)) => rw.finish(),
+            Some(Rewrite::Whole { answer, buf, json }) => {
+                let buf = std::mem::take(buf);
+                if *json {
+                    match serde_json::from_slice::<serde_json::Value>(&buf) {
+                        Ok(mut v) => {
+                            answer.json_body(&mut v);
+                            serde_json::to_vec(&v).unwrap_or_default()
+                        }
+                        // Not JSON after all (an error page): with output
+                        // masking it does not pass unread; pseudonyms alone
+                        // are restored as text.
+                        Err(_) if answer.masks_output() => UNREADABLE.to_vec(),
+                        Err(_) => answer.text(&String::from_utf8_lossy(&buf)).into_bytes(),
+                    }
+                } else {
+                    answer.text(&String::from_utf8_lossy(&buf)).into_bytes()
+                }
+            }
+        }
+    }
+
+    /// What output masking replaced, for the record.
+    fn output_findings(&self) -> Vec<FindingSummary> {
+        let answer = match &self.rewrite {
+            Some(Rewrite::Sse(rw)) => rw.answer(),
+            Some(Rewrite::Whole { answer, .. }) => answer,
+            None => return Vec::new(),
+        };
+        let mut counts: Vec<FindingSummary> = Vec::new();
+        for m in answer.findings() {
+            match counts
+                .iter_mut()
+                .find(|c| c.kind == m.kind && c.action == m.action.as_str())
+            {
+                Some(c) => c.count += 1,
+                None => counts.push(FindingSummary {
+                    kind: m.kind.to_owned(),
+                    action: m.action.as_str().to_owned(),
+                    path: "output".to_owned(),
+                    count: 1,
+                }),
+            }
+        }
+        counts
     }
 
     fn end(&mut self, outcome: Outcome) {
@@ -94,6 +210,10 @@ impl Relay {
                 Some(warden_limits::estimate::cost_micros(price, usage))
             });
             guard.set_cost(cost);
+            let found = self.output_findings();
+            if !found.is_empty() {
+                guard.add_findings(found);
+            }
             guard.finish(outcome, usage);
         }
     }
@@ -113,9 +233,13 @@ impl Stream for Relay {
                     this.tap.observe(&chunk);
                     let deadline = Instant::now() + this.idle;
                     this.timer.as_mut().reset(deadline);
-                    let chunk = match &mut this.restorer {
-                        Some(r) => Bytes::from(r.push(&chunk)),
-                        None => chunk,
+                    let chunk = match this.rewrite(chunk) {
+                        Ok(chunk) => chunk,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "answer too large to rewrite");
+                            this.end(Outcome::UpstreamBroken);
+                            return Poll::Ready(Some(Err(e)));
+                        }
                     };
                     // An empty chunk could read as the end of the body: wait
                     // for more instead (a held-back placeholder prefix).
@@ -130,11 +254,7 @@ impl Stream for Relay {
                     return Poll::Ready(Some(Err(RelayError::Upstream(e))));
                 }
                 Poll::Ready(None) => {
-                    let tail = this
-                        .restorer
-                        .as_mut()
-                        .map(|r| r.finish())
-                        .unwrap_or_default();
+                    let tail = this.rewrite_end();
                     this.end(Outcome::Completed);
                     if tail.is_empty() {
                         return Poll::Ready(None);

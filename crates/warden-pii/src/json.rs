@@ -14,7 +14,7 @@
 
 use serde_json::Value;
 
-use crate::mask::{Action, Masked, Profile, Session};
+use crate::mask::{Action, External, Masked, Profile, Session};
 
 /// Which request shape a body has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,18 +130,39 @@ pub fn mask_request(
     profile: &Profile,
     session: &mut Session,
 ) -> Vec<FieldFinding> {
+    mask_request_with(shape, body, profile, session, &mut |_, _| Vec::new())
+}
+
+/// [`mask_request`] with findings from outside merged in: `extra(i, text)`
+/// gives them for the `i`-th text [`visit_texts`] visits (counting every
+/// text, empty ones too), so a caller can first collect the texts with
+/// `visit_texts`, have them analyzed, then mask with the answers.
+pub fn mask_request_with(
+    shape: Shape,
+    body: &mut Value,
+    profile: &Profile,
+    session: &mut Session,
+    extra: &mut dyn FnMut(usize, &str) -> Vec<External>,
+) -> Vec<FieldFinding> {
     let mut found: Vec<FieldFinding> = Vec::new();
+    let mut index = 0;
     visit_texts(shape, body, &mut |v, path| {
         let Value::String(s) = v else { return };
+        let i = index;
+        index += 1;
+        let external = extra(i, s);
         let mut masked = Vec::new();
-        let Some(new) = profile.mask(s, session, &mut masked) else {
+        let Some(new) = profile.mask_with(s, &external, session, &mut masked) else {
             return;
         };
         *s = new;
+        // This field's entries are the ones appended from here on: the
+        // search stays within them, not every field's.
+        let from = found.len();
         for Masked { kind, action } in masked {
-            match found
+            match found[from..]
                 .iter_mut()
-                .find(|f| f.path == path && f.kind == kind && f.action == action)
+                .find(|f| f.kind == kind && f.action == action)
             {
                 Some(f) => f.count += 1,
                 None => found.push(FieldFinding {
@@ -223,6 +244,56 @@ mod tests {
             .map(|o| o.keys().collect())
             .unwrap_or_default();
         assert_eq!(keys, ["model", "zz_unknown", "messages"]);
+    }
+
+    #[test]
+    fn external_findings_are_asked_per_text_in_visit_order() {
+        let mut body = json!({
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "system", "content": ""},
+                {"role": "user", "content": [{"type": "text", "text": "I am Zoë Saldaña"}, {"type": "text", "text": "from Paris, mail zoe@example.com"}]}
+            ]
+        });
+        let mut texts = Vec::new();
+        visit_texts(Shape::Chat, &mut body.clone(), &mut |v, _| {
+            texts.push(v.as_str().unwrap_or_default().to_owned());
+        });
+        let mut profile = redact_all();
+        profile.actions.insert("PERSON", Action::Pseudonymize);
+        profile.actions.insert("LOCATION", Action::Redact);
+        let mut asked = Vec::new();
+        let found = mask_request_with(
+            Shape::Chat,
+            &mut body,
+            &profile,
+            &mut Session::default(),
+            &mut |i, text| {
+                assert_eq!(text, texts[i], "the same order as visit_texts");
+                asked.push(i);
+                // Code points, as an analyzer counts them.
+                match i {
+                    1 => External::from_code_points(text, [(5, 16, "PERSON")]),
+                    2 => External::from_code_points(text, [(5, 10, "LOCATION")]),
+                    _ => Vec::new(),
+                }
+            },
+        );
+        assert_eq!(asked, [0, 1, 2], "empty texts count too");
+        assert_eq!(body["messages"][1]["content"][0]["text"], "I am <PERSON_1>");
+        assert_eq!(
+            body["messages"][1]["content"][1]["text"],
+            "from [LOCATION], mail [EMAIL]"
+        );
+        let kinds: Vec<(&str, &str)> = found.iter().map(|f| (f.path.as_str(), f.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("messages[1].content[0].text", "PERSON"),
+                ("messages[1].content[1].text", "LOCATION"),
+                ("messages[1].content[1].text", "EMAIL"),
+            ]
+        );
     }
 
     #[test]

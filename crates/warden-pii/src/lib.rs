@@ -17,6 +17,7 @@
 pub mod json;
 pub mod mask;
 pub mod restore;
+pub mod stream;
 mod validate;
 
 use std::sync::OnceLock;

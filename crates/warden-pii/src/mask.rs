@@ -8,13 +8,20 @@
 //! - `pseudonymize`: `<EMAIL_1>`, the same value getting the same placeholder
 //!   within one request; `restore::Restorer` puts the originals back in the
 //!   answer.
+//!
+//! Findings can also come from outside the crate ([`External`]: an NER
+//! analyzer the gateway asked, such as Presidio). The crate does no I/O, so
+//! the caller fetches them and hands them in; [`Profile::mask_with`] merges
+//! them with the built-in detectors' findings. Their entity types (`PERSON`,
+//! `LOCATION`, ...) take the same actions; `partial` keeps the last four
+//! letters or digits (`****rtin`).
 
 use std::collections::HashMap;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::{Finding, Kind, scan_with};
+use crate::{Kind, scan_with};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -55,6 +62,62 @@ pub const KINDS: [&str; 7] = [
     "IP_ADDRESS",
     "SECRET",
 ];
+
+/// A finding from outside the crate: `text[start..end]` (byte offsets) is a
+/// value of type `entity`. Entity names come from config; they are
+/// `&'static str` like the built-in ones, interned once when it is loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct External {
+    pub start: usize,
+    pub end: usize,
+    pub entity: &'static str,
+}
+
+impl External {
+    /// Converts spans counted in Unicode code points (Python `str` indices,
+    /// what Presidio answers with) to byte offsets into `text`. Spans that
+    /// are empty, reversed or reach past the end are dropped.
+    pub fn from_code_points(
+        text: &str,
+        spans: impl IntoIterator<Item = (usize, usize, &'static str)>,
+    ) -> Vec<External> {
+        let spans: Vec<_> = spans.into_iter().filter(|(s, e, _)| s < e).collect();
+        // Every code point offset the spans name, mapped to its byte offset
+        // in one walk over the text.
+        let mut wanted: Vec<usize> = spans.iter().flat_map(|(s, e, _)| [*s, *e]).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut bytes = Vec::with_capacity(wanted.len());
+        let mut next = wanted.iter().peekable();
+        let boundaries = text
+            .char_indices()
+            .map(|(b, _)| b)
+            .chain(std::iter::once(text.len()));
+        for (cp, b) in boundaries.enumerate() {
+            let Some(&&w) = next.peek() else { break };
+            if w == cp {
+                bytes.push((cp, b));
+                next.next();
+            }
+        }
+        let byte_at = |cp: usize| {
+            bytes
+                .binary_search_by_key(&cp, |(c, _)| *c)
+                .ok()
+                .map(|i| bytes[i].1)
+        };
+        spans
+            .into_iter()
+            .filter_map(|(s, e, entity)| {
+                Some(External {
+                    start: byte_at(s)?,
+                    end: byte_at(e)?,
+                    entity,
+                })
+            })
+            .collect()
+    }
+}
 
 /// Which action for which entity type; types not listed are left alone.
 #[derive(Clone, Default)]
@@ -101,6 +164,19 @@ pub struct Masked {
 }
 
 impl Profile {
+    /// An entity type this profile masks that no built-in detector finds
+    /// (one only an external analyzer reports), if any.
+    pub fn analyzer_only_kind(&self) -> Option<&'static str> {
+        let mut kinds: Vec<&'static str> = self
+            .actions
+            .keys()
+            .copied()
+            .filter(|k| !KINDS.contains(k))
+            .collect();
+        kinds.sort_unstable();
+        kinds.first().copied()
+    }
+
     pub fn action_for(&self, kind: Kind) -> Option<Action> {
         self.actions.get(kind.as_str()).copied()
     }
@@ -108,22 +184,59 @@ impl Profile {
     /// The text with every finding the profile covers replaced; `None` when
     /// nothing was replaced (so callers can keep the original untouched).
     pub fn mask(&self, text: &str, session: &mut Session, out: &mut Vec<Masked>) -> Option<String> {
-        let findings: Vec<(Finding, Action)> = scan_with(text, &self.detect)
+        self.mask_with(text, &[], session, out)
+    }
+
+    /// [`Profile::mask`], with findings from outside (an analyzer) merged in.
+    /// Only types the profile has an action for count. Overlapping findings
+    /// become one: its type is the one starting first (at the same start the
+    /// longer, at the same span the built-in one), and it covers both, so an
+    /// analyzer's span ending inside an email cannot leave the email's
+    /// domain in clear. External spans that are out of range or not on
+    /// character boundaries are ignored.
+    pub fn mask_with(
+        &self,
+        text: &str,
+        extra: &[External],
+        session: &mut Session,
+        out: &mut Vec<Masked>,
+    ) -> Option<String> {
+        let builtin = scan_with(text, &self.detect)
             .into_iter()
-            .filter_map(|f| self.action_for(f.kind).map(|a| (f, a)))
+            .map(|f| (f.start, f.end, f.kind.as_str(), true));
+        let external = extra
+            .iter()
+            .filter(|x| {
+                x.start < x.end
+                    && x.end <= text.len()
+                    && text.is_char_boundary(x.start)
+                    && text.is_char_boundary(x.end)
+            })
+            .map(|x| (x.start, x.end, x.entity, false));
+        let mut findings: Vec<(usize, usize, &'static str, Action)> = Vec::new();
+        let mut candidates: Vec<_> = builtin
+            .chain(external)
+            .filter_map(|(s, e, kind, b)| self.actions.get(kind).map(|a| (s, e, kind, *a, b)))
             .collect();
+        candidates.sort_by_key(|(s, e, _, _, builtin)| (*s, std::cmp::Reverse(*e), !*builtin));
+        for (start, end, kind, action, _) in candidates {
+            match findings.last_mut() {
+                // Overlapping: the kept finding grows to cover both, so no
+                // part of either is left in clear.
+                Some(last) if start < last.1 => last.1 = last.1.max(end),
+                _ => findings.push((start, end, kind, action)),
+            }
+        }
         if findings.is_empty() {
             return None;
         }
         let mut masked = String::with_capacity(text.len());
         let mut at = 0;
-        for (f, action) in findings {
-            masked.push_str(&text[at..f.start]);
-            let value = &text[f.start..f.end];
-            let kind = f.kind.as_str();
-            masked.push_str(&self.replacement(kind, value, action, session));
+        for (start, end, kind, action) in findings {
+            masked.push_str(&text[at..start]);
+            masked.push_str(&self.replacement(kind, &text[start..end], action, session));
             out.push(Masked { kind, action });
-            at = f.end;
+            at = end;
         }
         masked.push_str(&text[at..]);
         Some(masked)
@@ -177,8 +290,10 @@ fn partial(kind: &str, value: &str) -> String {
         let first: String = local.chars().take(1).collect();
         return format!("{first}***@{domain}");
     }
+    // Letters and digits of any script: a name such as `Zoë Saldaña` keeps
+    // `daña`, not the ASCII letters around its accents.
     let keep: String = {
-        let tail: Vec<char> = value.chars().filter(char::is_ascii_alphanumeric).collect();
+        let tail: Vec<char> = value.chars().filter(|c| c.is_alphanumeric()).collect();
         tail[tail.len().saturating_sub(4)..].iter().collect()
     };
     format!("****{keep}")
@@ -236,6 +351,166 @@ mod tests {
             Some("again <EMAIL_1>"),
             "consistent within a request"
         );
+    }
+
+    fn with_names(action: Action) -> Profile {
+        let mut p = profile(action);
+        p.actions.insert("PERSON", action);
+        p.actions.insert("LOCATION", action);
+        p
+    }
+
+    fn ext(text: &str, value: &str, entity: &'static str) -> External {
+        let start = text.find(value).unwrap_or(usize::MAX);
+        External {
+            start,
+            end: start.saturating_add(value.len()),
+            entity,
+        }
+    }
+
+    #[test]
+    fn code_points_become_byte_offsets() {
+        // `ë`, `ñ` are two bytes each, `🙂` four: Python counts each as one.
+        let text = "Zoë Saldaña 🙂 lives in Paris";
+        let got = External::from_code_points(
+            text,
+            [
+                (0, 11, "PERSON"),
+                (23, 28, "LOCATION"),
+                (23, 29, "LOCATION"), // past the end
+                (5, 5, "PERSON"),     // empty
+                (9, 3, "PERSON"),     // reversed
+                (usize::MAX, usize::MAX, "PERSON"),
+            ],
+        );
+        let values: Vec<(&str, &str)> = got
+            .iter()
+            .map(|x| (&text[x.start..x.end], x.entity))
+            .collect();
+        assert_eq!(values, [("Zoë Saldaña", "PERSON"), ("Paris", "LOCATION")]);
+        // The end of the text is a valid end.
+        let whole = External::from_code_points("Zoë", [(0, 3, "PERSON")]);
+        assert_eq!(
+            whole,
+            [External {
+                start: 0,
+                end: 4,
+                entity: "PERSON"
+            }]
+        );
+        assert!(External::from_code_points("", [(0, 1, "PERSON")]).is_empty());
+    }
+
+    #[test]
+    fn external_findings_merge_with_built_in_ones() {
+        let text = "Alice Martin (alice@example.com) met Zoë Saldaña in Paris.";
+        let extra = [
+            ext(text, "Paris", "LOCATION"),
+            ext(text, "Alice Martin", "PERSON"),
+            ext(text, "Zoë Saldaña", "PERSON"),
+        ];
+        let mut session = Session::default();
+        let mut out = Vec::new();
+        let masked =
+            with_names(Action::Pseudonymize).mask_with(text, &extra, &mut session, &mut out);
+        assert_eq!(
+            masked.as_deref(),
+            Some("<PERSON_1> (<EMAIL_1>) met <PERSON_2> in <LOCATION_1>."),
+            "sorted by position whatever order they came in"
+        );
+        let kinds: Vec<&str> = out.iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, ["PERSON", "EMAIL", "PERSON", "LOCATION"]);
+        // Restorable like any other placeholder.
+        let mut r = crate::restore::Restorer::new(session.pseudonyms());
+        let mut back = r.push(masked.as_deref().unwrap_or_default().as_bytes());
+        back.extend(r.finish());
+        assert_eq!(String::from_utf8_lossy(&back), text);
+
+        assert_eq!(
+            run_with(&with_names(Action::Redact), text, &extra),
+            "[PERSON] ([EMAIL]) met [PERSON] in [LOCATION]."
+        );
+        assert_eq!(
+            run_with(&with_names(Action::Partial), text, &extra),
+            "****rtin (a***@example.com) met ****daña in ****aris."
+        );
+    }
+
+    fn run_with(p: &Profile, text: &str, extra: &[External]) -> String {
+        p.mask_with(text, extra, &mut Session::default(), &mut Vec::new())
+            .unwrap_or_else(|| text.to_owned())
+    }
+
+    #[test]
+    fn overlapping_findings_become_one_that_covers_both() {
+        let p = with_names(Action::Redact);
+        let text = "ask bob@example.com now";
+        // Inside a built-in finding: absorbed by it.
+        let inside = ext(text, "bob", "PERSON");
+        assert_eq!(run_with(&p, text, &[inside]), "ask [EMAIL] now");
+        // Starting inside it and running on: the built-in one, grown.
+        let tail = ext(text, "example.com now", "LOCATION");
+        assert_eq!(run_with(&p, text, &[inside, tail]), "ask [EMAIL]");
+        // The same span: the built-in type wins.
+        let same = ext(text, "bob@example.com", "PERSON");
+        assert_eq!(run_with(&p, text, &[same]), "ask [EMAIL] now");
+        // Starting earlier: its type, over both.
+        let earlier = ext(text, "ask bob", "PERSON");
+        assert_eq!(run_with(&p, text, &[earlier]), "[PERSON] now");
+        // At the same start, the longer one's type.
+        let text = "Jean Paul Sartre said";
+        let short = ext(text, "Jean Paul", "PERSON");
+        let long = ext(text, "Jean Paul Sartre", "LOCATION");
+        assert_eq!(run_with(&p, text, &[short, long]), "[LOCATION] said");
+        // Touching is not overlapping.
+        let a = ext(text, "Jean", "PERSON");
+        let b = ext(text, " Paul", "LOCATION");
+        assert_eq!(
+            run_with(&p, text, &[b, a]),
+            "[PERSON][LOCATION] Sartre said"
+        );
+    }
+
+    #[test]
+    fn external_findings_need_an_action_and_a_valid_span() {
+        let text = "Zoë in Paris";
+        let mut only_people = Profile::default();
+        only_people.actions.insert("PERSON", Action::Redact);
+        // No action for LOCATION: left alone, and it does not hide the name.
+        let extra = [
+            External {
+                start: 0,
+                end: text.len(),
+                entity: "LOCATION",
+            },
+            External {
+                start: 0,
+                end: 4,
+                entity: "PERSON",
+            },
+        ];
+        assert_eq!(run_with(&only_people, text, &extra), "[PERSON] in Paris");
+        // Out of range, or inside a character: ignored.
+        for bad in [
+            External {
+                start: 8,
+                end: 99,
+                entity: "PERSON",
+            },
+            External {
+                start: 0,
+                end: 3,
+                entity: "PERSON",
+            },
+            External {
+                start: 2,
+                end: 2,
+                entity: "PERSON",
+            },
+        ] {
+            assert_eq!(run_with(&only_people, text, &[bad]), text, "{bad:?}");
+        }
     }
 
     #[test]

@@ -238,19 +238,94 @@ pub fn high_entropy(s: &str) -> bool {
 
 /// A phone number by libphonenumber's rules: 7-15 digits, and valid for its
 /// country (written with `+`) or for one of `regions` (national format).
+///
+/// libphonenumber's check costs about 10 µs a number (it runs a dozen
+/// regexes), a hundred times the other validators, so answers are
+/// remembered per digit string: conversations resend their history with
+/// every call, so the same numbers come back again and again.
 pub fn phone(s: &str, regions: &[phonenumber::country::Id]) -> bool {
     let digits = s.bytes().filter(u8::is_ascii_digit).count();
     if !(7..=15).contains(&digits) {
         return false;
+    }
+    let plus = s.starts_with('+');
+    // The key: `+` and the digits, then (national numbers only) the regions.
+    let mut key = String::with_capacity(24);
+    if plus {
+        key.push('+');
+    }
+    key.extend(s.chars().filter(char::is_ascii_digit));
+    if !plus {
+        for r in regions {
+            key.push(' ');
+            key.push_str(r.as_ref());
+        }
+    }
+    if let Some(known) = phone_cache::get(&key) {
+        return known;
     }
     let valid = |region| {
         phonenumber::parse(region, s)
             .map(|n| phonenumber::is_valid(&n))
             .unwrap_or(false)
     };
-    if s.starts_with('+') {
+    let answer = if plus {
         valid(None)
     } else {
         regions.iter().any(|r| valid(Some(*r)))
+    };
+    phone_cache::put(key, answer);
+    answer
+}
+
+/// A bounded memo of phone checks, sharded to keep lock hold times short
+/// and uncontended. A full shard is emptied (the cheapest bound that cannot
+/// grow without limit; the numbers in flight come back within a call or two).
+mod phone_cache {
+    use std::collections::HashMap;
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::{Mutex, OnceLock};
+
+    const SHARDS: usize = 16;
+    const PER_SHARD: usize = 4096;
+
+    struct Cache {
+        hasher: RandomState,
+        shards: [Mutex<HashMap<String, bool>>; SHARDS],
+    }
+
+    fn cache() -> &'static Cache {
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        CACHE.get_or_init(|| Cache {
+            hasher: RandomState::new(),
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+        })
+    }
+
+    fn shard(key: &str) -> &'static Mutex<HashMap<String, bool>> {
+        let c = cache();
+        // Truncation is fine: any bits pick a shard.
+        #[expect(clippy::cast_possible_truncation, reason = "picking a shard")]
+        let i = c.hasher.hash_one(key) as usize % SHARDS;
+        &c.shards[i]
+    }
+
+    pub fn get(key: &str) -> Option<bool> {
+        // A poisoned shard only means a panic elsewhere mid-insert; the map
+        // itself is still sound.
+        let map = shard(key)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(key).copied()
+    }
+
+    pub fn put(key: String, valid: bool) {
+        let mut map = shard(&key)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= PER_SHARD {
+            map.clear();
+        }
+        map.insert(key, valid);
     }
 }

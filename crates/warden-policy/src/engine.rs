@@ -63,6 +63,35 @@ pub struct Verdict {
     pub allowed: bool,
     pub policy_ids: Vec<String>,
     pub deny: Option<DenyReason>,
+    /// What the permits that allowed it attach (empty when refused).
+    pub obligations: Obligations,
+}
+
+/// Obligations: annotations on the `permit` policies that allowed a request,
+/// which the later stages must carry out.
+///
+/// - `@mask("<profile>")`: mask the request with this `[pii]` profile;
+/// - `@mask_output("<profile>")`: mask the model's answer with it;
+/// - `@content_rules("<id>, <id>")`: also check these `[[content.rule]]`s.
+///
+/// Names are checked against the config when the gateway starts, so a typo
+/// cannot silently switch masking off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Obligations {
+    pub mask: Vec<String>,
+    pub mask_output: Vec<String>,
+    pub content_rules: Vec<String>,
+}
+
+/// The annotation keys that carry obligations.
+pub const OBLIGATION_KEYS: [&str; 3] = ["mask", "mask_output", "content_rules"];
+
+fn split_names(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// The compiled policy set.
@@ -100,6 +129,46 @@ impl PolicyEngine {
         })
     }
 
+    /// Every `(policy id, annotation value)` for an obligation key, so the
+    /// gateway can check at start-up that each names something configured.
+    pub fn obligation_names(&self, key: &str) -> Vec<(String, String)> {
+        self.policies
+            .policies()
+            .filter_map(|p| {
+                let value = p.annotation(key)?;
+                Some(
+                    split_names(value)
+                        .map(|name| (p.id().to_string(), name))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// The obligations of the policies that decided (in policy id order,
+    /// each name once).
+    fn obligations(&self, policy_ids: &[String]) -> Obligations {
+        let mut out = Obligations::default();
+        for id in policy_ids {
+            let pid = PolicyId::new(id);
+            for (key, list) in [
+                ("mask", &mut out.mask),
+                ("mask_output", &mut out.mask_output),
+                ("content_rules", &mut out.content_rules),
+            ] {
+                if let Some(value) = self.policies.annotation(&pid, key) {
+                    for name in split_names(value) {
+                        if !list.contains(&name) {
+                            list.push(name);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     pub fn policy_count(&self) -> usize {
         self.policies.policies().count()
     }
@@ -113,6 +182,7 @@ impl PolicyEngine {
                 allowed: false,
                 policy_ids: Vec::new(),
                 deny: Some(DenyReason::OutsideKeyScope),
+                obligations: Obligations::default(),
             };
         }
         let Some((request, entities)) = build(req) else {
@@ -121,22 +191,25 @@ impl PolicyEngine {
                 allowed: false,
                 policy_ids: Vec::new(),
                 deny: Some(DenyReason::NotPermitted),
+                obligations: Obligations::default(),
             };
         };
         let response = self
             .authorizer
             .is_authorized(&request, &self.policies, &entities);
-        let policy_ids: Vec<String> = response
+        let mut policy_ids: Vec<String> = response
             .diagnostics()
             .reason()
             .map(ToString::to_string)
             .collect();
+        policy_ids.sort();
         // Evaluation errors (a policy reading an attribute that is absent)
         // make that policy not apply, which can only narrow what is permitted:
         // the default deny still holds, so nothing here fails open.
         match response.decision() {
             Decision::Allow => Verdict {
                 allowed: true,
+                obligations: self.obligations(&policy_ids),
                 policy_ids,
                 deny: None,
             },
@@ -155,6 +228,7 @@ impl PolicyEngine {
                     allowed: false,
                     policy_ids,
                     deny: Some(deny),
+                    obligations: Obligations::default(),
                 }
             }
         }

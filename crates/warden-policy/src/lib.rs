@@ -14,11 +14,17 @@
 //!   (files, batches, ...) use the `Connection` itself;
 //! - context: `endpoint`, `stream`, `tools` (set of tool types and
 //!   `function:<name>`), and `max_tokens` when the request sets one.
+//!
+//! Permits can attach obligations (masking profiles, content rules) with
+//! annotations; see [`Obligations`].
 
 mod compile;
 mod engine;
 
-pub use engine::{DenyReason, PolicyEngine, PolicyError, PolicyRequest, Resource, Verdict};
+pub use engine::{
+    DenyReason, OBLIGATION_KEYS, Obligations, PolicyEngine, PolicyError, PolicyRequest, Resource,
+    Verdict,
+};
 pub use warden_core::wildcard::wildcard_match;
 
 #[cfg(test)]

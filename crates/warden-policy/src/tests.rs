@@ -172,3 +172,62 @@ fn bad_cedar_and_duplicate_ids_are_refused() {
     });
     assert!(matches!(dup, Err(crate::PolicyError::DuplicateId { .. })));
 }
+
+#[test]
+fn permits_attach_obligations_only_when_they_decide() {
+    let e = engine(
+        r#"
+        @id("interns-masked")
+        @mask("strict")
+        @mask_output("cards")
+        @content_rules("no-codenames, intern-tools")
+        permit (principal in Warden::Group::"interns", action, resource);
+
+        @id("eng-masked")
+        @mask("standard")
+        permit (principal in Warden::Group::"eng", action, resource)
+            when { context.endpoint == "chat.completions" };
+        "#,
+    );
+    let intern = user(&["interns"]);
+    let v = ask(&e, &intern, EndpointKind::ChatCompletions, "gpt-4o-mini");
+    assert!(v.allowed);
+    assert_eq!(v.obligations.mask, ["strict"]);
+    assert_eq!(v.obligations.mask_output, ["cards"]);
+    assert_eq!(
+        v.obligations.content_rules,
+        ["no-codenames", "intern-tools"]
+    );
+
+    // Two permits decide: both obligations are carried.
+    let both = user(&["interns", "eng"]);
+    let v = ask(&e, &both, EndpointKind::ChatCompletions, "gpt-4o-mini");
+    assert_eq!(v.obligations.mask, ["standard", "strict"]);
+
+    // The eng permit does not apply to embeddings: only the group table
+    // decides, and it attaches nothing.
+    let eng = user(&["eng"]);
+    let v = ask(&e, &eng, EndpointKind::Embeddings, "text-embedding-3-small");
+    assert!(v.allowed);
+    assert_eq!(v.obligations, crate::Obligations::default());
+
+    // Refused requests carry none.
+    let v = ask(
+        &e,
+        &user(&["guests"]),
+        EndpointKind::ChatCompletions,
+        "gpt-4o",
+    );
+    assert!(!v.allowed);
+    assert_eq!(v.obligations, crate::Obligations::default());
+
+    let mut names = e.obligation_names("content_rules");
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("interns-masked".to_owned(), "intern-tools".to_owned()),
+            ("interns-masked".to_owned(), "no-codenames".to_owned())
+        ]
+    );
+}

@@ -2,12 +2,14 @@
 //!
 //! - [`mock_upstream`]: a fast mock of the OpenAI API that records what it received.
 //! - [`oidc`]: launches the real `oidc-provider` (Node) on 127.0.0.1 and mints tokens.
+//! - [`presidio`]: a fake Presidio analyzer (dictionary instead of NER) for `[pii.analyzer]`.
 //! - [`gateway`]: a real Warden gateway in-process on port 0 with a temp SQLite store.
 //! - [`sdk`]: runs the Python `openai` / `openai-agents` scripts under `tests/sdk/`.
 
 pub mod gateway;
 pub mod mock_upstream;
 pub mod oidc;
+pub mod presidio;
 pub mod sdk;
 
 use std::path::PathBuf;

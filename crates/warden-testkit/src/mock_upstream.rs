@@ -6,7 +6,7 @@
 //! | route | behaviour |
 //! | --- | --- |
 //! | `GET /v1/models`, `GET /v1/models/{id}` | `gpt-4o`, `gpt-4o-mini`, `o3-pro`, `text-embedding-3-small` (owned by `mock`) |
-//! | `POST /v1/chat/completions` | tool call on the first tool when `tools` is non-empty and the last message is not a `tool` message, else `"mock reply: " + last message text`; SSE with `"stream": true` |
+//! | `POST /v1/chat/completions` | tool call on the first tool when `tools` is non-empty and the last message is not a `tool` message, else `"mock reply: " + last message text`; SSE with `"stream": true`, the text in token-like pieces of at most four bytes |
 //! | `POST /v1/responses` | same logic over `input`; the real Responses SSE event sequence with `"stream": true` |
 //! | `GET/DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` | stored (when recording) or synthesised response, deletion object, empty list |
 //! | `POST /v1/embeddings` | 8 deterministic floats per input (float list or base64 little-endian f32) |
@@ -698,9 +698,27 @@ fn responses_decide(req: &Value) -> Reply {
     Reply::Text(format!("mock reply: {}", text.unwrap_or_default()))
 }
 
-/// Word pieces whose concatenation is `s` ("a b c" -> "a ", "b ", "c").
-fn word_pieces(s: &str) -> Vec<&str> {
-    let v: Vec<&str> = s.split_inclusive(' ').collect();
+/// Token-like pieces whose concatenation is `s`: words, and words longer
+/// than four bytes cut into pieces of at most four ("a <EMAIL_1>" -> "a ",
+/// "<EMA", "IL_1", ">"), as a model's tokens split a placeholder or a number
+/// across SSE events.
+fn token_pieces(s: &str) -> Vec<&str> {
+    let mut v = Vec::new();
+    for word in s.split_inclusive(' ') {
+        let mut rest = word;
+        while rest.len() > 4 {
+            let mut cut = 4;
+            while !rest.is_char_boundary(cut) {
+                cut += 1;
+            }
+            if cut >= rest.len() {
+                break;
+            }
+            v.push(&rest[..cut]);
+            rest = &rest[cut..];
+        }
+        v.push(rest);
+    }
     if v.is_empty() { vec![""] } else { v }
 }
 
@@ -823,7 +841,7 @@ fn chat_completions(body: &Bytes, ctl: Controls, n: u64) -> Response {
                 json!({"role": "assistant", "content": "", "refusal": null}),
                 None,
             ));
-            for piece in word_pieces(t) {
+            for piece in token_pieces(t) {
                 events.push(chunk(json!({"content": piece}), None));
             }
             "stop"
@@ -998,7 +1016,7 @@ fn responses(state: &MockState, body: &Bytes, ctl: Controls, n: u64) -> Response
                 json!({"item_id": item_id, "output_index": 0, "content_index": 0,
                        "part": output_text_part("")}),
             );
-            for piece in word_pieces(t) {
+            for piece in token_pieces(t) {
                 push(
                     "response.output_text.delta",
                     json!({"item_id": item_id, "output_index": 0, "content_index": 0,
@@ -1452,7 +1470,10 @@ mod tests {
             "response.output_item.added",
             "response.content_part.added",
         ];
-        expected.extend(std::iter::repeat_n("response.output_text.delta", 4));
+        // "mock reply: hello world" in token-like pieces.
+        let pieces = token_pieces("mock reply: hello world").len();
+        assert_eq!(pieces, 8);
+        expected.extend(std::iter::repeat_n("response.output_text.delta", pieces));
         expected.extend([
             "response.output_text.done",
             "response.content_part.done",
@@ -1787,6 +1808,11 @@ mod tests {
         assert_eq!(arg_pieces("{}"), vec!["{", "}"]);
         assert_eq!(arg_pieces("{\"a\":1}").concat(), "{\"a\":1}");
         assert_eq!(arg_pieces("{\"a\":1}").len(), 3);
-        assert_eq!(word_pieces("a b  c").concat(), "a b  c");
+        assert_eq!(token_pieces("a b  c").concat(), "a b  c");
+        assert_eq!(
+            token_pieces("to <EMAIL_1>"),
+            vec!["to ", "<EMA", "IL_1", ">"]
+        );
+        assert_eq!(token_pieces("Zoë Saldaña").concat(), "Zoë Saldaña");
     }
 }

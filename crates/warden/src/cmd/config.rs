@@ -8,6 +8,7 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
         ConfigCommand::Check { file } => {
             let config = warden_config::load(&file)?;
             let policy = warden_policy::PolicyEngine::new(&config.policy)?;
+            warden_gateway::check_obligations(&policy, &config)?;
             println!(
                 "{}: ok ({} connection(s), {} issuer(s), {} polic{})",
                 file.display(),

@@ -84,7 +84,10 @@ pub fn run(config: Option<&Path>, command: PolicyCommand) -> anyhow::Result<()> 
         println!(
             "{}",
             json!({"decision": decision.to_lowercase(), "policies": verdict.policy_ids,
-                   "reason": reason, "connection": connection})
+                   "reason": reason, "connection": connection,
+                   "obligations": {"mask": verdict.obligations.mask,
+                                   "mask_output": verdict.obligations.mask_output,
+                                   "content_rules": verdict.obligations.content_rules}})
         );
     } else {
         println!("{decision}  {reason}");
@@ -93,6 +96,16 @@ pub fn run(config: Option<&Path>, command: PolicyCommand) -> anyhow::Result<()> 
             println!("policies:   (none)");
         } else {
             println!("policies:   {}", verdict.policy_ids.join(", "));
+        }
+        let o = &verdict.obligations;
+        for (name, list) in [
+            ("mask:       ", &o.mask),
+            ("mask_output:", &o.mask_output),
+            ("rules:      ", &o.content_rules),
+        ] {
+            if !list.is_empty() {
+                println!("{name} {}", list.join(", "));
+            }
         }
     }
     Ok(())

@@ -26,6 +26,7 @@ fn config_check_accepts_examples_and_names_bad_keys() {
         "oidc-teams.toml",
         "limits.toml",
         "masking.toml",
+        "presidio.toml",
     ] {
         let out = warden()
             .args(["config", "check"])

@@ -9,6 +9,7 @@
     reason = "test helpers report failure by panicking"
 )]
 
+mod analyzer;
 mod cli;
 mod content;
 mod datapath;

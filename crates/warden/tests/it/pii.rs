@@ -287,3 +287,163 @@ async fn pseudonyms_go_upstream_and_originals_come_back() {
         );
     }
 }
+
+/// Interns are masked by a Cedar obligation (no `[[pii.apply]]` names them),
+/// and the model's answers to them are masked too; eng gets output masking
+/// from the group table only.
+const OBLIGATIONS: &str = r#"
+[pii.profiles.strict]
+EMAIL = "pseudonymize"
+PHONE_NUMBER = "redact"
+
+[pii.profiles.cards]
+PAYMENT_CARD = "redact"
+IP_ADDRESS = "pseudonymize"
+
+[[pii.apply]]
+group = "eng"
+output_profile = "cards"
+
+[[content.rule]]
+id = "no-falcon"
+groups = []
+deny_terms = ["Project Falcon"]
+"#;
+
+const OBLIGATION_POLICY: &str = r#"
+[policy.groups.eng]
+models = ["gpt-4o*"]
+endpoints = ["*"]
+
+[policy]
+cedar = '''
+@id("interns-masked")
+@mask("strict")
+@mask_output("cards")
+@content_rules("no-falcon")
+permit (principal in Warden::Group::"interns", action, resource in Warden::Connection::"mock");
+'''
+"#;
+
+#[tokio::test]
+async fn policies_attach_profiles_and_answers_are_masked() {
+    let w = World::start_with_policy(OBLIGATIONS, OBLIGATION_POLICY).await;
+    let bob = w.token("bob").await; // interns
+    let alice = w.token("alice").await; // eng
+
+    // The obligation's content rule refuses, naming the rule; nothing is sent.
+    let mut body = chat_body("gpt-4o-mini");
+    body["messages"][0]["content"] = json!("status of project falcon?");
+    let err = expect_error(w.chat(&bob, body).await, 403, "content_blocked").await;
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no-falcon")
+    );
+    assert!(w.mock.requests().is_empty());
+    // The same words from eng pass: the rule applies only where attached.
+    let mut body = chat_body("gpt-4o");
+    body["messages"][0]["content"] = json!("status of project falcon?");
+    assert_eq!(w.chat(&alice, body).await.status(), 200);
+
+    // Interns: the request is masked by the obligation's profile; the echo
+    // comes back with the pseudonym restored and the card (which `strict`
+    // does not mask on the way in) masked on the way out, streamed or not.
+    let ask = "mail jane.doe@example.com re card 4111 1111 1111 1111 from 10.9.8.7, call +44 20 7946 0958";
+    let want = "mock reply: mail jane.doe@example.com re card [PAYMENT_CARD] from [IP_ADDRESS], call [PHONE_NUMBER]"; // pseudonymize redacts in answers
+    for stream in [false, true] {
+        w.mock.clear();
+        let mut body = chat_body("gpt-4o-mini");
+        body["messages"][0]["content"] = json!(ask);
+        body["stream"] = json!(stream);
+        let resp = w.chat(&bob, body).await;
+        assert_eq!(resp.status(), 200);
+        let text = resp.text().await.expect("body");
+        let got = if stream {
+            sse_text(&text, "/choices/0/delta/content")
+        } else {
+            let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+            v["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(got, want, "stream={stream}: {text}");
+        assert!(!text.contains("4111"), "{text}");
+        let sent = String::from_utf8_lossy(&w.mock.requests()[0].body).into_owned();
+        assert!(
+            sent.contains("<EMAIL_1>") && !sent.contains("jane.doe"),
+            "{sent}"
+        );
+        assert!(!sent.contains("7946"), "{sent}");
+        assert!(
+            sent.contains("4111 1111 1111 1111"),
+            "strict does not mask cards: {sent}"
+        );
+    }
+
+    // Eng: output masking from the group table, Responses API streamed.
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/responses"))
+        .bearer_auth(&alice)
+        .json(&json!({"model": "gpt-4o", "input": "repeat 5555 5555 5555 4444 please", "stream": true}))
+        .send()
+        .await
+        .expect("send");
+    let text = resp.text().await.expect("stream");
+    assert_eq!(
+        sse_text(&text, "/nothing"),
+        "mock reply: repeat [PAYMENT_CARD] please",
+        "{text}"
+    );
+    assert!(!text.contains("5555"), "{text}");
+    let seqs: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| v["sequence_number"].as_u64())
+        .collect();
+    assert_eq!(
+        seqs,
+        (0..seqs.len() as u64).collect::<Vec<_>>(),
+        "sequence numbers stay consecutive"
+    );
+
+    // Records: the answer's findings, path `output`, never a value.
+    let records = w.gw.wait_records(5).await.expect("records");
+    let out: Vec<_> = records
+        .iter()
+        .flat_map(|r| r.findings.iter())
+        .filter(|f| f.path == "output")
+        .collect();
+    assert!(
+        out.iter()
+            .any(|f| f.kind == "PAYMENT_CARD" && f.action == "redact"),
+        "{out:?}"
+    );
+    let all = serde_json::to_string(&records.iter().map(|r| &r.findings).collect::<Vec<_>>())
+        .expect("json");
+    assert!(!all.contains("4111") && !all.contains("5555"));
+}
+
+#[tokio::test]
+async fn an_obligation_naming_an_unknown_profile_stops_start_up() {
+    let idp = OidcProvider::start().await.expect("idp");
+    let mock = MockUpstream::start().await.expect("mock");
+    let config = format!(
+        "{}\n{}\n{OBLIGATIONS}\n{}",
+        idp.issuer_toml(),
+        connection_toml(&mock.base_url()),
+        OBLIGATION_POLICY.replace("@mask(\"strict\")", "@mask(\"strikt\")")
+    );
+    let err = TestGateway::start(&config)
+        .await
+        .expect_err("must not start");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("strikt") && msg.contains("interns-masked"),
+        "{msg}"
+    );
+}

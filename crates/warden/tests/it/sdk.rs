@@ -95,3 +95,35 @@ async fn the_sdk_sees_warden_refusals_as_api_errors() {
     assert!(run.success, "{}\n{}", run.stdout, run.stderr);
     assert!(w.mock.requests().is_empty());
 }
+
+#[tokio::test]
+async fn the_sdk_reads_restored_pseudonyms_and_masked_output() {
+    let w = World::start(
+        r#"
+[pii.profiles.reversible]
+EMAIL = "pseudonymize"
+PAYMENT_CARD = "pseudonymize"
+
+[pii.profiles.answers]
+IP_ADDRESS = "redact"
+
+[[pii.apply]]
+group = "eng"
+profile = "reversible"
+output_profile = "answers"
+"#,
+    )
+    .await;
+    let token = w.token("alice").await;
+    run_ok(&w, "masked.py", &token).await;
+    let seen = w.mock.requests();
+    assert_eq!(seen.len(), 3);
+    for r in &seen {
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(
+            !body.contains("jane.doe") && !body.contains("4111 1111"),
+            "{body}"
+        );
+        assert!(body.contains("<EMAIL_1>") && body.contains("<PAYMENT_CARD_1>"));
+    }
+}

@@ -41,10 +41,15 @@ pub struct World {
 impl World {
     /// Mock upstream + real IdP + gateway with [`POLICY`] and `extra` config.
     pub async fn start(extra: &str) -> World {
+        World::start_with_policy(extra, POLICY).await
+    }
+
+    /// The same with another policy section.
+    pub async fn start_with_policy(extra: &str, policy: &str) -> World {
         let mock = MockUpstream::start().await.expect("mock upstream");
         let idp = OidcProvider::start().await.expect("OIDC provider");
         let config = format!(
-            "{}\n{}\n{extra}\n{POLICY}",
+            "{}\n{}\n{extra}\n{policy}",
             idp.issuer_toml(),
             connection_toml(&mock.base_url())
         );
