@@ -156,7 +156,9 @@ const PATTERNS: &[(Tag, &str)] = &[
     ),
     (
         Tag::Ipv6,
-        r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*[0-9A-Fa-f]",
+        // Whole tokens only: a word character may neither precede nor follow
+        // (`abc::def` is not an address, and `::1bob` not `::1b` + `ob`).
+        r"(?:\b[0-9A-Fa-f]{1,4}|(?-u:\B)):[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*[0-9A-Fa-f]\b",
     ),
     // `+<country code>` then groups of digits, some in parentheses.
     (
@@ -277,16 +279,40 @@ pub fn scan_with(text: &str, detect: &Detect) -> Vec<Finding> {
         };
         let (start, end) = (m.start(), m.end());
         let tag = PATTERNS[m.pattern().as_usize()].0;
-        match classify(tag, text, start, end, detect, engine) {
+        let found = classify(tag, text, start, end, detect, engine).or_else(|| {
+            tag.numeric()
+                .then(|| shorter(tag, text, start, end, detect, engine))
+                .flatten()
+        });
+        match found {
             Some(f) => {
                 out.push(f);
-                at = end.max(start + 1);
+                at = f.end.max(start + 1);
             }
             None if tag.numeric() && end - start <= RESCAN_SPAN => at = next_char(text, start),
             None => at = end,
         }
     }
     out
+}
+
+/// A numeric candidate that failed may be a valid value followed by more
+/// digits: a card and its CVV (`4111 1111 1111 1111 123`), a phone and a
+/// count (`+1 202 555 0143 24/7`). The regex took the longest run, so the
+/// prefixes that end at a separator are tried too, longest first.
+fn shorter(
+    tag: Tag,
+    text: &str,
+    start: usize,
+    end: usize,
+    detect: &Detect,
+    engine: &Engine,
+) -> Option<Finding> {
+    let bytes = text.as_bytes();
+    (start + 1..end)
+        .rev()
+        .filter(|&p| matches!(bytes[p], b' ' | b'-' | b'.') && bytes[p - 1].is_ascii_alphanumeric())
+        .find_map(|p| classify(tag, text, start, p, detect, engine))
 }
 
 fn next_char(text: &str, i: usize) -> usize {

@@ -143,7 +143,11 @@ impl std::fmt::Debug for Profile {
 /// Per-request state: pseudonyms given out so far.
 #[derive(Debug, Default)]
 pub struct Session {
+    /// Value as first written -> placeholder (what restoring gives back).
     pseudonyms: HashMap<String, String>,
+    /// (type, canonical value) -> placeholder: `4111 1111 1111 1111` and
+    /// `4111111111111111` are one card, one placeholder.
+    by_value: HashMap<(&'static str, String), String>,
     counters: HashMap<&'static str, usize>,
 }
 
@@ -201,6 +205,31 @@ impl Profile {
         session: &mut Session,
         out: &mut Vec<Masked>,
     ) -> Option<String> {
+        let (mut masked, mut glued) = self.mask_once(text, extra, session, out)?;
+        // A value glued to its neighbour (`2001:db8::1bob@example.com`) can
+        // hide another that only stands alone once the first is replaced:
+        // look again, a bounded number of times.
+        for _ in 0..3 {
+            if !glued {
+                break;
+            }
+            match self.mask_once(&masked, &[], session, out) {
+                Some((again, g)) => (masked, glued) = (again, g),
+                None => break,
+            }
+        }
+        Some(masked)
+    }
+
+    /// One pass; also says whether a replaced value touched a letter,
+    /// digit or symbol (not a space or punctuation) on either side.
+    fn mask_once(
+        &self,
+        text: &str,
+        extra: &[External],
+        session: &mut Session,
+        out: &mut Vec<Masked>,
+    ) -> Option<(String, bool)> {
         let builtin = scan_with(text, &self.detect)
             .into_iter()
             .map(|f| (f.start, f.end, f.kind.as_str(), true));
@@ -230,16 +259,22 @@ impl Profile {
         if findings.is_empty() {
             return None;
         }
+        let sticky = |c: Option<char>| {
+            c.is_some_and(|c| c.is_alphanumeric() || matches!(c, '@' | ':' | '+' | '_'))
+        };
+        let mut glued = false;
         let mut masked = String::with_capacity(text.len());
         let mut at = 0;
         for (start, end, kind, action) in findings {
+            glued |=
+                sticky(text[..start].chars().next_back()) || sticky(text[end..].chars().next());
             masked.push_str(&text[at..start]);
             masked.push_str(&self.replacement(kind, &text[start..end], action, session));
             out.push(Masked { kind, action });
             at = end;
         }
         masked.push_str(&text[at..]);
-        Some(masked)
+        Some((masked, glued))
     }
 
     fn replacement(
@@ -253,6 +288,7 @@ impl Profile {
             Action::Redact => format!("[{kind}]"),
             Action::Partial => partial(kind, value),
             Action::Hash => {
+                let value = canonical(kind, value);
                 let digest = Hmac::<Sha256>::new_from_slice(&self.hash_key)
                     .map(|mut mac| {
                         mac.update(kind.as_bytes());
@@ -270,16 +306,38 @@ impl Profile {
                 format!("[{kind}:{digest}]")
             }
             Action::Pseudonymize => {
-                if let Some(p) = session.pseudonyms.get(value) {
+                let key = (kind, canonical(kind, value));
+                if let Some(p) = session.by_value.get(&key) {
                     return p.clone();
                 }
                 let n = session.counters.entry(kind).or_insert(0);
                 *n += 1;
                 let p = format!("<{kind}_{n}>");
+                session.by_value.insert(key, p.clone());
+                // The caller gets back the value as they first wrote it.
                 session.pseudonyms.insert(value.to_owned(), p.clone());
                 p
             }
         }
+    }
+}
+
+/// The value that identifies an entity, however it was written: digit
+/// types without their separators, IBANs also upper-cased, emails
+/// lower-cased. Hashes and pseudonyms are keyed by it.
+fn canonical(kind: &str, value: &str) -> String {
+    match kind {
+        "PAYMENT_CARD" | "US_SSN" | "PHONE_NUMBER" => value
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .collect(),
+        "IBAN" => value
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+        "EMAIL" => value.to_lowercase(),
+        _ => value.to_owned(),
     }
 }
 
@@ -289,6 +347,13 @@ fn partial(kind: &str, value: &str) -> String {
     {
         let first: String = local.chars().take(1).collect();
         return format!("{first}***@{domain}");
+    }
+    // An address keeps its last group only (`****.7`, `****:7334`): four
+    // digits across octets could be the whole of `1.2.3.4`.
+    if kind == "IP_ADDRESS"
+        && let Some(p) = value.rfind(['.', ':'])
+    {
+        return format!("****{}", &value[p..]);
     }
     // Letters and digits of any script: a name such as `Zoë Saldaña` keeps
     // `daña`, not the ASCII letters around its accents.

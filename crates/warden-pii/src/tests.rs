@@ -181,3 +181,55 @@ proptest! {
         prop_assert!(scan(&text).is_empty(), "{}", text);
     }
 }
+
+#[test]
+fn a_valid_value_followed_by_more_digits_is_still_found() {
+    assert_eq!(
+        kinds("card: 4111 1111 1111 1111 123"),
+        vec![(Kind::PaymentCard, "4111 1111 1111 1111")]
+    );
+    assert_eq!(
+        kinds("Visa 4111 1111 1111 1111 12 27 123"),
+        vec![(Kind::PaymentCard, "4111 1111 1111 1111")]
+    );
+    assert_eq!(
+        kinds("call +1 202 555 0143 24/7"),
+        vec![(Kind::Phone, "+1 202 555 0143")]
+    );
+    assert_eq!(
+        kinds("call +44 20 7946 0958 2 times"),
+        vec![(Kind::Phone, "+44 20 7946 0958")]
+    );
+}
+
+#[test]
+fn ipv6_is_a_whole_token() {
+    assert_eq!(kinds("log: abc::def and std::io"), vec![]);
+    assert_eq!(
+        kinds("from 2001:db8::1."),
+        vec![(Kind::IpAddress, "2001:db8::1")]
+    );
+}
+
+/// Found by the `mask_json` fuzz target: masking once must leave nothing a
+/// second look would find, even when values are glued together.
+#[test]
+fn masking_leaves_nothing_to_find_in_glued_values() {
+    use crate::mask::{Action, KINDS, Profile, Session};
+    let profile = Profile {
+        name: "all".into(),
+        actions: KINDS.iter().map(|k| (*k, Action::Redact)).collect(),
+        ..Profile::default()
+    };
+    for text in [
+        "4111111111111111 123 45 6789",
+        "+44 20 7946 09582001:db8::1",
+        "2001:db8::1bob@example.com",
+        "fe80::1password = x9Kq2LmP7vZr4TyW",
+    ] {
+        let masked = profile
+            .mask(text, &mut Session::default(), &mut Vec::new())
+            .unwrap_or_else(|| text.to_owned());
+        assert_eq!(kinds(&masked), vec![], "{text} -> {masked}");
+    }
+}

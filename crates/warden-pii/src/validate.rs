@@ -195,8 +195,11 @@ pub fn ipv4_in_context(text: &str, start: usize, end: usize) -> bool {
 pub fn ipv6(s: &str) -> bool {
     let colons = s.bytes().filter(|b| *b == b':').count();
     let long_group = s.split([':', '.']).any(|g| g.len() >= 3);
+    // Hex words alone (`abc::def`, `dead::beef`) are code, not addresses.
+    let digit = s.bytes().any(|b| b.is_ascii_digit());
     colons >= 2
         && long_group
+        && digit
         && s.parse::<std::net::Ipv6Addr>()
             .is_ok_and(|a| !a.is_unspecified())
 }
