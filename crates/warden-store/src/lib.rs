@@ -5,6 +5,7 @@
 //! The store is written to from the data path only through a batching writer
 //! (see `warden-gateway`'s `records` module), never once per request inline.
 
+pub mod chain;
 pub mod sqlite;
 
 use async_trait::async_trait;

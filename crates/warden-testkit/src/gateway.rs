@@ -79,6 +79,11 @@ impl TestGateway {
     }
 
     /// `http://127.0.0.1:PORT/v1`, what `OPENAI_BASE_URL` is set to.
+    /// The SQLite file the gateway records into.
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("warden.db")
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }

@@ -58,6 +58,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Try the PII detectors on sample data before turning a profile on.
     Pii {
         #[command(subcommand)]
@@ -107,6 +112,23 @@ pub enum KeysCommand {
     },
     /// Revoke a key; takes effect on its next request.
     Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain over every request record and name the
+    /// first row that was edited, deleted, inserted or moved. Exits non-zero
+    /// when the chain is broken.
+    Verify {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// A SQLite file to check instead of the config's store (a copy the
+        /// auditor holds, say).
+        #[arg(long)]
+        db: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

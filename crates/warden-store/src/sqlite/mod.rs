@@ -17,6 +17,9 @@ use crate::{Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The chain's head (last seq and hash), loaded on the first append and
+    /// kept here; the lock also serializes appends, so links never fork.
+    head: std::sync::Arc<tokio::sync::Mutex<Option<(i64, crate::chain::Hash)>>>,
 }
 
 impl SqliteStore {
@@ -39,7 +42,10 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            head: std::sync::Arc::default(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -4,22 +4,92 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use warden_core::{Decision, Outcome, PrincipalKind, RequestRecord, Usage};
 
 use super::{SqliteStore, json_list, parse_list};
+use crate::chain::{self, ChainRow, Hash, Verdict, Verifier};
 use crate::{RecordFilter, RecordStore, StoreError, UsageBy, UsageRow};
+
+/// Rows read per page when verifying.
+const VERIFY_PAGE: i64 = 5000;
+
+impl SqliteStore {
+    /// The last row's seq and hash (the genesis hash when the table is empty
+    /// or predates the chain).
+    async fn load_head(&self) -> Result<(i64, Hash), StoreError> {
+        let row: Option<(i64, Option<Vec<u8>>)> =
+            sqlx::query_as("SELECT seq, hash FROM request_records ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            None => (0, chain::GENESIS),
+            Some((seq, hash)) => (
+                seq,
+                hash.and_then(|h| Hash::try_from(h.as_slice()).ok())
+                    .unwrap_or(chain::GENESIS),
+            ),
+        })
+    }
+
+    /// Recomputes the whole chain from the stored rows, page by page.
+    pub async fn verify_chain(&self) -> Result<Verdict, StoreError> {
+        let mut verifier = Verifier::default();
+        let mut after = i64::MIN;
+        loop {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT seq, {COLUMNS}, prev_hash, hash FROM request_records \
+                 WHERE seq > ? ORDER BY seq LIMIT ?"
+            )))
+            .bind(after)
+            .bind(VERIFY_PAGE)
+            .fetch_all(&self.pool)
+            .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.try_get("seq")?;
+            for row in &rows {
+                let seq: i64 = row.try_get("seq")?;
+                // A row that no longer decodes was edited too.
+                let record = match from_row(row) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Ok(Verdict::Broken {
+                            seq,
+                            reason: format!("row does not decode ({e}): edited"),
+                        });
+                    }
+                };
+                let chain_row = ChainRow {
+                    seq,
+                    record,
+                    prev_hash: row.try_get("prev_hash")?,
+                    hash: row.try_get("hash")?,
+                };
+                if let Err(verdict) = verifier.push(&chain_row) {
+                    return Ok(verdict);
+                }
+            }
+        }
+        Ok(verifier.finish())
+    }
+}
 
 const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups_json, \
     key_id, client_addr, method, path, endpoint, model, connection, stream, decision, reason, \
     policy_ids_json, status, outcome, upstream_latency_us, total_latency_us, input_tokens, \
     output_tokens, total_tokens, cached_tokens, cost_micros, findings_json";
 
-/// SQLite binds at most 32766 parameters; 27 per row.
+/// SQLite binds at most 32766 parameters; 30 per row.
 const ROWS_PER_STATEMENT: usize = 500;
 
 fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn u64_of(v: Option<i64>) -> Option<u64> {
-    v.map(|v| u64::try_from(v).unwrap_or(0))
+/// Reads a count. Decoding is strict (a negative count, a token column
+/// without usage, an unknown enum value are errors, not defaults): the hash
+/// chain covers the decoded record, so a stored value with no meaning must
+/// not decode to the same record as the value it replaced.
+fn u64_of(row: &SqliteRow, column: &str) -> Result<Option<u64>, StoreError> {
+    let v: Option<i64> = row.try_get(column)?;
+    v.map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{column} {v}"))))
+        .transpose()
 }
 
 fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
@@ -40,17 +110,31 @@ fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
     let outcome: &str = row.try_get("outcome")?;
     let outcome =
         Outcome::parse(outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome {outcome}")))?;
-    let input: Option<i64> = row.try_get("input_tokens")?;
-    let usage = match input {
-        None => None,
-        Some(input) => Some(Usage {
-            input_tokens: u64::try_from(input).unwrap_or(0),
-            output_tokens: u64_of(row.try_get("output_tokens")?).unwrap_or(0),
-            total_tokens: u64_of(row.try_get("total_tokens")?).unwrap_or(0),
-            cached_tokens: u64_of(row.try_get("cached_tokens")?).unwrap_or(0),
+    let tokens = [
+        u64_of(row, "input_tokens")?,
+        u64_of(row, "output_tokens")?,
+        u64_of(row, "total_tokens")?,
+        u64_of(row, "cached_tokens")?,
+    ];
+    let usage = match tokens {
+        [None, None, None, None] => None,
+        [Some(input), Some(output), Some(total), Some(cached)] => Some(Usage {
+            input_tokens: input,
+            output_tokens: output,
+            total_tokens: total,
+            cached_tokens: cached,
         }),
+        _ => return Err(StoreError::Corrupt("token columns partly NULL".into())),
     };
     let status: i64 = row.try_get("status")?;
+    let status =
+        u16::try_from(status).map_err(|_| StoreError::Corrupt(format!("status {status}")))?;
+    let stream: i64 = row.try_get("stream")?;
+    let stream = match stream {
+        0 => false,
+        1 => true,
+        other => return Err(StoreError::Corrupt(format!("stream {other}"))),
+    };
     Ok(RequestRecord {
         request_id: row.try_get("request_id")?,
         started_at_ms: row.try_get("started_at_ms")?,
@@ -65,16 +149,16 @@ fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
         endpoint: row.try_get("endpoint")?,
         model: row.try_get("model")?,
         connection: row.try_get("connection")?,
-        stream: row.try_get("stream")?,
+        stream,
         decision,
         reason: row.try_get("reason")?,
         policy_ids: parse_list("policy_ids_json", row.try_get("policy_ids_json")?)?,
-        status: u16::try_from(status).unwrap_or(0),
+        status,
         outcome,
-        upstream_latency_us: u64_of(row.try_get("upstream_latency_us")?),
-        total_latency_us: u64_of(row.try_get("total_latency_us")?).unwrap_or(0),
+        upstream_latency_us: u64_of(row, "upstream_latency_us")?,
+        total_latency_us: u64_of(row, "total_latency_us")?.unwrap_or(0),
         usage,
-        cost_usd_micros: u64_of(row.try_get("cost_micros")?),
+        cost_usd_micros: u64_of(row, "cost_micros")?,
         findings: match row.try_get::<Option<String>, _>("findings_json")? {
             Some(text) => serde_json::from_str(&text)
                 .map_err(|e| StoreError::Corrupt(format!("findings_json: {e}")))?,
@@ -86,13 +170,34 @@ fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
 #[async_trait]
 impl RecordStore for SqliteStore {
     async fn append_records(&self, records: &[RequestRecord]) -> Result<(), StoreError> {
+        let mut head = self.head.lock().await;
+        let (mut seq, mut prev) = match *head {
+            Some(h) => h,
+            None => self.load_head().await?,
+        };
+        // Each record linked to the one before: (seq, prev_hash, hash).
+        let links: Vec<(i64, Hash, Hash)> = records
+            .iter()
+            .map(|r| {
+                seq += 1;
+                let hash = chain::link(&prev, seq, r);
+                let l = (seq, prev, hash);
+                prev = hash;
+                l
+            })
+            .collect();
         let mut tx = self.pool.begin().await?;
-        for chunk in records.chunks(ROWS_PER_STATEMENT) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new(format!("INSERT INTO request_records ({COLUMNS}) "));
-            q.push_values(chunk, |mut b, r| {
+        for (chunk, links) in records
+            .chunks(ROWS_PER_STATEMENT)
+            .zip(links.chunks(ROWS_PER_STATEMENT))
+        {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "INSERT INTO request_records (seq, {COLUMNS}, prev_hash, hash) "
+            ));
+            q.push_values(chunk.iter().zip(links), |mut b, (r, (seq, prev, hash))| {
                 let usage = r.usage.as_ref();
-                b.push_bind(&r.request_id)
+                b.push_bind(*seq)
+                    .push_bind(&r.request_id)
                     .push_bind(r.started_at_ms)
                     .push_bind(r.principal_kind.map(PrincipalKind::as_str))
                     .push_bind(&r.subject)
@@ -121,11 +226,17 @@ impl RecordStore for SqliteStore {
                     .push_bind(
                         (!r.findings.is_empty())
                             .then(|| serde_json::to_string(&r.findings).unwrap_or_default()),
-                    );
+                    )
+                    .push_bind(prev.as_slice())
+                    .push_bind(hash.as_slice());
             });
             q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        // Only a committed batch moves the head.
+        if let Some((seq, _, hash)) = links.last() {
+            *head = Some((*seq, *hash));
+        }
         Ok(())
     }
 
@@ -158,9 +269,7 @@ impl RecordStore for SqliteStore {
             .await?;
         rows.iter()
             .map(|row| {
-                let n = |c: &str| -> Result<u64, StoreError> {
-                    Ok(u64_of(row.try_get::<Option<i64>, _>(c)?).unwrap_or(0))
-                };
+                let n = |c: &str| -> Result<u64, StoreError> { Ok(u64_of(row, c)?.unwrap_or(0)) };
                 Ok(UsageRow {
                     key: row.try_get("k")?,
                     requests: n("requests")?,

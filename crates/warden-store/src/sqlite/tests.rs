@@ -92,6 +92,15 @@ async fn a_failed_batch_writes_nothing() {
         .await
         .expect("list");
     assert_eq!(back.len(), 1, "the batch is all or nothing");
+    // The failed batch did not move the chain's head: the next one links on.
+    store
+        .append_records(&[record("after", None)])
+        .await
+        .expect("after");
+    assert!(matches!(
+        store.verify_chain().await.expect("verify"),
+        crate::chain::Verdict::Intact { events: 2, .. }
+    ));
 }
 
 #[tokio::test]
@@ -170,4 +179,105 @@ async fn usage_sums_by_user_group_and_model() {
         .await
         .expect("usage");
     assert_eq!(by_model.len(), 2);
+}
+
+/// Ten chained records, written in three batches, across a reopen (the
+/// head is read back from the file).
+async fn chained_store() -> (tempfile::TempDir, SqliteStore) {
+    let (dir, store) = store().await;
+    let usage = Usage {
+        input_tokens: 10,
+        output_tokens: 5,
+        total_tokens: 15,
+        cached_tokens: 0,
+    };
+    let batch = |from: usize, to: usize| -> Vec<RequestRecord> {
+        (from..to)
+            .map(|i| record(&format!("r{i}"), (i % 2 == 0).then_some(usage)))
+            .collect()
+    };
+    store.append_records(&batch(0, 4)).await.expect("append");
+    store.append_records(&batch(4, 7)).await.expect("append");
+    drop(store);
+    let store = SqliteStore::open(&dir.path().join("w.db"))
+        .await
+        .expect("reopen");
+    store.append_records(&batch(7, 10)).await.expect("append");
+    (dir, store)
+}
+
+async fn exec(store: &SqliteStore, sql: &'static str) {
+    sqlx::query(sql)
+        .execute(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+fn broken_at(v: &crate::chain::Verdict) -> Option<i64> {
+    match v {
+        crate::chain::Verdict::Broken { seq, .. } => Some(*seq),
+        crate::chain::Verdict::Intact { .. } => None,
+    }
+}
+
+#[tokio::test]
+async fn an_untouched_chain_verifies() {
+    let (_dir, store) = chained_store().await;
+    match store.verify_chain().await.expect("verify") {
+        crate::chain::Verdict::Intact {
+            events,
+            unchained,
+            head,
+        } => {
+            assert_eq!((events, unchained), (10, 0));
+            assert_eq!(head.map(|(seq, _)| seq), Some(10));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn edits_deletions_insertions_and_reordering_are_caught_at_the_right_row() {
+    // (tampering, the first sequence number that must fail)
+    let cases: [(&'static str, i64); 7] = [
+        (
+            "UPDATE request_records SET subject = 'mallory' WHERE seq = 4",
+            4,
+        ),
+        (
+            "UPDATE request_records SET status = 200, outcome = 'completed', total_tokens = 1 WHERE seq = 6",
+            6,
+        ),
+        ("DELETE FROM request_records WHERE seq = 5", 6),
+        ("DELETE FROM request_records WHERE seq = 1", 2),
+        // A forged row appended after the last, with a made-up hash.
+        (
+            "INSERT INTO request_records (seq, request_id, started_at_ms, groups_json, method, path, endpoint, stream, decision, policy_ids_json, status, outcome, total_latency_us, prev_hash, hash) \
+          SELECT 11, 'forged', started_at_ms, groups_json, method, path, endpoint, stream, decision, policy_ids_json, status, outcome, total_latency_us, hash, hash FROM request_records WHERE seq = 10",
+            11,
+        ),
+        // A row moved to the front: it is read first, and its link is wrong.
+        ("UPDATE request_records SET seq = -3 WHERE seq = 3", -3),
+        (
+            "UPDATE request_records SET hash = NULL, prev_hash = NULL WHERE seq = 8",
+            8,
+        ),
+    ];
+    for (sql, seq) in cases {
+        let (_dir, store) = chained_store().await;
+        exec(&store, sql).await;
+        let verdict = store.verify_chain().await.expect("verify");
+        assert_eq!(broken_at(&verdict), Some(seq), "{sql}: {verdict:?}");
+    }
+}
+
+#[tokio::test]
+async fn swapped_rows_are_caught() {
+    let (_dir, store) = chained_store().await;
+    // Move row 3 to 99, row 4 to 3, then row 99 to 4: a reorder.
+    exec(&store, "UPDATE request_records SET seq = 99 WHERE seq = 3").await;
+    exec(&store, "UPDATE request_records SET seq = 3 WHERE seq = 4").await;
+    exec(&store, "UPDATE request_records SET seq = 4 WHERE seq = 99").await;
+    let verdict = store.verify_chain().await.expect("verify");
+    assert_eq!(broken_at(&verdict), Some(3), "{verdict:?}");
 }

@@ -1,6 +1,7 @@
 //! One module per verb. Commands return `anyhow::Result`; `main` prints the
 //! error chain and exits non-zero.
 
+mod audit;
 mod config;
 mod keys;
 mod pii;
@@ -22,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { config, command } => keys::run(config.config.as_deref(), command).await,
         Command::Policy { config, command } => policy::run(config.config.as_deref(), command),
         Command::Pii { command } => pii::run(command),
+        Command::Audit { command } => audit::run(command).await,
         Command::Usage {
             config,
             by,

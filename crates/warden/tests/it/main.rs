@@ -10,6 +10,7 @@
 )]
 
 mod analyzer;
+mod audit;
 mod cli;
 mod content;
 mod datapath;
