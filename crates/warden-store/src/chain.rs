@@ -76,9 +76,20 @@ pub struct Verifier {
     prev: Option<(i64, Hash)>,
     events: u64,
     unchained: u64,
+    /// From a signed checkpoint: the chain must reach this seq with this hash.
+    checkpoint: Option<(i64, Hash)>,
 }
 
 impl Verifier {
+    /// A verifier that also holds the chain to a checkpoint's (seq, hash),
+    /// which catches truncation of the tail.
+    pub fn with_checkpoint(seq: i64, head: Hash) -> Verifier {
+        Verifier {
+            checkpoint: Some((seq, head)),
+            ..Verifier::default()
+        }
+    }
+
     /// `Err` with the verdict at the first bad row.
     pub fn push(&mut self, row: &ChainRow) -> Result<(), Verdict> {
         let broken = |reason: &str| Verdict::Broken {
@@ -115,12 +126,31 @@ impl Verifier {
         if stored_hash.as_slice() != computed {
             return Err(broken("content does not match its hash (row edited)"));
         }
+        if let Some((seq, head)) = self.checkpoint
+            && seq == row.seq
+            && head != computed
+        {
+            return Err(broken(
+                "differs from the signed checkpoint at this seq (the trail was rewritten)",
+            ));
+        }
         self.prev = Some((row.seq, computed));
         self.events += 1;
         Ok(())
     }
 
     pub fn finish(self) -> Verdict {
+        if let Some((seq, _)) = self.checkpoint {
+            let last = self.prev.map_or(0, |(s, _)| s);
+            if last < seq {
+                return Verdict::Broken {
+                    seq: last + 1,
+                    reason: format!(
+                        "truncated: the signed checkpoint covers records up to seq {seq}, the trail ends at {last}"
+                    ),
+                };
+            }
+        }
         Verdict::Intact {
             events: self.events,
             unchained: self.unchained,

@@ -6,6 +6,7 @@
 //! (see `warden-gateway`'s `records` module), never once per request inline.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod sqlite;
 
 use async_trait::async_trait;

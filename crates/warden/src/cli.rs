@@ -126,8 +126,36 @@ pub enum AuditCommand {
         /// auditor holds, say).
         #[arg(long)]
         db: Option<std::path::PathBuf>,
+        /// A signed checkpoint (`warden audit checkpoint`): the trail must
+        /// reach its seq with its hash, which catches truncation.
+        #[arg(long, requires = "public_key")]
+        checkpoint: Option<std::path::PathBuf>,
+        /// The Ed25519 public key (SPKI PEM) that signed the checkpoint.
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
+    },
+    /// Verify the trail, then sign its current head (seq and hash) with an
+    /// Ed25519 key and write the checkpoint (JSON) to keep elsewhere.
+    Checkpoint {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        db: Option<std::path::PathBuf>,
+        /// The signing key, PKCS#8 PEM (`openssl genpkey -algorithm ed25519`).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// Where to write the checkpoint; stdout when absent.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Make an Ed25519 key pair for checkpoints (private key written 0600).
+    Keygen {
+        #[arg(long)]
+        private: std::path::PathBuf,
+        #[arg(long)]
+        public: std::path::PathBuf,
     },
 }
 

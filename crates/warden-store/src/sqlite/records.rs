@@ -30,7 +30,18 @@ impl SqliteStore {
 
     /// Recomputes the whole chain from the stored rows, page by page.
     pub async fn verify_chain(&self) -> Result<Verdict, StoreError> {
-        let mut verifier = Verifier::default();
+        self.verify_chain_against(None).await
+    }
+
+    /// The same, also holding the chain to a checkpoint's (seq, head hash).
+    pub async fn verify_chain_against(
+        &self,
+        checkpoint: Option<(i64, Hash)>,
+    ) -> Result<Verdict, StoreError> {
+        let mut verifier = match checkpoint {
+            Some((seq, head)) => Verifier::with_checkpoint(seq, head),
+            None => Verifier::default(),
+        };
         let mut after = i64::MIN;
         loop {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

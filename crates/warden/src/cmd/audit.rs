@@ -1,22 +1,73 @@
-//! `warden audit verify`: recompute the request records' hash chain.
+//! `warden audit verify|checkpoint|keygen`: the request records' hash chain
+//! and signed checkpoints of its head.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde_json::json;
+use warden_store::SqliteStore;
 use warden_store::chain::{Verdict, hex};
+use warden_store::checkpoint::{
+    Checkpoint, key_pair_pem, signing_key_from_pem, verifying_key_from_pem,
+};
 
-use crate::cli::AuditCommand;
+use crate::cli::{AuditCommand, ConfigArg};
 use crate::cmd::{load_config, open_store};
 
-#[expect(clippy::print_stdout, reason = "the command's output")]
-pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
-    let AuditCommand::Verify { config, db, json } = command;
-    let store = match db {
-        Some(path) => warden_store::SqliteStore::open(&path)
+async fn store(config: &ConfigArg, db: Option<&Path>) -> anyhow::Result<SqliteStore> {
+    match db {
+        Some(path) => SqliteStore::open(path)
             .await
-            .with_context(|| format!("opening {}", path.display()))?,
-        None => open_store(&load_config(config.config.as_deref())?).await?,
+            .with_context(|| format!("opening {}", path.display())),
+        None => open_store(&load_config(config.config.as_deref())?).await,
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify {
+            config,
+            db,
+            checkpoint,
+            public_key,
+            json,
+        } => verify(&config, db.as_deref(), checkpoint, public_key, json).await,
+        AuditCommand::Checkpoint {
+            config,
+            db,
+            key,
+            out,
+        } => checkpoint(&config, db.as_deref(), &key, out.as_deref()).await,
+        AuditCommand::Keygen { private, public } => keygen(&private, &public),
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's output")]
+async fn verify(
+    config: &ConfigArg,
+    db: Option<&Path>,
+    checkpoint: Option<PathBuf>,
+    public_key: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let expected = match (checkpoint, public_key) {
+        (Some(cp), Some(key)) => {
+            let key = verifying_key_from_pem(&read(&key)?)?;
+            let cp = Checkpoint::verified(&read(&cp)?, &key)
+                .with_context(|| format!("checkpoint {}", cp.display()))?;
+            let head = cp
+                .head_hash()
+                .context("checkpoint head is not a SHA-256 in hex")?;
+            Some((cp.seq, head))
+        }
+        _ => None,
     };
-    let verdict = store.verify_chain().await?;
+    let store = store(config, db).await?;
+    let verdict = store.verify_chain_against(expected).await?;
     match &verdict {
         Verdict::Intact {
             events,
@@ -29,7 +80,8 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 println!(
                     "{}",
                     json!({"intact": true, "events": events, "unchained": unchained,
-                           "head_seq": head_seq, "head_hash": head_hash})
+                           "head_seq": head_seq, "head_hash": head_hash,
+                           "checkpoint_seq": expected.map(|(s, _)| s)})
                 );
             } else {
                 println!("intact: {events} chained record(s)");
@@ -37,6 +89,9 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                     println!(
                         "        {unchained} record(s) before the chain began are not covered"
                     );
+                }
+                if let Some((seq, _)) = expected {
+                    println!("        matches the signed checkpoint at seq {seq}");
                 }
                 if let (Some(seq), Some(hash)) = (head_seq, head_hash) {
                     println!("head:   seq {seq} {hash}");
@@ -51,4 +106,52 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             anyhow::bail!("audit trail broken at seq {seq}: {reason}")
         }
     }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's output")]
+async fn checkpoint(
+    config: &ConfigArg,
+    db: Option<&Path>,
+    key: &Path,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let key = signing_key_from_pem(&read(key)?)?;
+    let store = store(config, db).await?;
+    // Never sign over a trail that does not verify.
+    let head = match store.verify_chain().await? {
+        Verdict::Intact { head: Some(h), .. } => h,
+        Verdict::Intact { head: None, .. } => anyhow::bail!("the trail is empty: nothing to sign"),
+        Verdict::Broken { seq, reason } => {
+            anyhow::bail!("not signing: audit trail broken at seq {seq}: {reason}")
+        }
+    };
+    let cp = Checkpoint::sign(&key, head.0, &head.1, warden_core::now_ms());
+    let text = serde_json::to_string_pretty(&cp)?;
+    match out {
+        Some(path) => std::fs::write(path, format!("{text}\n"))
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => println!("{text}"),
+    }
+    Ok(())
+}
+
+fn keygen(private: &Path, public: &Path) -> anyhow::Result<()> {
+    let (private_pem, public_pem) = key_pair_pem(rand::random())?;
+    write_private(private, &private_pem)?;
+    std::fs::write(public, public_pem).with_context(|| format!("writing {}", public.display()))?;
+    Ok(())
+}
+
+/// Created with mode 0600 on Unix: the key signs the trail.
+fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    file.write_all(pem.as_bytes())?;
+    Ok(())
 }

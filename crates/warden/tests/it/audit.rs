@@ -58,3 +58,111 @@ async fn verify_passes_then_names_the_edited_row() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken at seq 3"), "{err}");
 }
+
+fn warden(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .output()
+        .expect("run warden")
+}
+
+#[tokio::test]
+async fn a_signed_checkpoint_catches_truncation_and_forgery() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    for _ in 0..5 {
+        let _ = w.chat(&alice, chat_body("gpt-4o")).await.text().await;
+    }
+    w.gw.wait_records(5).await.expect("records");
+    let db = w.gw.db_path();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (private, public, cp) = (
+        dir.path().join("audit.key"),
+        dir.path().join("audit.pub"),
+        dir.path().join("checkpoint.json"),
+    );
+    let os = |p: &std::path::Path| p.as_os_str().to_owned();
+    let s = |x: &str| std::ffi::OsString::from(x);
+
+    let out = warden(&[
+        &s("audit"),
+        &s("keygen"),
+        &s("--private"),
+        &os(&private),
+        &s("--public"),
+        &os(&public),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&private)
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the signing key is private");
+    }
+    let out = warden(&[
+        &s("audit"),
+        &s("checkpoint"),
+        &s("--db"),
+        &os(&db),
+        &s("--key"),
+        &os(&private),
+        &s("--out"),
+        &os(&cp),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // More traffic after the checkpoint: still verifies against it.
+    let _ = w.chat(&alice, chat_body("gpt-4o")).await.text().await;
+    w.gw.wait_records(6).await.expect("records");
+    let verify = |extra: &[&std::ffi::OsStr]| {
+        let mut args: Vec<&std::ffi::OsStr> = Vec::new();
+        let (a, v, d, p) = (s("audit"), s("verify"), s("--db"), os(&db));
+        let owned = [a, v, d, p];
+        args.extend(owned.iter().map(|x| x.as_os_str()));
+        args.extend_from_slice(extra);
+        let out = warden(&args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let with_cp = [s("--checkpoint"), os(&cp), s("--public-key"), os(&public)];
+    let with_cp: Vec<&std::ffi::OsStr> = with_cp.iter().map(|x| x.as_os_str()).collect();
+    let (ok, err) = verify(&with_cp);
+    assert!(ok, "{err}");
+
+    // Cut the tail back to 3 records: the chain alone still looks whole,
+    // the checkpoint (which covers 5) does not.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .expect("open");
+    sqlx::query("DELETE FROM request_records WHERE seq > 3")
+        .execute(&pool)
+        .await
+        .expect("truncate");
+    pool.close().await;
+    let (ok, _) = verify(&[]);
+    assert!(ok, "without a checkpoint, truncation is invisible");
+    let (ok, err) = verify(&with_cp);
+    assert!(
+        !ok && err.contains("broken at seq 4") && err.contains("truncated"),
+        "{err}"
+    );
+
+    // A checkpoint edited to claim a shorter trail fails its signature.
+    let text = std::fs::read_to_string(&cp).expect("cp");
+    std::fs::write(&cp, text.replace("\"seq\": 5", "\"seq\": 3")).expect("edit");
+    let (ok, err) = verify(&with_cp);
+    assert!(!ok && err.contains("signature"), "{err}");
+}
