@@ -150,6 +150,23 @@ pub enum AuditCommand {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Write the trail as JSON lines (`{"seq","hash","prev_hash","record"}`)
+    /// for a SIEM; `seq` is the de-duplication key.
+    Export {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        db: Option<std::path::PathBuf>,
+        /// Only records that started within this window, e.g. `24h`.
+        #[arg(long)]
+        since: Option<humantime::Duration>,
+        /// Only records after this sequence number (resume an export).
+        #[arg(long, default_value_t = 0)]
+        after_seq: i64,
+        /// `jsonl` is the one format.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+    },
     /// Make an Ed25519 key pair for checkpoints (private key written 0600).
     Keygen {
         #[arg(long)]

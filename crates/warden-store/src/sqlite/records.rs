@@ -79,6 +79,33 @@ impl SqliteStore {
         }
         Ok(verifier.finish())
     }
+
+    /// Up to `limit` rows after `after_seq`, in order, for export (a SIEM
+    /// de-duplicates by `seq`). A row that no longer decodes is an error.
+    pub async fn chain_rows(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<ChainRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT seq, {COLUMNS}, prev_hash, hash FROM request_records \
+             WHERE seq > ? ORDER BY seq LIMIT ?"
+        )))
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ChainRow {
+                    seq: row.try_get("seq")?,
+                    record: from_row(row)?,
+                    prev_hash: row.try_get("prev_hash")?,
+                    hash: row.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
 }
 
 const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups_json, \

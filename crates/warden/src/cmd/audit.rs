@@ -43,6 +43,16 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             out,
         } => checkpoint(&config, db.as_deref(), &key, out.as_deref()).await,
         AuditCommand::Keygen { private, public } => keygen(&private, &public),
+        AuditCommand::Export {
+            config,
+            db,
+            since,
+            after_seq,
+            format,
+        } => {
+            anyhow::ensure!(format == "jsonl", "unknown format `{format}`: use jsonl");
+            export(&config, db.as_deref(), since.map(Into::into), after_seq).await
+        }
     }
 }
 
@@ -132,6 +142,39 @@ async fn checkpoint(
             .with_context(|| format!("writing {}", path.display()))?,
         None => println!("{text}"),
     }
+    Ok(())
+}
+
+async fn export(
+    config: &ConfigArg,
+    db: Option<&Path>,
+    since: Option<std::time::Duration>,
+    mut after: i64,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let since_ms = since.map(|d| {
+        warden_core::now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    });
+    let store = store(config, db).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    loop {
+        let rows = store.chain_rows(after, 5000).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        for row in rows {
+            if since_ms.is_some_and(|s| row.record.started_at_ms < s) {
+                continue;
+            }
+            let line = json!({
+                "seq": row.seq,
+                "hash": row.hash.as_deref().map(hex),
+                "prev_hash": row.prev_hash.as_deref().map(hex),
+                "record": row.record,
+            });
+            writeln!(out, "{line}")?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }
 

@@ -43,6 +43,38 @@ async fn verify_passes_then_names_the_edited_row() {
     assert_eq!(v["head_seq"], 4);
     assert_eq!(v["head_hash"].as_str().map(str::len), Some(64));
 
+    // Export for a SIEM: one JSON line per record, `seq` to de-duplicate,
+    // resumable after a seq.
+    let export = |after: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["audit", "export", "--after-seq", after, "--db"])
+            .arg(&db)
+            .output()
+            .expect("export");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+            .collect::<Vec<_>>()
+    };
+    let lines = export("0");
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l["seq"].as_i64().unwrap_or(0))
+            .collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(lines[3]["hash"], v["head_hash"]);
+    assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+    assert_eq!(lines[2]["record"]["status"], 403);
+    assert_eq!(export("2").len(), 2);
+
     // Someone with write access to the file rewrites who made call 3.
     let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
         .await
