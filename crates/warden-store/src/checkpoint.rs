@@ -1,5 +1,6 @@
-//! Signed checkpoints: "the trail had `seq` records and its head hash was
-//! `head` at `time_ms`", signed with Ed25519. Kept somewhere the database's
+//! Signed checkpoints: "the trail reached `seq`, its chain head was `head`,
+//! and its Merkle tree of `tree_size` leaves had root `root`, at `time_ms`",
+//! signed with Ed25519. Kept somewhere the database's
 //! writers cannot reach (a file elsewhere, a ticket, a WORM bucket), a
 //! checkpoint turns the chain's one blind spot, truncation of the tail, into
 //! a detected break: `warden audit verify --checkpoint` requires the chain to
@@ -22,8 +23,12 @@ const VERSION: &str = "warden.checkpoint.v1";
 pub struct Checkpoint {
     pub version: String,
     pub seq: i64,
-    /// Hex SHA-256 of the record at `seq`.
+    /// Hex SHA-256 chain hash of the record at `seq`.
     pub head: String,
+    /// Leaves in the Merkle tree (the chained records up to `seq`).
+    pub tree_size: u64,
+    /// Hex RFC 9162 Merkle root over those leaves.
+    pub root: String,
     pub time_ms: i64,
     /// Base64 Ed25519 signature over [`Checkpoint::message`].
     pub signature: String,
@@ -41,20 +46,32 @@ pub enum CheckpointError {
 
 impl Checkpoint {
     /// The exact bytes signed.
-    fn message(seq: i64, head: &str, time_ms: i64) -> String {
-        format!("{VERSION}\n{seq}\n{head}\n{time_ms}")
+    fn message(&self) -> String {
+        format!(
+            "{VERSION}\n{}\n{}\n{}\n{}\n{}",
+            self.seq, self.head, self.tree_size, self.root, self.time_ms
+        )
     }
 
-    pub fn sign(key: &SigningKey, seq: i64, head: &Hash, time_ms: i64) -> Checkpoint {
-        let head = hex(head);
-        let signature = key.sign(Self::message(seq, &head, time_ms).as_bytes());
-        Checkpoint {
+    pub fn sign(
+        key: &SigningKey,
+        seq: i64,
+        head: &Hash,
+        tree_size: u64,
+        root: &Hash,
+        time_ms: i64,
+    ) -> Checkpoint {
+        let mut cp = Checkpoint {
             version: VERSION.to_owned(),
             seq,
-            head,
+            head: hex(head),
+            tree_size,
+            root: hex(root),
             time_ms,
-            signature: STANDARD.encode(signature.to_bytes()),
-        }
+            signature: String::new(),
+        };
+        cp.signature = STANDARD.encode(key.sign(cp.message().as_bytes()).to_bytes());
+        cp
     }
 
     /// Parses and checks the signature; only then is the content trusted.
@@ -68,22 +85,32 @@ impl Checkpoint {
             .decode(&cp.signature)
             .map_err(|_| CheckpointError::Signature)?;
         let signature = Signature::from_slice(&bytes).map_err(|_| CheckpointError::Signature)?;
-        key.verify(
-            Self::message(cp.seq, &cp.head, cp.time_ms).as_bytes(),
-            &signature,
-        )
-        .map_err(|_| CheckpointError::Signature)?;
+        key.verify(cp.message().as_bytes(), &signature)
+            .map_err(|_| CheckpointError::Signature)?;
         Ok(cp)
     }
 
     /// The head hash as bytes.
     pub fn head_hash(&self) -> Option<Hash> {
-        let bytes: Vec<u8> = (0..self.head.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(self.head.get(i..i + 2)?, 16).ok())
-            .collect::<Option<_>>()?;
-        Hash::try_from(bytes.as_slice()).ok()
+        unhex(&self.head)
     }
+
+    /// The Merkle root as bytes.
+    pub fn root_hash(&self) -> Option<Hash> {
+        unhex(&self.root)
+    }
+}
+
+/// 64 hex digits to a hash.
+pub fn unhex(s: &str) -> Option<Hash> {
+    if s.len() != 64 {
+        return None;
+    }
+    let bytes: Vec<u8> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    Hash::try_from(bytes.as_slice()).ok()
 }
 
 pub fn signing_key_from_pem(pem: &str) -> Result<SigningKey, CheckpointError> {
@@ -117,11 +144,14 @@ mod tests {
         let (private, public) = key_pair_pem([7; 32]).expect("keys");
         let key = signing_key_from_pem(&private).expect("private");
         let public = verifying_key_from_pem(&public).expect("public");
-        let cp = Checkpoint::sign(&key, 42, &[9; 32], 1_700_000_000_000);
+        let cp = Checkpoint::sign(&key, 42, &[9; 32], 42, &[3; 32], 1_700_000_000_000);
         let text = serde_json::to_string(&cp).expect("json");
         let back = Checkpoint::verified(&text, &public).expect("verifies");
         assert_eq!(back, cp);
         assert_eq!(back.head_hash(), Some([9; 32]));
+        assert_eq!(back.root_hash(), Some([3; 32]));
+        let other_root = text.replace(&back.root, &hex(&[4; 32]));
+        assert!(Checkpoint::verified(&other_root, &public).is_err());
         // Claiming a shorter trail (to hide a truncation) breaks the signature.
         let edited = text.replace("\"seq\":42", "\"seq\":41");
         assert!(matches!(

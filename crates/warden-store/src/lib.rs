@@ -7,6 +7,7 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod merkle;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -167,6 +167,27 @@ pub enum AuditCommand {
         #[arg(long, default_value = "jsonl")]
         format: String,
     },
+    /// Print an inclusion proof that record SEQ is in the trail a signed
+    /// checkpoint covers (RFC 9162 audit path, with the record and the
+    /// checkpoint), for `warden audit check-proof`.
+    Prove {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        db: Option<std::path::PathBuf>,
+        /// The record's sequence number.
+        seq: i64,
+        /// The signed checkpoint the proof is against.
+        #[arg(long)]
+        checkpoint: std::path::PathBuf,
+    },
+    /// Check an inclusion proof offline, with only the public key: the
+    /// checkpoint's signature, then the record's path to its Merkle root.
+    CheckProof {
+        proof: std::path::PathBuf,
+        #[arg(long)]
+        public_key: std::path::PathBuf,
+    },
     /// Make an Ed25519 key pair for checkpoints (private key written 0600).
     Keygen {
         #[arg(long)]

@@ -80,6 +80,27 @@ impl SqliteStore {
         Ok(verifier.finish())
     }
 
+    /// The Merkle leaf hashes of the chained records up to `up_to_seq`, with
+    /// their seqs, in order. (Run after a verify: it trusts the rows.)
+    pub async fn leaves(&self, up_to_seq: i64) -> Result<Vec<(i64, Hash)>, StoreError> {
+        let mut out = Vec::new();
+        let mut after = i64::MIN;
+        loop {
+            let rows = self.chain_rows(after, VERIFY_PAGE).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for row in rows {
+                if row.seq > up_to_seq {
+                    return Ok(out);
+                }
+                if row.hash.is_some() {
+                    out.push((row.seq, crate::merkle::leaf_hash(row.seq, &row.record)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Up to `limit` rows after `after_seq`, in order, for export (a SIEM
     /// de-duplicates by `seq`). A row that no longer decodes is an error.
     pub async fn chain_rows(

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde_json::json;
-use warden_store::SqliteStore;
+use warden_core::RequestRecord;
 use warden_store::chain::{Verdict, hex};
 use warden_store::checkpoint::{
-    Checkpoint, key_pair_pem, signing_key_from_pem, verifying_key_from_pem,
+    Checkpoint, key_pair_pem, signing_key_from_pem, unhex, verifying_key_from_pem,
 };
+use warden_store::{SqliteStore, merkle};
 
 use crate::cli::{AuditCommand, ConfigArg};
 use crate::cmd::{load_config, open_store};
@@ -43,6 +44,13 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             out,
         } => checkpoint(&config, db.as_deref(), &key, out.as_deref()).await,
         AuditCommand::Keygen { private, public } => keygen(&private, &public),
+        AuditCommand::Prove {
+            config,
+            db,
+            seq,
+            checkpoint,
+        } => prove(&config, db.as_deref(), seq, &checkpoint).await,
+        AuditCommand::CheckProof { proof, public_key } => check_proof(&proof, &public_key),
         AuditCommand::Export {
             config,
             db,
@@ -135,7 +143,21 @@ async fn checkpoint(
             anyhow::bail!("not signing: audit trail broken at seq {seq}: {reason}")
         }
     };
-    let cp = Checkpoint::sign(&key, head.0, &head.1, warden_core::now_ms());
+    let leaves: Vec<_> = store
+        .leaves(head.0)
+        .await?
+        .into_iter()
+        .map(|(_, h)| h)
+        .collect();
+    let root = merkle::root(&leaves);
+    let cp = Checkpoint::sign(
+        &key,
+        head.0,
+        &head.1,
+        leaves.len() as u64,
+        &root,
+        warden_core::now_ms(),
+    );
     let text = serde_json::to_string_pretty(&cp)?;
     match out {
         Some(path) => std::fs::write(path, format!("{text}\n"))
@@ -175,6 +197,103 @@ async fn export(
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// What `prove` prints and `check-proof` reads.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Proof {
+    version: String,
+    seq: i64,
+    /// The leaf's 0-based index in the tree.
+    index: u64,
+    record: RequestRecord,
+    /// Hex sibling hashes, leaf to root.
+    path: Vec<String>,
+    checkpoint: Checkpoint,
+}
+
+const PROOF_VERSION: &str = "warden.proof.v1";
+
+#[expect(clippy::print_stdout, reason = "the command's output")]
+async fn prove(
+    config: &ConfigArg,
+    db: Option<&Path>,
+    seq: i64,
+    checkpoint: &Path,
+) -> anyhow::Result<()> {
+    let cp: Checkpoint = serde_json::from_str(&read(checkpoint)?)
+        .with_context(|| format!("checkpoint {}", checkpoint.display()))?;
+    anyhow::ensure!(
+        seq <= cp.seq,
+        "record {seq} is after the checkpoint (seq {}): sign a newer checkpoint first",
+        cp.seq
+    );
+    let store = store(config, db).await?;
+    let leaves = store.leaves(cp.seq).await?;
+    let hashes: Vec<_> = leaves.iter().map(|(_, h)| *h).collect();
+    anyhow::ensure!(
+        hashes.len() as u64 == cp.tree_size && Some(merkle::root(&hashes)) == cp.root_hash(),
+        "the trail no longer matches this checkpoint's tree (size {}, root {}): run `warden audit verify`",
+        cp.tree_size,
+        cp.root
+    );
+    let index = leaves
+        .iter()
+        .position(|(s, _)| *s == seq)
+        .with_context(|| format!("no chained record with seq {seq}"))?;
+    let record = store
+        .chain_rows(seq - 1, 1)
+        .await?
+        .into_iter()
+        .find(|r| r.seq == seq)
+        .with_context(|| format!("no record with seq {seq}"))?
+        .record;
+    let proof = Proof {
+        version: PROOF_VERSION.to_owned(),
+        seq,
+        index: index as u64,
+        record,
+        path: merkle::path(index, &hashes)
+            .iter()
+            .map(|h| hex(h))
+            .collect(),
+        checkpoint: cp,
+    };
+    println!("{}", serde_json::to_string_pretty(&proof)?);
+    Ok(())
+}
+
+#[expect(clippy::print_stdout, reason = "the command's output")]
+fn check_proof(proof: &Path, public_key: &Path) -> anyhow::Result<()> {
+    let key = verifying_key_from_pem(&read(public_key)?)?;
+    let proof: Proof = serde_json::from_str(&read(proof)?)
+        .with_context(|| format!("proof {}", proof.display()))?;
+    anyhow::ensure!(
+        proof.version == PROOF_VERSION,
+        "unknown proof version {}",
+        proof.version
+    );
+    // The checkpoint is trusted only once its signature verifies.
+    let cp = Checkpoint::verified(&serde_json::to_string(&proof.checkpoint)?, &key)?;
+    let root = cp
+        .root_hash()
+        .context("checkpoint root is not a SHA-256 in hex")?;
+    let path: Vec<_> = proof
+        .path
+        .iter()
+        .map(|h| unhex(h).context("path entry is not a SHA-256 in hex"))
+        .collect::<anyhow::Result<_>>()?;
+    let leaf = merkle::leaf_hash(proof.seq, &proof.record);
+    anyhow::ensure!(
+        merkle::verify_inclusion(proof.index, cp.tree_size, &leaf, &path, &root),
+        "proof does not verify: record {} is not in the trail this checkpoint signed (or was altered)",
+        proof.seq
+    );
+    println!(
+        "valid: record seq {} (request {}) is in the trail of {} record(s) signed at {} ms",
+        proof.seq, proof.record.request_id, cp.tree_size, cp.time_ms
+    );
     Ok(())
 }
 

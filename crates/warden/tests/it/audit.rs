@@ -154,6 +154,47 @@ async fn a_signed_checkpoint_catches_truncation_and_forgery() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // An inclusion proof for record 3, checked offline with the public key.
+    let out = warden(&[
+        &s("audit"),
+        &s("prove"),
+        &s("3"),
+        &s("--db"),
+        &os(&db),
+        &s("--checkpoint"),
+        &os(&cp),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let proof = dir.path().join("proof.json");
+    std::fs::write(&proof, &out.stdout).expect("proof");
+    let check = |file: &std::path::Path| {
+        let out = warden(&[
+            &s("audit"),
+            &s("check-proof"),
+            &os(file),
+            &s("--public-key"),
+            &os(&public),
+        ]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, said) = check(&proof);
+    assert!(ok && said.contains("valid: record seq 3"), "{said}");
+    // The same proof with the record altered (who made the call) fails.
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("proof json");
+    v["record"]["subject"] = serde_json::json!("mallory");
+    let forged = dir.path().join("forged.json");
+    std::fs::write(&forged, v.to_string()).expect("forged");
+    let (ok, said) = check(&forged);
+    assert!(!ok && said.contains("does not verify"), "{said}");
+
     // More traffic after the checkpoint: still verifies against it.
     let _ = w.chat(&alice, chat_body("gpt-4o")).await.text().await;
     w.gw.wait_records(6).await.expect("records");
