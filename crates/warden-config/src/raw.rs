@@ -33,6 +33,20 @@ pub struct RawConfig {
     pub pii: RawPii,
     #[serde(default)]
     pub content: RawContent,
+    #[serde(default)]
+    pub audit: RawAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// Ed25519 private key (PKCS#8 PEM) the server signs checkpoints with.
+    pub signing_key_file: Option<PathBuf>,
+    /// How often a checkpoint is signed, when the trail grew (default 60s).
+    #[serde(default, with = "humantime_serde")]
+    pub checkpoint_interval: Option<Duration>,
+    /// Where the latest checkpoint is published (written atomically).
+    pub checkpoint_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -25,6 +25,16 @@ pub struct Config {
     pub prices: PriceTable,
     pub pii: PiiConfig,
     pub content: ContentConfig,
+    pub audit: AuditConfig,
+}
+
+/// Signed checkpoints of the audit trail, made by the server.
+#[derive(Debug, Clone, Default)]
+pub struct AuditConfig {
+    /// Checkpoints are signed only when a key is configured.
+    pub signing_key_file: Option<PathBuf>,
+    pub checkpoint_interval: Duration,
+    pub checkpoint_file: Option<PathBuf>,
 }
 
 /// Content rules: refuse requests by their text, tools or output cap.

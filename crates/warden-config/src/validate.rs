@@ -97,6 +97,7 @@ pub fn validate(
     let prices = prices(&cx, raw.prices)?;
     let pii = pii(&cx, raw.pii)?;
     let content = content(&cx, raw.content)?;
+    let audit = audit(&cx, raw.audit)?;
     if issuers.is_empty() && !raw.keys.enabled {
         return Err(cx.invalid(
             "keys.enabled",
@@ -118,6 +119,27 @@ pub fn validate(
         prices,
         pii,
         content,
+        audit,
+    })
+}
+
+fn audit(cx: &Ctx, raw: RawAudit) -> Result<AuditConfig, ConfigError> {
+    let interval = raw
+        .checkpoint_interval
+        .unwrap_or(std::time::Duration::from_secs(60));
+    if interval < std::time::Duration::from_millis(100) {
+        return Err(cx.invalid("audit.checkpoint_interval", "must be at least 100ms"));
+    }
+    if raw.checkpoint_file.is_some() && raw.signing_key_file.is_none() {
+        return Err(cx.invalid(
+            "audit.checkpoint_file",
+            "checkpoints are signed: set audit.signing_key_file too",
+        ));
+    }
+    Ok(AuditConfig {
+        signing_key_file: raw.signing_key_file.map(|p| cx.resolve(&p)),
+        checkpoint_interval: interval,
+        checkpoint_file: raw.checkpoint_file.map(|p| cx.resolve(&p)),
     })
 }
 

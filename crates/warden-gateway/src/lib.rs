@@ -77,6 +77,8 @@ pub enum BuildError {
     Limits(#[from] warden_limits::counters::BackendError),
     #[error("{0}")]
     Analyzer(String),
+    #[error("audit.signing_key_file {path}: {reason}")]
+    AuditKey { path: String, reason: String },
     #[error(
         "policy `{policy}`: @mask_output(\"{name}\") masks {kind}, which only the analyzer finds; answers are masked with the built-in detectors only"
     )]
@@ -92,6 +94,58 @@ pub enum BuildError {
         name: String,
         what: &'static str,
     },
+}
+
+/// With `audit.signing_key_file` set: signs a checkpoint of the trail every
+/// `checkpoint_interval` when it grew, keeps it in the store and publishes
+/// it to `checkpoint_file` (written to a temp file, then renamed, so a
+/// reader never sees half of one). A key that cannot be read stops start-up.
+fn start_checkpoints(
+    config: &Config,
+    store: Arc<dyn warden_store::RecordStore>,
+) -> Result<(), BuildError> {
+    let Some(path) = config.audit.signing_key_file.clone() else {
+        return Ok(());
+    };
+    let bad = |reason: String| BuildError::AuditKey {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    let key =
+        warden_store::checkpoint::signing_key_from_pem(&pem).map_err(|e| bad(e.to_string()))?;
+    let interval = config.audit.checkpoint_interval;
+    let publish = config.audit.checkpoint_file.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut signed = 0;
+        loop {
+            tick.tick().await;
+            let cp = match store.checkpoint(&key, signed).await {
+                Ok(Some(cp)) => cp,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "could not sign an audit checkpoint");
+                    continue;
+                }
+            };
+            signed = cp.seq;
+            tracing::info!(seq = cp.seq, root = %cp.root, "audit checkpoint signed");
+            if let Some(file) = &publish {
+                let text = serde_json::to_string_pretty(&cp).unwrap_or_default() + "\n";
+                let tmp = file.with_extension("tmp");
+                let written = async {
+                    tokio::fs::write(&tmp, text).await?;
+                    tokio::fs::rename(&tmp, file).await
+                };
+                if let Err(error) = written.await {
+                    tracing::warn!(%error, file = %file.display(), "could not publish the audit checkpoint");
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Every masking profile and content rule a policy attaches must exist: a
@@ -157,7 +211,8 @@ impl Gateway {
         let key_store: Arc<dyn warden_store::KeyStore> = store.clone();
         let identity = Identity::new(&config, key_store);
         let record_store: Arc<dyn warden_store::RecordStore> = store.clone();
-        let (records, writer) = RecordSink::start(record_store);
+        let (records, writer) = RecordSink::start(Arc::clone(&record_store));
+        start_checkpoints(&config, record_store)?;
         // The detectors' tables (tens of milliseconds for the phone metadata)
         // load now, off the runtime, not on the first masked request.
         let detects: Vec<warden_pii::Detect> = config

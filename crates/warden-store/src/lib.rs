@@ -76,6 +76,13 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     async fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RequestRecord>, StoreError>;
     /// Requests, tokens and spend since `since_ms`, most expensive first.
     async fn usage(&self, by: UsageBy, since_ms: i64) -> Result<Vec<UsageRow>, StoreError>;
+    /// Signs and keeps a checkpoint of the trail's head; `None` if the
+    /// trail has not grown past `after_seq`.
+    async fn checkpoint(
+        &self,
+        key: &ed25519_dalek::SigningKey,
+        after_seq: i64,
+    ) -> Result<Option<checkpoint::Checkpoint>, StoreError>;
 }
 
 #[async_trait]

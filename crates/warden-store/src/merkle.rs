@@ -94,6 +94,51 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, path: &[Hash], root:
     snode == 0 && r == *root
 }
 
+/// The tree's right edge: the roots of its perfect subtrees, largest first
+/// (one per set bit of the size). Enough to append a leaf and to compute the
+/// root in O(log n), so the server can sign checkpoints without rereading
+/// the trail.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    nodes: Vec<Hash>,
+}
+
+impl Frontier {
+    pub fn from_leaves(leaves: impl IntoIterator<Item = Hash>) -> Frontier {
+        let mut f = Frontier::default();
+        for leaf in leaves {
+            f.push(leaf);
+        }
+        f
+    }
+
+    pub fn push(&mut self, leaf: Hash) {
+        let mut h = leaf;
+        let mut s = self.size;
+        while s & 1 == 1 {
+            let Some(left) = self.nodes.pop() else { break };
+            h = node(&left, &h);
+            s >>= 1;
+        }
+        self.nodes.push(h);
+        self.size += 1;
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The same value as [`root`] over all the leaves pushed.
+    pub fn root(&self) -> Hash {
+        let mut nodes = self.nodes.iter().rev();
+        let Some(last) = nodes.next() else {
+            return Sha256::digest([]).into();
+        };
+        nodes.fold(*last, |r, left| node(left, &r))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +162,18 @@ mod tests {
         // Size 3: the left subtree holds two leaves.
         let three = leaves(3);
         assert_eq!(root(&three), node(&node(&three[0], &three[1]), &three[2]));
+    }
+
+    #[test]
+    fn the_frontier_gives_the_same_root_at_every_size() {
+        let l = leaves(100);
+        let mut f = Frontier::default();
+        assert_eq!(f.root(), root(&[]));
+        for n in 1..=l.len() {
+            f.push(l[n - 1]);
+            assert_eq!(f.size(), n as u64);
+            assert_eq!(f.root(), root(&l[..n]), "n={n}");
+        }
     }
 
     #[test]

@@ -19,7 +19,16 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The chain's head (last seq and hash), loaded on the first append and
     /// kept here; the lock also serializes appends, so links never fork.
-    head: std::sync::Arc<tokio::sync::Mutex<Option<(i64, crate::chain::Hash)>>>,
+    head: std::sync::Arc<tokio::sync::Mutex<Option<Head>>>,
+}
+
+/// The chain's head, and (once a checkpoint was asked for) the Merkle
+/// tree's right edge, kept up to date by every append.
+#[derive(Debug, Clone)]
+struct Head {
+    seq: i64,
+    hash: crate::chain::Hash,
+    frontier: Option<crate::merkle::Frontier>,
 }
 
 impl SqliteStore {

@@ -3,8 +3,10 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 use warden_core::{Decision, Outcome, PrincipalKind, RequestRecord, Usage};
 
-use super::{SqliteStore, json_list, parse_list};
+use super::{Head, SqliteStore, json_list, parse_list};
 use crate::chain::{self, ChainRow, Hash, Verdict, Verifier};
+use crate::checkpoint::Checkpoint;
+use crate::merkle::{self, Frontier};
 use crate::{RecordFilter, RecordStore, StoreError, UsageBy, UsageRow};
 
 /// Rows read per page when verifying.
@@ -78,6 +80,80 @@ impl SqliteStore {
             }
         }
         Ok(verifier.finish())
+    }
+
+    /// Signs the trail's current head (seq, chain hash, tree size, Merkle
+    /// root) and keeps the checkpoint in `audit_checkpoints`; `None` when the
+    /// trail is empty or has not grown past `after_seq`. The first call after start-up reads the trail once to
+    /// build the tree's right edge, without holding up appends; after that
+    /// it costs O(log n).
+    pub async fn sign_checkpoint(
+        &self,
+        key: &ed25519_dalek::SigningKey,
+        after_seq: i64,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let (seq, has_frontier) = {
+            let mut head = self.head.lock().await;
+            if head.is_none() {
+                let (seq, hash) = self.load_head().await?;
+                *head = Some(Head {
+                    seq,
+                    hash,
+                    frontier: None,
+                });
+            }
+            let h = head.as_ref().map(|h| (h.seq, h.frontier.is_some()));
+            h.unwrap_or((0, false))
+        };
+        if !has_frontier {
+            let leaves = self.leaves(seq).await?;
+            let mut frontier = Frontier::from_leaves(leaves.into_iter().map(|(_, h)| h));
+            let mut head = self.head.lock().await;
+            if let Some(h) = head.as_mut().filter(|h| h.frontier.is_none()) {
+                // Catch up with what was appended meanwhile.
+                if h.seq > seq {
+                    for row in self.chain_rows(seq, h.seq - seq).await? {
+                        if row.hash.is_some() {
+                            frontier.push(merkle::leaf_hash(row.seq, &row.record));
+                        }
+                    }
+                }
+                h.frontier = Some(frontier);
+            }
+        }
+        let cp = {
+            let head = self.head.lock().await;
+            let Some(h) = head.as_ref() else {
+                return Ok(None);
+            };
+            let Some(f) = &h.frontier else {
+                return Ok(None);
+            };
+            if f.size() == 0 || h.seq <= after_seq {
+                return Ok(None);
+            }
+            Checkpoint::sign(
+                key,
+                h.seq,
+                &h.hash,
+                f.size(),
+                &f.root(),
+                warden_core::now_ms(),
+            )
+        };
+        let json = serde_json::to_string(&cp).unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, tree_size, root, time_ms, checkpoint_json) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(cp.seq)
+        .bind(i64::try_from(cp.tree_size).unwrap_or(i64::MAX))
+        .bind(&cp.root)
+        .bind(cp.time_ms)
+        .bind(json)
+        .execute(&self.pool)
+        .await?;
+        Ok(Some(cp))
     }
 
     /// The Merkle leaf hashes of the chained records up to `up_to_seq`, with
@@ -228,10 +304,18 @@ fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
 
 #[async_trait]
 impl RecordStore for SqliteStore {
+    async fn checkpoint(
+        &self,
+        key: &ed25519_dalek::SigningKey,
+        after_seq: i64,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        self.sign_checkpoint(key, after_seq).await
+    }
+
     async fn append_records(&self, records: &[RequestRecord]) -> Result<(), StoreError> {
         let mut head = self.head.lock().await;
-        let (mut seq, mut prev) = match *head {
-            Some(h) => h,
+        let (mut seq, mut prev) = match &*head {
+            Some(h) => (h.seq, h.hash),
             None => self.load_head().await?,
         };
         // Each record linked to the one before: (seq, prev_hash, hash).
@@ -294,7 +378,17 @@ impl RecordStore for SqliteStore {
         tx.commit().await?;
         // Only a committed batch moves the head.
         if let Some((seq, _, hash)) = links.last() {
-            *head = Some((*seq, *hash));
+            let mut frontier = head.take().and_then(|h| h.frontier);
+            if let Some(f) = &mut frontier {
+                for (r, (seq, _, _)) in records.iter().zip(&links) {
+                    f.push(merkle::leaf_hash(*seq, r));
+                }
+            }
+            *head = Some(Head {
+                seq: *seq,
+                hash: *hash,
+                frontier,
+            });
         }
         Ok(())
     }

@@ -281,3 +281,63 @@ async fn swapped_rows_are_caught() {
     let verdict = store.verify_chain().await.expect("verify");
     assert_eq!(broken_at(&verdict), Some(3), "{verdict:?}");
 }
+
+#[tokio::test]
+async fn the_server_signs_checkpoints_of_its_own_head() {
+    let (dir, store) = chained_store().await;
+    let (private, public) = crate::checkpoint::key_pair_pem([5; 32]).expect("keys");
+    let key = crate::checkpoint::signing_key_from_pem(&private).expect("key");
+    let public = crate::checkpoint::verifying_key_from_pem(&public).expect("public");
+    let leaves = |store: SqliteStore| async move {
+        let l: Vec<_> = store
+            .leaves(i64::MAX)
+            .await
+            .expect("leaves")
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect();
+        crate::merkle::root(&l)
+    };
+    let cp = store
+        .sign_checkpoint(&key, 0)
+        .await
+        .expect("sign")
+        .expect("cp");
+    assert_eq!((cp.seq, cp.tree_size), (10, 10));
+    assert!(
+        store
+            .sign_checkpoint(&key, 10)
+            .await
+            .expect("sign")
+            .is_none(),
+        "nothing new"
+    );
+    assert_eq!(cp.root_hash(), Some(leaves(store.clone()).await));
+    // Appends after the first checkpoint keep the tree's edge current.
+    store
+        .append_records(&[record("r10", None), record("r11", None)])
+        .await
+        .expect("append");
+    let cp = store
+        .sign_checkpoint(&key, 10)
+        .await
+        .expect("sign")
+        .expect("cp");
+    assert_eq!((cp.seq, cp.tree_size), (12, 12));
+    assert_eq!(cp.root_hash(), Some(leaves(store.clone()).await));
+    let text = serde_json::to_string(&cp).expect("json");
+    let cp = crate::checkpoint::Checkpoint::verified(&text, &public).expect("signed");
+    assert!(matches!(
+        store
+            .verify_chain_against(Some((cp.seq, cp.head_hash().expect("head"))))
+            .await
+            .expect("verify"),
+        crate::chain::Verdict::Intact { events: 12, .. }
+    ));
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_checkpoints")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(kept, 2);
+    drop(dir);
+}

@@ -239,3 +239,80 @@ async fn a_signed_checkpoint_catches_truncation_and_forgery() {
     let (ok, err) = verify(&with_cp);
     assert!(!ok && err.contains("signature"), "{err}");
 }
+
+#[tokio::test]
+async fn the_server_publishes_signed_checkpoints_that_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (private, public, published) = (
+        dir.path().join("audit.key"),
+        dir.path().join("audit.pub"),
+        dir.path().join("published.json"),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["audit", "keygen", "--private"])
+        .arg(&private)
+        .arg("--public")
+        .arg(&public)
+        .output()
+        .expect("keygen");
+    assert!(out.status.success());
+    let w = World::start(&format!(
+        "[audit]\nsigning_key_file = {:?}\ncheckpoint_interval = \"100ms\"\ncheckpoint_file = {:?}\n",
+        private.display().to_string(),
+        published.display().to_string()
+    ))
+    .await;
+    let alice = w.token("alice").await;
+    for _ in 0..3 {
+        let _ = w.chat(&alice, chat_body("gpt-4o")).await.text().await;
+    }
+    w.gw.wait_records(3).await.expect("records");
+    // The server signs on its own once the trail grew; wait for it.
+    let mut cp = serde_json::Value::Null;
+    for _ in 0..100 {
+        if let Ok(text) = std::fs::read_to_string(&published) {
+            cp = serde_json::from_str(&text).expect("checkpoint json");
+            if cp["seq"].as_i64() >= Some(3) {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(cp["seq"], 3, "published: {cp}");
+    assert_eq!(cp["tree_size"], 3);
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["audit", "verify", "--db"])
+        .arg(w.gw.db_path())
+        .arg("--checkpoint")
+        .arg(&published)
+        .arg("--public-key")
+        .arg(&public)
+        .output()
+        .expect("verify");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("matches the signed checkpoint at seq 3")
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_signing_key_stops_start_up() {
+    let idp = OidcProvider::start().await.expect("idp");
+    let mock = MockUpstream::start().await.expect("mock");
+    let config = format!(
+        "{}\n{}\n[audit]\nsigning_key_file = \"/nonexistent/audit.key\"\n{POLICY}",
+        idp.issuer_toml(),
+        connection_toml(&mock.base_url()),
+    );
+    let err = TestGateway::start(&config)
+        .await
+        .expect_err("must not start");
+    assert!(
+        format!("{err:#}").contains("audit.signing_key_file"),
+        "{err:#}"
+    );
+}

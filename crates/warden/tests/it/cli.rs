@@ -21,13 +21,14 @@ fn example(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn config_check_accepts_examples_and_names_bad_keys() {
-    for name in [
-        "minimal.toml",
-        "oidc-teams.toml",
-        "limits.toml",
-        "masking.toml",
-        "presidio.toml",
-    ] {
+    let mut names: Vec<String> = std::fs::read_dir(example(""))
+        .expect("examples/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
+    for name in &names {
         let out = warden()
             .args(["config", "check"])
             .arg(example(name))
