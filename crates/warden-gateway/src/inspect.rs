@@ -74,7 +74,7 @@ fn rules_for<'g>(
 /// The masking profile for this request: the one the deciding policies
 /// attach (`@mask`; several are merged, the stronger action winning per
 /// entity type), else the first `[[pii.apply]]` entry for the caller's groups.
-pub fn request_profile<'g>(
+fn request_profile<'g>(
     gw: &'g Gateway,
     principal: &Principal,
     obligations: &Obligations,
@@ -89,7 +89,7 @@ pub fn request_profile<'g>(
 
 /// The profile masking the model's answer, chosen the same way from
 /// `@mask_output` and `output_profile`.
-pub fn output_profile<'g>(
+fn output_profile<'g>(
     gw: &'g Gateway,
     principal: &Principal,
     obligations: &Obligations,
