@@ -362,6 +362,20 @@ impl SseRewriter {
             out.extend_from_slice(b"\n\n");
             return;
         }
+        // Only pseudonyms to restore, none in this event (not even written
+        // `\u003c`, as some JSON encoders write `<`), nothing held and no
+        // numbering to shift: the event passes as it came, unparsed.
+        if !self.answer.masks_output()
+            && self.shift == 0
+            && !data.contains('<')
+            && !data.contains("\\u003c")
+            && !data.contains("\\u003C")
+            && self.pending.values().all(String::is_empty)
+        {
+            out.extend_from_slice(event);
+            out.extend_from_slice(b"\n\n");
+            return;
+        }
         let Ok(mut v) = serde_json::from_str::<Value>(&data) else {
             // Text Warden cannot read could carry what it must mask or
             // restore: it does not pass unread.

@@ -254,3 +254,12 @@ proptest! {
         prop_assert_eq!(chat_text(&out), whole);
     }
 }
+
+#[test]
+fn placeholders_written_with_json_escapes_are_restored_too() {
+    let answer = Answer::new([("<EMAIL_1>", "jane@example.com")], None);
+    let mut rw = SseRewriter::new(answer);
+    let body = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi \\u003cEMAIL_1\\u003e\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    let out = run(&mut rw, body, &[]);
+    assert_eq!(chat_text(&out), "hi jane@example.com");
+}
