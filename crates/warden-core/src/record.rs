@@ -113,6 +113,11 @@ pub struct RequestRecord {
     pub cost_usd_micros: Option<u64>,
     /// What masking found and did (types, counts, field paths; never values).
     pub findings: Vec<FindingSummary>,
+    /// The Responses API object this call created (`resp_...`): who may read
+    /// it later. Left out of the encoding when absent, so records written
+    /// before the field existed hash as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
 }
 
 /// One masked entity type in one field of a request.

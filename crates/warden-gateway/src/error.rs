@@ -54,6 +54,11 @@ pub enum GatewayError {
         "a masking profile that needs the PII analyzer applies to you, and the analyzer did not answer; the request was not forwarded. Retry later, or ask your Warden operator"
     )]
     AnalyzerUnavailable,
+    /// Also what a caller gets for a response someone else created.
+    #[error("no response found with id '{0}'")]
+    ResponseNotFound(String),
+    #[error("Warden's store could not answer ({0}); the request was not forwarded")]
+    StoreUnavailable(String),
 }
 
 fn deny_message(reason: &DenyReason, model: Option<&str>) -> String {
@@ -92,7 +97,10 @@ impl GatewayError {
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::MaskingUnsupported => StatusCode::BAD_REQUEST,
             GatewayError::ContentBlocked { .. } => StatusCode::FORBIDDEN,
-            GatewayError::AnalyzerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::AnalyzerUnavailable | GatewayError::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            GatewayError::ResponseNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
                 LimitError::PriceUnknown(_) => StatusCode::FORBIDDEN,
@@ -127,6 +135,8 @@ impl GatewayError {
             GatewayError::MaskingUnsupported => "masking_unsupported",
             GatewayError::ContentBlocked { .. } => "content_blocked",
             GatewayError::AnalyzerUnavailable => "analyzer_unavailable",
+            GatewayError::ResponseNotFound(_) => "response_not_found",
+            GatewayError::StoreUnavailable(_) => "store_unavailable",
         }
     }
 
@@ -142,12 +152,14 @@ impl GatewayError {
             | GatewayError::UnsupportedMediaType { .. }
             | GatewayError::BadBody(_)
             | GatewayError::BodyRead
-            | GatewayError::MaskingUnsupported => "invalid_request_error",
+            | GatewayError::MaskingUnsupported
+            | GatewayError::ResponseNotFound(_) => "invalid_request_error",
             GatewayError::UpstreamUnconfigured(_)
             | GatewayError::UpstreamUnreachable(_)
             | GatewayError::UpstreamTimeout(_)
             | GatewayError::ListingFailed
-            | GatewayError::AnalyzerUnavailable => "server_error",
+            | GatewayError::AnalyzerUnavailable
+            | GatewayError::StoreUnavailable(_) => "server_error",
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => "rate_limit_error",
                 LimitError::PriceUnknown(_) => "permission_error",

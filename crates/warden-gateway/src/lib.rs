@@ -18,6 +18,7 @@ pub mod error;
 pub mod exchange;
 pub mod inspect;
 pub mod models;
+pub mod owners;
 pub mod pipeline;
 pub mod probe;
 pub mod rate_headers;
@@ -64,6 +65,8 @@ pub struct Gateway {
     pub limits: Option<warden_limits::Limiter>,
     /// `None` when no `[pii.analyzer]` is configured.
     pub analyzer: Option<analyzer::Analyzer>,
+    /// Who created recent Responses API objects (see `owners`).
+    pub owners: Arc<owners::ResponseOwners>,
 }
 
 /// Why the gateway could not be built from a config.
@@ -235,6 +238,7 @@ impl Gateway {
             store,
             limits,
             analyzer,
+            owners: Arc::default(),
         };
         Ok((Arc::new(gw), writer))
     }
@@ -320,6 +324,7 @@ fn new_record(
         usage: None,
         cost_usd_micros: None,
         findings: Vec::new(),
+        response_id: None,
     }
 }
 
@@ -347,6 +352,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
             ticket,
             price,
             answer,
+            owner,
         }) => {
             let mut builder = Response::builder().status(response.status().as_u16());
             if let Some(headers) = builder.headers_mut() {
@@ -360,7 +366,9 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
                 }
                 headers.insert(REQUEST_ID, id_value);
             }
-            let relay = Relay::new(response, idle, guard, ticket, price).answering(answer);
+            let relay = Relay::new(response, idle, guard, ticket, price)
+                .answering(answer)
+                .owning(owner.map(|o| (Arc::clone(&gw.owners), o)));
             builder
                 .body(Body::from_stream(relay))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())

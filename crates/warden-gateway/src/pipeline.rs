@@ -23,6 +23,7 @@ use crate::error::GatewayError;
 use crate::exchange::RecordGuard;
 use crate::inspect;
 use crate::models;
+use crate::owners;
 use crate::probe::{self, Probe};
 use crate::routes::{self, BodyMode, ModelFrom, Route};
 use crate::upstream::Upstream;
@@ -45,6 +46,8 @@ pub enum Reply {
         /// Puts pseudonyms back in the answer, when the request was given any.
         /// Restores pseudonyms and masks the model's output, when needed.
         answer: Option<warden_pii::stream::Answer>,
+        /// For a call that creates a Responses API object: its creator.
+        owner: Option<warden_store::Owner>,
     },
     /// Answered by Warden itself (model listing).
     Local(Response),
@@ -68,6 +71,12 @@ pub async fn run(
     guard.set_endpoint(route.kind.as_str());
     let principal = gw.identity.authenticate(&parts.headers).await?;
     guard.set_principal(&principal);
+    // A stored response is its creator's alone.
+    if route.kind == EndpointKind::Responses
+        && let Some(id) = owners::id_in_path(sub_path)
+    {
+        owners::check(gw, &principal, id).await?;
+    }
     if route.local {
         return models::serve(gw, &principal, sub_path, guard)
             .await
@@ -96,6 +105,14 @@ pub async fn run(
         ReadBody::Json(_, p) => Some(p.clone()),
         _ => None,
     };
+    // Continuing a response is reading it.
+    if let Some(previous) = body_probe
+        .as_ref()
+        .and_then(|p| p.previous_response_id.as_deref())
+    {
+        owners::check(gw, &principal, previous).await?;
+    }
+    let creates_response = route.kind == EndpointKind::Responses && sub_path == "/responses";
     let view = match &mut body {
         ReadBody::Empty => inspect::Body::None,
         ReadBody::Json(bytes, _) => inspect::Body::Json(bytes),
@@ -186,6 +203,7 @@ pub async fn run(
         ticket,
         price,
         answer,
+        owner: creates_response.then(|| owners::owner_of(&principal)),
     })
 }
 

@@ -25,6 +25,8 @@ pub struct Probe {
     pub tools: Vec<String>,
     /// `max_tokens`, `max_completion_tokens` or `max_output_tokens`.
     pub max_tokens: Option<u64>,
+    /// Responses API: the response this one continues.
+    pub previous_response_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +102,7 @@ fn wrong_type(field: &str) -> ProbeError {
         "model" => ("model", "a string"),
         "stream" => ("stream", "a boolean"),
         "tools" => ("tools", "an array of objects"),
+        "previous_response_id" => ("previous_response_id", "a string"),
         _ => ("max_tokens", "a non-negative integer"),
     };
     ProbeError::WrongType { field, expected }
@@ -177,6 +180,11 @@ impl<'de> Visitor<'de> for Top {
                 }
                 "tools" => {
                     p.tools = map.next_value_seed(Tools(child.0))?;
+                }
+                "previous_response_id" => {
+                    p.previous_response_id = map
+                        .next_value::<Option<String>>()
+                        .map_err(typed("previous_response_id"))?;
                 }
                 "stream_options" => {
                     p.has_stream_options = true;

@@ -12,9 +12,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
+use std::sync::Arc;
 use tokio::time::{Instant, Sleep};
 use warden_config::Price;
+
 use warden_core::{FindingSummary, Outcome};
+use warden_store::Owner;
+
+use crate::owners::ResponseOwners;
 use warden_limits::Ticket;
 use warden_pii::stream::{Answer, SseRewriter};
 
@@ -46,6 +51,9 @@ pub struct Relay {
     price: Option<Price>,
     content_type: BodyKind,
     rewrite: Option<Rewrite>,
+    /// For a call that creates a Responses API object: where to note its
+    /// creator once the id is seen.
+    owns: Option<(Arc<ResponseOwners>, Owner)>,
 }
 
 /// What the body is, for rewriting the model's text in it.
@@ -111,7 +119,13 @@ impl Relay {
             price,
             content_type,
             rewrite: None,
+            owns: None,
         }
+    }
+
+    pub fn owning(mut self, owns: Option<(Arc<ResponseOwners>, Owner)>) -> Relay {
+        self.owns = owns;
+        self
     }
 
     /// Restore pseudonyms and mask the model's output on the way to the
@@ -210,6 +224,12 @@ impl Relay {
                 Some(warden_limits::estimate::cost_micros(price, usage))
             });
             guard.set_cost(cost);
+            if let Some((owners, owner)) = self.owns.take()
+                && let Some(id) = self.tap.response_id()
+            {
+                guard.set_response_id(id.clone());
+                owners.insert(id, owner);
+            }
             let found = self.output_findings();
             if !found.is_empty() {
                 guard.add_findings(found);

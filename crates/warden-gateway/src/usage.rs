@@ -24,6 +24,8 @@ pub enum UsageTap {
     Sse {
         partial: Vec<u8>,
         usage: Option<Usage>,
+        /// The Responses API object's id, from `response.created`.
+        response_id: Option<String>,
     },
     Off,
 }
@@ -84,6 +86,7 @@ impl UsageTap {
             Some(ct) if ct.starts_with("text/event-stream") => UsageTap::Sse {
                 partial: Vec::new(),
                 usage: None,
+                response_id: None,
             },
             Some(ct) if ct.starts_with("application/json") => UsageTap::Json(Vec::new()),
             _ => UsageTap::Off,
@@ -100,16 +103,20 @@ impl UsageTap {
                     buf.extend_from_slice(chunk);
                 }
             }
-            UsageTap::Sse { partial, usage } => {
+            UsageTap::Sse {
+                partial,
+                usage,
+                response_id,
+            } => {
                 let mut rest = chunk;
                 while let Some(nl) = memchr::memchr(b'\n', rest) {
                     let (line, tail) = rest.split_at(nl);
                     rest = &tail[1..];
                     if partial.is_empty() {
-                        scan_line(line, usage);
+                        scan_line(line, usage, response_id);
                     } else {
                         partial.extend_from_slice(line);
-                        scan_line(partial, usage);
+                        scan_line(partial, usage, response_id);
                         partial.clear();
                     }
                 }
@@ -132,14 +139,48 @@ impl UsageTap {
             UsageTap::Off => None,
         }
     }
+
+    /// The id of the Responses API object in the body (`"object":
+    /// "response"`), once the body has ended.
+    pub fn response_id(&self) -> Option<String> {
+        match self {
+            UsageTap::Json(buf) => response_id_in(buf),
+            UsageTap::Sse { response_id, .. } => response_id.clone(),
+            UsageTap::Off => None,
+        }
+    }
 }
 
-fn scan_line(line: &[u8], usage: &mut Option<Usage>) {
+#[derive(Deserialize)]
+struct Object<'a> {
+    id: Option<String>,
+    object: Option<String>,
+    #[serde(borrow)]
+    response: Option<&'a RawValue>,
+}
+
+/// `{"object":"response","id":..}` itself, or wrapped in a Responses event's
+/// `response`.
+fn response_id_in(json: &[u8]) -> Option<String> {
+    let outer: Object<'_> = serde_json::from_slice(json).ok()?;
+    if outer.object.as_deref() == Some("response") {
+        return outer.id;
+    }
+    let inner: Object<'_> = serde_json::from_str(outer.response?.get()).ok()?;
+    (inner.object.as_deref() == Some("response"))
+        .then_some(inner.id)
+        .flatten()
+}
+
+fn scan_line(line: &[u8], usage: &mut Option<Usage>, response_id: &mut Option<String>) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let Some(data) = line.strip_prefix(b"data:") else {
         return;
     };
     let data = data.strip_prefix(b" ").unwrap_or(data);
+    if response_id.is_none() && memmem::find(data, b"\"response.created\"").is_some() {
+        *response_id = response_id_in(data);
+    }
     if memmem::find(data, b"\"usage\"").is_some()
         && let Some(u) = usage_in(data)
     {

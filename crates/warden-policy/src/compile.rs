@@ -6,7 +6,8 @@
 //! permit (principal in Warden::Group::"eng", action in [<model actions>], resource is Warden::Model)
 //! when { resource.name like "gpt-4o*" };
 //! ```
-//! and model-less endpoints it lists become a `permit` on `Warden::Connection`.
+//! and model-less endpoints it lists become a `permit` on `Warden::Connection`
+//! (with `responses`, so the group can reach the stored responses it created).
 //! Names were checked by config validation (no quotes, only `*` as wildcard),
 //! so interpolating them is safe.
 
@@ -44,12 +45,18 @@ pub fn group_table(rules: &[GroupRule]) -> String {
                 likes.join(" || ")
             );
         }
-        let plain: Vec<EndpointKind> = rule
+        let mut plain: Vec<EndpointKind> = rule
             .endpoints
             .iter()
             .copied()
             .filter(|k| !k.carries_model())
             .collect();
+        // Reading, deleting, cancelling a stored response names no model. A
+        // group that may create responses may also reach the ones it made;
+        // the gateway answers 404 for anyone else's (`owners`).
+        if !rule.models.is_empty() && (all || rule.endpoints.contains(&EndpointKind::Responses)) {
+            plain.push(EndpointKind::Responses);
+        }
         if !plain.is_empty() {
             let _ = writeln!(
                 out,

@@ -25,6 +25,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// The identity that created something: the issuer (`None` for Warden keys)
+/// and subject of its creator.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Owner {
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+}
+
 /// A Warden-issued key as stored: never the key, only its hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredKey {
@@ -76,6 +84,8 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     async fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RequestRecord>, StoreError>;
     /// Requests, tokens and spend since `since_ms`, most expensive first.
     async fn usage(&self, by: UsageBy, since_ms: i64) -> Result<Vec<UsageRow>, StoreError>;
+    /// Who created a Responses API object, if Warden recorded it.
+    async fn response_owner(&self, response_id: &str) -> Result<Option<Owner>, StoreError>;
     /// Signs and keeps a checkpoint of the trail's head; `None` if the
     /// trail has not grown past `after_seq`.
     async fn checkpoint(

@@ -7,7 +7,7 @@ use super::{Head, SqliteStore, json_list, parse_list};
 use crate::chain::{self, ChainRow, Hash, Verdict, Verifier};
 use crate::checkpoint::Checkpoint;
 use crate::merkle::{self, Frontier};
-use crate::{RecordFilter, RecordStore, StoreError, UsageBy, UsageRow};
+use crate::{Owner, RecordFilter, RecordStore, StoreError, UsageBy, UsageRow};
 
 /// Rows read per page when verifying.
 const VERIFY_PAGE: i64 = 5000;
@@ -208,9 +208,9 @@ impl SqliteStore {
 const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups_json, \
     key_id, client_addr, method, path, endpoint, model, connection, stream, decision, reason, \
     policy_ids_json, status, outcome, upstream_latency_us, total_latency_us, input_tokens, \
-    output_tokens, total_tokens, cached_tokens, cost_micros, findings_json";
+    output_tokens, total_tokens, cached_tokens, cost_micros, findings_json, response_id";
 
-/// SQLite binds at most 32766 parameters; 30 per row.
+/// SQLite binds at most 32766 parameters; 31 per row.
 const ROWS_PER_STATEMENT: usize = 500;
 
 fn i64_of(v: u64) -> i64 {
@@ -299,11 +299,22 @@ fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
                 .map_err(|e| StoreError::Corrupt(format!("findings_json: {e}")))?,
             None => Vec::new(),
         },
+        response_id: row.try_get("response_id")?,
     })
 }
 
 #[async_trait]
 impl RecordStore for SqliteStore {
+    async fn response_owner(&self, response_id: &str) -> Result<Option<Owner>, StoreError> {
+        let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT issuer, subject FROM request_records WHERE response_id = ? ORDER BY seq LIMIT 1",
+        )
+        .bind(response_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(issuer, subject)| Owner { issuer, subject }))
+    }
+
     async fn checkpoint(
         &self,
         key: &ed25519_dalek::SigningKey,
@@ -370,6 +381,7 @@ impl RecordStore for SqliteStore {
                         (!r.findings.is_empty())
                             .then(|| serde_json::to_string(&r.findings).unwrap_or_default()),
                     )
+                    .push_bind(&r.response_id)
                     .push_bind(prev.as_slice())
                     .push_bind(hash.as_slice());
             });

@@ -40,6 +40,7 @@ fn record(id: &str, usage: Option<Usage>) -> RequestRecord {
         } else {
             Vec::new()
         },
+        response_id: usage.map(|_| format!("resp_{id}")),
     }
 }
 

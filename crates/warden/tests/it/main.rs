@@ -20,5 +20,6 @@ mod limits;
 mod pii;
 mod policy;
 mod records;
+mod responses;
 mod sdk;
 mod support;
