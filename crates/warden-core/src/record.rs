@@ -118,6 +118,10 @@ pub struct RequestRecord {
     /// before the field existed hash as they did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_id: Option<String>,
+    /// The session the call belongs to: the caller's `X-Warden-Session`,
+    /// else the Responses chain it continues (the first response's id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 /// One masked entity type in one field of a request.

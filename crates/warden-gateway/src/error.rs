@@ -59,6 +59,8 @@ pub enum GatewayError {
     ResponseNotFound(String),
     #[error("Warden's store could not answer ({0}); the request was not forwarded")]
     StoreUnavailable(String),
+    #[error("`X-Warden-Session` must be 1 to 128 visible ASCII characters")]
+    BadSession,
 }
 
 fn deny_message(reason: &DenyReason, model: Option<&str>) -> String {
@@ -95,7 +97,7 @@ impl GatewayError {
                 StatusCode::BAD_GATEWAY
             }
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            GatewayError::MaskingUnsupported => StatusCode::BAD_REQUEST,
+            GatewayError::MaskingUnsupported | GatewayError::BadSession => StatusCode::BAD_REQUEST,
             GatewayError::ContentBlocked { .. } => StatusCode::FORBIDDEN,
             GatewayError::AnalyzerUnavailable | GatewayError::StoreUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -137,6 +139,7 @@ impl GatewayError {
             GatewayError::AnalyzerUnavailable => "analyzer_unavailable",
             GatewayError::ResponseNotFound(_) => "response_not_found",
             GatewayError::StoreUnavailable(_) => "store_unavailable",
+            GatewayError::BadSession => "invalid_session",
         }
     }
 
@@ -153,7 +156,8 @@ impl GatewayError {
             | GatewayError::BadBody(_)
             | GatewayError::BodyRead
             | GatewayError::MaskingUnsupported
-            | GatewayError::ResponseNotFound(_) => "invalid_request_error",
+            | GatewayError::ResponseNotFound(_)
+            | GatewayError::BadSession => "invalid_request_error",
             GatewayError::UpstreamUnconfigured(_)
             | GatewayError::UpstreamUnreachable(_)
             | GatewayError::UpstreamTimeout(_)

@@ -90,6 +90,10 @@ impl RecordGuard {
         self.with(|r| r.findings.extend(findings));
     }
 
+    pub fn set_session(&mut self, id: String) {
+        self.with(|r| r.session_id = Some(id));
+    }
+
     pub fn set_response_id(&mut self, id: String) {
         self.with(|r| r.response_id = Some(id));
     }

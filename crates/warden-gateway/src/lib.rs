@@ -325,6 +325,7 @@ fn new_record(
         cost_usd_micros: None,
         findings: Vec::new(),
         response_id: None,
+        session_id: None,
     }
 }
 

@@ -21,13 +21,16 @@ use crate::error::GatewayError;
 /// records have them by then).
 const RECENT: usize = 65_536;
 
+/// A response's creator and session.
+pub type Created = (Owner, Option<String>);
+
 #[derive(Debug, Default)]
 pub struct ResponseOwners {
-    recent: Mutex<HashMap<String, Owner>>,
+    recent: Mutex<HashMap<String, Created>>,
 }
 
 impl ResponseOwners {
-    pub fn insert(&self, id: String, owner: Owner) {
+    pub fn insert(&self, id: String, owner: Created) {
         let mut map = self
             .recent
             .lock()
@@ -38,7 +41,7 @@ impl ResponseOwners {
         map.insert(id, owner);
     }
 
-    fn get(&self, id: &str) -> Option<Owner> {
+    fn get(&self, id: &str) -> Option<Created> {
         self.recent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -61,22 +64,39 @@ pub fn id_in_path(sub_path: &str) -> Option<&str> {
     (!id.is_empty()).then_some(id)
 }
 
-/// Refuses unless `principal` created response `id`. Fails closed: an id
-/// Warden has no record of, or a store that cannot answer, is refused.
-pub async fn check(gw: &Gateway, principal: &Principal, id: &str) -> Result<(), GatewayError> {
-    let owner = match gw.owners.get(id) {
-        Some(o) => Some(o),
+/// Refuses unless `principal` created response `id`; its session when
+/// allowed. Fails closed: an id Warden has no record of, or a store that
+/// cannot answer, is refused.
+pub async fn check(
+    gw: &Gateway,
+    principal: &Principal,
+    id: &str,
+) -> Result<Option<String>, GatewayError> {
+    let created = match gw.owners.get(id) {
+        Some(c) => Some(c),
         None => gw
             .store
             .response_owner(id)
             .await
             .map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?,
     };
-    if owner.as_ref() == Some(&owner_of(principal)) {
-        Ok(())
-    } else {
-        Err(GatewayError::ResponseNotFound(
+    match created {
+        Some((owner, session)) if owner == owner_of(principal) => Ok(session),
+        _ => Err(GatewayError::ResponseNotFound(
             id.chars().take(100).collect(),
-        ))
+        )),
     }
+}
+
+/// The caller's `X-Warden-Session`, if it is one: 1-128 visible ASCII
+/// characters. Anything else is refused, not silently dropped.
+pub fn session_header(headers: &http::HeaderMap) -> Result<Option<String>, GatewayError> {
+    let Some(v) = headers.get("x-warden-session") else {
+        return Ok(None);
+    };
+    let s = v.to_str().map_err(|_| GatewayError::BadSession)?.trim();
+    if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(GatewayError::BadSession);
+    }
+    Ok(Some(s.to_owned()))
 }

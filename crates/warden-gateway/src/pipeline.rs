@@ -46,8 +46,9 @@ pub enum Reply {
         /// Puts pseudonyms back in the answer, when the request was given any.
         /// Restores pseudonyms and masks the model's output, when needed.
         answer: Option<warden_pii::stream::Answer>,
-        /// For a call that creates a Responses API object: its creator.
-        owner: Option<warden_store::Owner>,
+        /// For a call that creates a Responses API object: its creator and
+        /// session.
+        owner: Option<owners::Created>,
     },
     /// Answered by Warden itself (model listing).
     Local(Response),
@@ -71,11 +72,13 @@ pub async fn run(
     guard.set_endpoint(route.kind.as_str());
     let principal = gw.identity.authenticate(&parts.headers).await?;
     guard.set_principal(&principal);
+    let mut session = owners::session_header(&parts.headers)?;
     // A stored response is its creator's alone.
     if route.kind == EndpointKind::Responses
         && let Some(id) = owners::id_in_path(sub_path)
     {
-        owners::check(gw, &principal, id).await?;
+        let chain = owners::check(gw, &principal, id).await?;
+        session = session.or(chain);
     }
     if route.local {
         return models::serve(gw, &principal, sub_path, guard)
@@ -105,12 +108,17 @@ pub async fn run(
         ReadBody::Json(_, p) => Some(p.clone()),
         _ => None,
     };
-    // Continuing a response is reading it.
+    // Continuing a response is reading it; the call joins its session (the
+    // chain's first response, when the caller names none).
     if let Some(previous) = body_probe
         .as_ref()
         .and_then(|p| p.previous_response_id.as_deref())
     {
-        owners::check(gw, &principal, previous).await?;
+        let chain = owners::check(gw, &principal, previous).await?;
+        session = session.or(chain).or_else(|| Some(previous.to_owned()));
+    }
+    if let Some(s) = &session {
+        guard.set_session(s.clone());
     }
     let creates_response = route.kind == EndpointKind::Responses && sub_path == "/responses";
     let view = match &mut body {
@@ -203,7 +211,7 @@ pub async fn run(
         ticket,
         price,
         answer,
-        owner: creates_response.then(|| owners::owner_of(&principal)),
+        owner: creates_response.then(|| (owners::owner_of(&principal), session)),
     })
 }
 

@@ -16,10 +16,8 @@ use std::sync::Arc;
 use tokio::time::{Instant, Sleep};
 use warden_config::Price;
 
+use crate::owners::{Created, ResponseOwners};
 use warden_core::{FindingSummary, Outcome};
-use warden_store::Owner;
-
-use crate::owners::ResponseOwners;
 use warden_limits::Ticket;
 use warden_pii::stream::{Answer, SseRewriter};
 
@@ -53,7 +51,7 @@ pub struct Relay {
     rewrite: Option<Rewrite>,
     /// For a call that creates a Responses API object: where to note its
     /// creator once the id is seen.
-    owns: Option<(Arc<ResponseOwners>, Owner)>,
+    owns: Option<(Arc<ResponseOwners>, Created)>,
 }
 
 /// What the body is, for rewriting the model's text in it.
@@ -123,7 +121,7 @@ impl Relay {
         }
     }
 
-    pub fn owning(mut self, owns: Option<(Arc<ResponseOwners>, Owner)>) -> Relay {
+    pub fn owning(mut self, owns: Option<(Arc<ResponseOwners>, Created)>) -> Relay {
         self.owns = owns;
         self
     }
@@ -224,11 +222,14 @@ impl Relay {
                 Some(warden_limits::estimate::cost_micros(price, usage))
             });
             guard.set_cost(cost);
-            if let Some((owners, owner)) = self.owns.take()
+            if let Some((owners, (owner, session))) = self.owns.take()
                 && let Some(id) = self.tap.response_id()
             {
+                // A response that starts a chain names its session.
+                let session = session.unwrap_or_else(|| id.clone());
                 guard.set_response_id(id.clone());
-                owners.insert(id, owner);
+                guard.set_session(session.clone());
+                owners.insert(id, (owner, Some(session)));
             }
             let found = self.output_findings();
             if !found.is_empty() {

@@ -43,6 +43,7 @@ fn record(i: usize) -> RequestRecord {
         cost_usd_micros: Some(4430),
         findings: Vec::new(),
         response_id: None,
+        session_id: None,
     }
 }
 

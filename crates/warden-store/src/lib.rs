@@ -51,8 +51,23 @@ pub struct StoredKey {
 #[derive(Clone, Debug, Default)]
 pub struct RecordFilter {
     pub subject: Option<String>,
+    pub session_id: Option<String>,
     pub since_ms: Option<i64>,
     pub limit: Option<u32>,
+}
+
+/// One session's summary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: String,
+    pub calls: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    /// One of its callers (sessions are per caller in practice).
+    pub subject: Option<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd_micros: u64,
 }
 
 /// What usage is summed by.
@@ -84,8 +99,14 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     async fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RequestRecord>, StoreError>;
     /// Requests, tokens and spend since `since_ms`, most expensive first.
     async fn usage(&self, by: UsageBy, since_ms: i64) -> Result<Vec<UsageRow>, StoreError>;
-    /// Who created a Responses API object, if Warden recorded it.
-    async fn response_owner(&self, response_id: &str) -> Result<Option<Owner>, StoreError>;
+    /// Who created a Responses API object, and its session, if Warden
+    /// recorded it.
+    async fn response_owner(
+        &self,
+        response_id: &str,
+    ) -> Result<Option<(Owner, Option<String>)>, StoreError>;
+    /// Sessions active since `since_ms`, most recent first.
+    async fn sessions(&self, since_ms: i64) -> Result<Vec<SessionRow>, StoreError>;
     /// Signs and keeps a checkpoint of the trail's head; `None` if the
     /// trail has not grown past `after_seq`.
     async fn checkpoint(

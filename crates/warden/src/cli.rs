@@ -58,6 +58,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sessions: calls grouped by `X-Warden-Session` or Responses chain.
+    Sessions {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
     /// Check the audit trail.
     Audit {
         #[command(subcommand)]
@@ -112,6 +119,23 @@ pub enum KeysCommand {
     },
     /// Revoke a key; takes effect on its next request.
     Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Sessions active in a window, most recent first.
+    List {
+        #[arg(long, default_value = "7d")]
+        since: humantime::Duration,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One session's calls, in order.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,7 @@ use super::{Head, SqliteStore, json_list, parse_list};
 use crate::chain::{self, ChainRow, Hash, Verdict, Verifier};
 use crate::checkpoint::Checkpoint;
 use crate::merkle::{self, Frontier};
-use crate::{Owner, RecordFilter, RecordStore, StoreError, UsageBy, UsageRow};
+use crate::{Owner, RecordFilter, RecordStore, SessionRow, StoreError, UsageBy, UsageRow};
 
 /// Rows read per page when verifying.
 const VERIFY_PAGE: i64 = 5000;
@@ -208,9 +208,9 @@ impl SqliteStore {
 const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups_json, \
     key_id, client_addr, method, path, endpoint, model, connection, stream, decision, reason, \
     policy_ids_json, status, outcome, upstream_latency_us, total_latency_us, input_tokens, \
-    output_tokens, total_tokens, cached_tokens, cost_micros, findings_json, response_id";
+    output_tokens, total_tokens, cached_tokens, cost_micros, findings_json, response_id, session_id";
 
-/// SQLite binds at most 32766 parameters; 31 per row.
+/// SQLite binds at most 32766 parameters; 32 per row.
 const ROWS_PER_STATEMENT: usize = 500;
 
 fn i64_of(v: u64) -> i64 {
@@ -300,19 +300,61 @@ fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
             None => Vec::new(),
         },
         response_id: row.try_get("response_id")?,
+        session_id: row.try_get("session_id")?,
     })
 }
 
 #[async_trait]
 impl RecordStore for SqliteStore {
-    async fn response_owner(&self, response_id: &str) -> Result<Option<Owner>, StoreError> {
-        let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT issuer, subject FROM request_records WHERE response_id = ? ORDER BY seq LIMIT 1",
+    async fn response_owner(
+        &self,
+        response_id: &str,
+    ) -> Result<Option<(Owner, Option<String>)>, StoreError> {
+        let row: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT issuer, subject, session_id FROM request_records WHERE response_id = ? \
+             ORDER BY seq LIMIT 1",
         )
         .bind(response_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(issuer, subject)| Owner { issuer, subject }))
+        Ok(row.map(|(issuer, subject, session)| (Owner { issuer, subject }, session)))
+    }
+
+    async fn sessions(&self, since_ms: i64) -> Result<Vec<SessionRow>, StoreError> {
+        let rows: Vec<(
+            String,
+            i64,
+            i64,
+            i64,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        )> = sqlx::query_as(
+            "SELECT session_id, COUNT(*), MIN(started_at_ms), MAX(started_at_ms), \
+                 MIN(subject), SUM(input_tokens), SUM(output_tokens), SUM(cost_micros) \
+                 FROM request_records WHERE session_id IS NOT NULL AND started_at_ms >= ? \
+                 GROUP BY session_id ORDER BY MAX(started_at_ms) DESC LIMIT 1000",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let n = |v: Option<i64>| v.map_or(0, |v| u64::try_from(v).unwrap_or(0));
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, calls, first, last, subject, input, output, cost)| SessionRow {
+                    id,
+                    calls: n(Some(calls)),
+                    first_ms: first,
+                    last_ms: last,
+                    subject,
+                    input_tokens: n(input),
+                    output_tokens: n(output),
+                    cost_usd_micros: n(cost),
+                },
+            )
+            .collect())
     }
 
     async fn checkpoint(
@@ -382,6 +424,7 @@ impl RecordStore for SqliteStore {
                             .then(|| serde_json::to_string(&r.findings).unwrap_or_default()),
                     )
                     .push_bind(&r.response_id)
+                    .push_bind(&r.session_id)
                     .push_bind(prev.as_slice())
                     .push_bind(hash.as_slice());
             });
@@ -413,6 +456,9 @@ impl RecordStore for SqliteStore {
         }
         if let Some(since) = filter.since_ms {
             q.push(" AND started_at_ms >= ").push_bind(since);
+        }
+        if let Some(session) = &filter.session_id {
+            q.push(" AND session_id = ").push_bind(session);
         }
         q.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(i64::from(filter.limit.unwrap_or(1000)));

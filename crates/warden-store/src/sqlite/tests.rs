@@ -41,6 +41,7 @@ fn record(id: &str, usage: Option<Usage>) -> RequestRecord {
             Vec::new()
         },
         response_id: usage.map(|_| format!("resp_{id}")),
+        session_id: usage.map(|_| "s1".to_owned()),
     }
 }
 

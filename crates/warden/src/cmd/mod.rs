@@ -7,6 +7,7 @@ mod keys;
 mod pii;
 mod policy;
 mod serve;
+mod sessions;
 mod usage;
 
 use std::path::Path;
@@ -24,6 +25,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy { config, command } => policy::run(config.config.as_deref(), command),
         Command::Pii { command } => pii::run(command),
         Command::Audit { command } => audit::run(command).await,
+        Command::Sessions { config, command } => {
+            sessions::run(config.config.as_deref(), command).await
+        }
         Command::Usage {
             config,
             by,

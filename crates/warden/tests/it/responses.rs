@@ -149,5 +149,116 @@ async fn only_the_creator_reads_deletes_lists_or_continues_a_response() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let owner = owner.expect("recorded owner");
-    assert_eq!(owner.subject.as_deref(), Some("alice"));
+    assert_eq!(owner.0.subject.as_deref(), Some("alice"));
+    assert_eq!(
+        owner.1.as_deref(),
+        Some(id.as_str()),
+        "a chain's first response names its session"
+    );
+}
+
+#[tokio::test]
+async fn calls_are_grouped_into_sessions_by_header_and_by_responses_chain() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    let chat = |session: &'static str| {
+        w.http
+            .post(w.gw.url("/v1/chat/completions"))
+            .bearer_auth(&alice)
+            .header("x-warden-session", session)
+            .json(&chat_body("gpt-4o"))
+            .send()
+    };
+    assert_eq!(chat("ticket-42").await.expect("send").status(), 200);
+    assert_eq!(chat("ticket-42").await.expect("send").status(), 200);
+    expect_error(
+        chat("has space").await.expect("send"),
+        400,
+        "invalid_session",
+    )
+    .await;
+    // A Responses chain without a header: the chain's first response names it.
+    let first = create(&w, &alice, false).await;
+    let next = json!({"model": "gpt-4o", "input": "more", "previous_response_id": first});
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/responses"))
+        .bearer_auth(&alice)
+        .json(&next)
+        .send()
+        .await
+        .expect("send");
+    let second: Value = resp.json().await.expect("json");
+    let next = json!({"model": "gpt-4o", "input": "more", "previous_response_id": second["id"]});
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/responses"))
+        .bearer_auth(&alice)
+        .json(&next)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let records = w.gw.wait_records(6).await.expect("records");
+    let in_session = |s: &str| {
+        records
+            .iter()
+            .filter(|r| r.session_id.as_deref() == Some(s))
+            .count()
+    };
+    assert_eq!(in_session("ticket-42"), 2);
+    assert_eq!(in_session(&first), 3, "the whole chain is one session");
+    assert!(
+        !w.mock
+            .requests()
+            .iter()
+            .any(|r| r.header("x-warden-session").is_some()),
+        "never forwarded"
+    );
+
+    // The CLI reads them back.
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("w.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[connection]]\nname = \"x\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"*\"]\n[store]\nsqlite = {:?}\n",
+            w.gw.db_path().display().to_string()
+        ),
+    )
+    .expect("config");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("warden");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let list = run(&["sessions", "list", "--json"]);
+    let sessions: Vec<Value> = list
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let calls = |id: &str| {
+        sessions
+            .iter()
+            .find(|s| s["session"] == id)
+            .map(|s| s["calls"].clone())
+    };
+    assert_eq!(calls("ticket-42"), Some(json!(2)), "{list}");
+    assert_eq!(calls(&first), Some(json!(3)), "{list}");
+    let show = run(&["sessions", "show", &first, "--json"]);
+    let shown: Vec<Value> = show
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(shown.len(), 3);
+    assert_eq!(shown[0]["response_id"], json!(first), "oldest first");
 }
