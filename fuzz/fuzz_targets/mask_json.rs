@@ -1,8 +1,8 @@
 //! Any JSON body, masked as each request shape, must come out as a body that
 //! still serializes and parses to the same value, holds no finding of a type
 //! the profile masks in any text field, and differs from the input only in
-//! its text fields. With pseudonyms, restoring the masked body must give the
-//! original bytes back.
+//! its text fields. With pseudonyms, restoring the masked body's texts must put
+//! back every value its placeholders stand for.
 
 #![no_main]
 
@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use warden_pii::json::{Shape, mask_request, visit_texts};
 use warden_pii::mask::{Action, KINDS, Profile, Session};
-use warden_pii::restore::Restorer;
+use warden_pii::stream::Answer;
 
 const SHAPES: [Shape; 3] = [Shape::Chat, Shape::Responses, Shape::Field("input")];
 
@@ -129,15 +129,19 @@ fn restored(shape: Shape, original: &Value, profile: &Profile) {
         return;
     }
     let masked_text = serde_json::to_string(&masked).expect("serializes");
-    let mut restorer = Restorer::new(pairs.iter().map(|(p, v)| (p.as_str(), v.as_str())));
-    let mut out = restorer.push(masked_text.as_bytes());
-    out.extend(restorer.finish());
+    // Restore every text field as the gateway restores the answer's text.
+    let mut answer = Answer::new(pairs.iter().map(|(p, v)| (p.as_str(), v.as_str())), None);
+    let mut back = masked;
+    visit_texts(shape, &mut back, &mut |v, _| {
+        if let Value::String(s) = v {
+            *s = answer.text(s);
+        }
+    });
     // Every placeholder the masked body holds is replaced by its value.
     // (Not byte identity with the original: one entity written two ways
     // shares a placeholder restored to its first spelling, and values glued
     // together are masked over several passes.)
-    let out = String::from_utf8(out).expect("restored body is UTF-8");
-    serde_json::from_str::<Value>(&out).expect("restored body parses");
+    let out = serde_json::to_string(&back).expect("serializes");
     for (p, v) in &pairs {
         if masked_text.contains(p.as_str()) {
             let escaped = serde_json::to_string(v).expect("serializes");

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use globset::GlobSet;
@@ -98,9 +99,9 @@ impl ContentConfig {
 }
 
 fn first_for<'a>(
-    table: &'a [(String, warden_pii::mask::Profile)],
+    table: &'a [(String, Arc<warden_pii::mask::Profile>)],
     groups: &[String],
-) -> Option<&'a warden_pii::mask::Profile> {
+) -> Option<&'a Arc<warden_pii::mask::Profile>> {
     table
         .iter()
         .find(|(g, _)| g == "*" || groups.iter().any(|pg| pg == g))
@@ -110,12 +111,14 @@ fn first_for<'a>(
 /// Masking profiles and who they apply to.
 #[derive(Debug, Clone, Default)]
 pub struct PiiConfig {
-    /// (group or `*`, profile), first match wins.
-    pub apply: Vec<(String, warden_pii::mask::Profile)>,
+    /// (group or `*`, profile), first match wins. Profiles are shared
+    /// (`Arc`): a request's answer keeps its output profile for as long as
+    /// the response streams, without copying it.
+    pub apply: Vec<(String, Arc<warden_pii::mask::Profile>)>,
     /// (group or `*`, profile for the model's answers), first match wins.
-    pub apply_output: Vec<(String, warden_pii::mask::Profile)>,
+    pub apply_output: Vec<(String, Arc<warden_pii::mask::Profile>)>,
     /// Every profile by name, for policies that attach one (`@mask`).
-    pub profiles: std::collections::BTreeMap<String, warden_pii::mask::Profile>,
+    pub profiles: std::collections::BTreeMap<String, Arc<warden_pii::mask::Profile>>,
     /// The external analyzer, when one is configured.
     pub analyzer: Option<AnalyzerConfig>,
 }
@@ -152,12 +155,12 @@ impl AnalyzerConfig {
 
 impl PiiConfig {
     /// The profile for a caller in `groups`, if any applies.
-    pub fn profile_for(&self, groups: &[String]) -> Option<&warden_pii::mask::Profile> {
+    pub fn profile_for(&self, groups: &[String]) -> Option<&Arc<warden_pii::mask::Profile>> {
         first_for(&self.apply, groups)
     }
 
     /// The profile masking the model's answers for a caller in `groups`.
-    pub fn output_profile_for(&self, groups: &[String]) -> Option<&warden_pii::mask::Profile> {
+    pub fn output_profile_for(&self, groups: &[String]) -> Option<&Arc<warden_pii::mask::Profile>> {
         first_for(&self.apply_output, groups)
     }
 }

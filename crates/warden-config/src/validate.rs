@@ -258,9 +258,13 @@ fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {
         }
         (None, false) => Vec::new(),
     };
-    for profile in profiles.values_mut() {
-        profile.hash_key.clone_from(&hash_key);
-    }
+    let profiles: std::collections::BTreeMap<String, std::sync::Arc<Profile>> = profiles
+        .into_iter()
+        .map(|(name, mut profile)| {
+            profile.hash_key.clone_from(&hash_key);
+            (name, std::sync::Arc::new(profile))
+        })
+        .collect();
     let named = |i: usize, field: &str, name: &str| {
         profiles.get(name).cloned().ok_or_else(|| {
             cx.invalid(
@@ -305,7 +309,7 @@ fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {
 
 fn analyzer(cx: &Ctx, raw: RawAnalyzer) -> Result<AnalyzerConfig, ConfigError> {
     use warden_pii::mask::KINDS;
-    use warden_pii::restore::MAX_PLACEHOLDER;
+    use warden_pii::mask::MAX_PLACEHOLDER;
     let url = http_url(cx, "pii.analyzer.url", &raw.url)?;
     if raw.entities.is_empty() {
         return Err(cx.invalid(

@@ -24,8 +24,8 @@ use warden_pii::json::{FieldFinding, Shape, mask_request, mask_request_with, vis
 use warden_pii::mask::{External, Profile, Session};
 use warden_pii::stream::Answer;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use warden_config::ContentRule;
 use warden_pii::mask::Action;
@@ -74,43 +74,35 @@ fn rules_for<'g>(
 /// The masking profile for this request: the one the deciding policies
 /// attach (`@mask`; several are merged, the stronger action winning per
 /// entity type), else the first `[[pii.apply]]` entry for the caller's groups.
-fn request_profile<'g>(
-    gw: &'g Gateway,
+fn request_profile(
+    gw: &Gateway,
     principal: &Principal,
     obligations: &Obligations,
-) -> Option<Cow<'g, Profile>> {
-    chosen(&gw.config.pii.profiles, &obligations.mask).or_else(|| {
-        gw.config
-            .pii
-            .profile_for(&principal.groups)
-            .map(Cow::Borrowed)
-    })
+) -> Option<Arc<Profile>> {
+    let pii = &gw.config.pii;
+    chosen(&pii.profiles, &obligations.mask).or_else(|| pii.profile_for(&principal.groups).cloned())
 }
 
 /// The profile masking the model's answer, chosen the same way from
 /// `@mask_output` and `output_profile`.
-fn output_profile<'g>(
-    gw: &'g Gateway,
+fn output_profile(
+    gw: &Gateway,
     principal: &Principal,
     obligations: &Obligations,
-) -> Option<Cow<'g, Profile>> {
-    chosen(&gw.config.pii.profiles, &obligations.mask_output).or_else(|| {
-        gw.config
-            .pii
-            .output_profile_for(&principal.groups)
-            .map(Cow::Borrowed)
-    })
+) -> Option<Arc<Profile>> {
+    let pii = &gw.config.pii;
+    chosen(&pii.profiles, &obligations.mask_output)
+        .or_else(|| pii.output_profile_for(&principal.groups).cloned())
 }
 
-fn chosen<'g>(
-    profiles: &'g BTreeMap<String, Profile>,
-    names: &[String],
-) -> Option<Cow<'g, Profile>> {
+/// The named profiles, shared; merged into a new one only when a request's
+/// policies name several.
+fn chosen(profiles: &BTreeMap<String, Arc<Profile>>, names: &[String]) -> Option<Arc<Profile>> {
     let mut named = names.iter().filter_map(|n| profiles.get(n));
     let first = named.next()?;
     let mut merged: Option<Profile> = None;
     for other in named {
-        let m = merged.get_or_insert_with(|| first.clone());
+        let m = merged.get_or_insert_with(|| (**first).clone());
         m.name = format!("{}+{}", m.name, other.name);
         for (kind, action) in &other.actions {
             let entry = m.actions.entry(kind).or_insert(*action);
@@ -119,7 +111,7 @@ fn chosen<'g>(
             }
         }
     }
-    Some(merged.map_or(Cow::Borrowed(first), Cow::Owned))
+    Some(merged.map_or_else(|| Arc::clone(first), Arc::new))
 }
 
 /// How much of a value each action lets through, least first: a redacted
@@ -160,7 +152,7 @@ pub async fn apply(
     guard: &mut RecordGuard,
 ) -> Result<Option<Answer>, GatewayError> {
     let session = check_and_mask(gw, principal, obligations, kind, asked, body, guard).await?;
-    let output = output_profile(gw, principal, obligations).map(Cow::into_owned);
+    let output = output_profile(gw, principal, obligations);
     let pseudonyms = session.as_ref().map(Session::pseudonyms);
     let answer = Answer::new(pseudonyms.into_iter().flatten(), output);
     Ok((!answer.is_noop()).then_some(answer))
@@ -309,5 +301,47 @@ async fn mask(
             );
             Err(GatewayError::AnalyzerUnavailable)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(name: &str, actions: &[(&'static str, Action)]) -> Arc<Profile> {
+        Arc::new(Profile {
+            name: name.into(),
+            actions: actions.iter().copied().collect(),
+            ..Profile::default()
+        })
+    }
+
+    #[test]
+    fn several_attached_profiles_merge_with_the_stronger_action_winning() {
+        let profiles: BTreeMap<String, Arc<Profile>> = [
+            profile("a", &[("EMAIL", Action::Partial), ("IBAN", Action::Hash)]),
+            profile(
+                "b",
+                &[("EMAIL", Action::Redact), ("IBAN", Action::Pseudonymize)],
+            ),
+            profile("c", &[("PHONE_NUMBER", Action::Pseudonymize)]),
+        ]
+        .into_iter()
+        .map(|p| (p.name.clone(), p))
+        .collect();
+        let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+
+        let one = chosen(&profiles, &names(&["a"])).expect("one");
+        assert!(
+            Arc::ptr_eq(&one, &profiles["a"]),
+            "a single profile is shared, not copied"
+        );
+
+        let merged = chosen(&profiles, &names(&["a", "b", "c"])).expect("merged");
+        assert_eq!(merged.name, "a+b+c");
+        assert_eq!(merged.actions["EMAIL"], Action::Redact);
+        assert_eq!(merged.actions["IBAN"], Action::Hash);
+        assert_eq!(merged.actions["PHONE_NUMBER"], Action::Pseudonymize);
+        assert!(chosen(&profiles, &names(&["unknown"])).is_none());
     }
 }

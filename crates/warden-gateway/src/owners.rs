@@ -87,16 +87,3 @@ pub async fn check(
         )),
     }
 }
-
-/// The caller's `X-Warden-Session`, if it is one: 1-128 visible ASCII
-/// characters. Anything else is refused, not silently dropped.
-pub fn session_header(headers: &http::HeaderMap) -> Result<Option<String>, GatewayError> {
-    let Some(v) = headers.get("x-warden-session") else {
-        return Ok(None);
-    };
-    let s = v.to_str().map_err(|_| GatewayError::BadSession)?.trim();
-    if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(GatewayError::BadSession);
-    }
-    Ok(Some(s.to_owned()))
-}

@@ -72,7 +72,7 @@ pub async fn run(
     guard.set_endpoint(route.kind.as_str());
     let principal = gw.identity.authenticate(&parts.headers).await?;
     guard.set_principal(&principal);
-    let mut session = owners::session_header(&parts.headers)?;
+    let mut session = session_header(&parts.headers)?;
     // A stored response is its creator's alone.
     if route.kind == EndpointKind::Responses
         && let Some(id) = owners::id_in_path(sub_path)
@@ -255,6 +255,19 @@ fn route(parts: &Parts) -> Result<(&str, Route), GatewayError> {
         .ok_or_else(unknown)?;
     let route = routes::classify(&parts.method, sub).ok_or_else(unknown)?;
     Ok((sub, route))
+}
+
+/// The caller's `X-Warden-Session`, if it is one: 1-128 visible ASCII
+/// characters. Anything else is refused, not silently dropped.
+pub fn session_header(headers: &HeaderMap) -> Result<Option<String>, GatewayError> {
+    let Some(v) = headers.get("x-warden-session") else {
+        return Ok(None);
+    };
+    let s = v.to_str().map_err(|_| GatewayError::BadSession)?.trim();
+    if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(GatewayError::BadSession);
+    }
+    Ok(Some(s.to_owned()))
 }
 
 fn content_type(headers: &HeaderMap) -> Option<&str> {

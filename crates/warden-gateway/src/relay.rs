@@ -24,7 +24,38 @@ use warden_pii::stream::{Answer, SseRewriter};
 use crate::exchange::RecordGuard;
 use crate::usage::UsageTap;
 
-/// Sent in place of a non-JSON answer that output masking could not read.
+fn body_kind(content_type: Option<&str>) -> BodyKind {
+    match content_type.map(str::to_ascii_lowercase) {
+        Some(t) if t.starts_with("text/event-stream") => BodyKind::Sse,
+        Some(t) if t.starts_with("application/json") => BodyKind::Json,
+        Some(t)
+            if [
+                "audio/",
+                "image/",
+                "video/",
+                "application/octet-stream",
+                "application/zip",
+            ]
+            .iter()
+            .any(|b| t.starts_with(b)) =>
+        {
+            BodyKind::Binary
+        }
+        _ => BodyKind::Text,
+    }
+}
+
+/// A text answer rewritten; one that is not UTF-8 passes unchanged when
+/// only pseudonyms are restored, and is refused when it must be masked.
+fn text_or_refuse(answer: &mut Answer, buf: Vec<u8>) -> Vec<u8> {
+    match String::from_utf8(buf) {
+        Ok(text) => answer.text(&text).into_bytes(),
+        Err(_) if answer.masks_output() => UNREADABLE.to_vec(),
+        Err(e) => e.into_bytes(),
+    }
+}
+
+/// Sent in place of an answer that output masking could not read.
 const UNREADABLE: &[u8] = br#"{"error":{"message":"Warden could not read the upstream's answer to mask it, so it was not passed on.","type":"upstream_error","code":"unreadable_answer"}}"#;
 
 type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
@@ -59,8 +90,11 @@ pub struct Relay {
 enum BodyKind {
     Sse,
     Json,
+    /// Plain text, and anything not known to be binary: output masking must
+    /// not be skipped because an upstream labelled text oddly.
     Text,
-    Other,
+    /// Audio, images, archives: no text of the model's to rewrite.
+    Binary,
 }
 
 /// How the answer's text is rewritten on its way (see `warden_pii::stream`).
@@ -101,12 +135,7 @@ impl Relay {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
         let tap = UsageTap::for_content_type(content_type);
-        let content_type = match content_type.map(str::to_ascii_lowercase) {
-            Some(t) if t.starts_with("text/event-stream") => BodyKind::Sse,
-            Some(t) if t.starts_with("application/json") => BodyKind::Json,
-            Some(t) if t.starts_with("text/plain") => BodyKind::Text,
-            _ => BodyKind::Other,
-        };
+        let content_type = body_kind(content_type);
         Relay {
             upstream: Box::pin(response.bytes_stream()),
             idle,
@@ -130,6 +159,11 @@ impl Relay {
     /// caller. Bodies with no text of the model's (audio, images) pass as
     /// they are.
     pub fn answering(mut self, answer: Option<Answer>) -> Relay {
+        if answer.is_some() && self.content_type == BodyKind::Json {
+            // The answer is read whole and parsed to be rewritten: usage is
+            // taken from that parse, not from a second copy (see rewrite_end).
+            self.tap = UsageTap::Off;
+        }
         self.rewrite = answer.and_then(|answer| match self.content_type {
             BodyKind::Sse => Some(Rewrite::Sse(SseRewriter::new(answer))),
             BodyKind::Json | BodyKind::Text => Some(Rewrite::Whole {
@@ -137,7 +171,7 @@ impl Relay {
                 buf: Vec::new(),
                 json: self.content_type == BodyKind::Json,
             }),
-            BodyKind::Other => None,
+            BodyKind::Binary => None,
         });
         self
     }
@@ -168,17 +202,17 @@ impl Relay {
                 if *json {
                     match serde_json::from_slice::<serde_json::Value>(&buf) {
                         Ok(mut v) => {
+                            self.tap = UsageTap::parsed(&v);
                             answer.json_body(&mut v);
                             serde_json::to_vec(&v).unwrap_or_default()
                         }
                         // Not JSON after all (an error page): with output
                         // masking it does not pass unread; pseudonyms alone
                         // are restored as text.
-                        Err(_) if answer.masks_output() => UNREADABLE.to_vec(),
-                        Err(_) => answer.text(&String::from_utf8_lossy(&buf)).into_bytes(),
+                        Err(_) => text_or_refuse(answer, buf),
                     }
                 } else {
-                    answer.text(&String::from_utf8_lossy(&buf)).into_bytes()
+                    text_or_refuse(answer, buf)
                 }
             }
         }
@@ -290,5 +324,51 @@ impl Stream for Relay {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use warden_pii::mask::{Action, KINDS, Profile};
+
+    use super::*;
+
+    #[test]
+    fn only_known_binary_bodies_skip_rewriting() {
+        assert_eq!(
+            body_kind(Some("text/event-stream; charset=utf-8")),
+            BodyKind::Sse
+        );
+        assert_eq!(body_kind(Some("Application/JSON")), BodyKind::Json);
+        assert_eq!(body_kind(Some("audio/mpeg")), BodyKind::Binary);
+        assert_eq!(body_kind(Some("image/png")), BodyKind::Binary);
+        // Unknown or missing: read as text, so output masking still applies.
+        assert_eq!(body_kind(Some("application/x-ndjson")), BodyKind::Text);
+        assert_eq!(body_kind(None), BodyKind::Text);
+    }
+
+    #[test]
+    fn text_that_must_be_masked_and_cannot_be_read_is_refused() {
+        let redact = Arc::new(Profile {
+            name: "out".into(),
+            actions: KINDS.iter().map(|k| (*k, Action::Redact)).collect(),
+            ..Profile::default()
+        });
+        let mut masking = Answer::new([], Some(redact));
+        assert_eq!(
+            text_or_refuse(&mut masking, b"card 4111 1111 1111 1111".to_vec()),
+            b"card [PAYMENT_CARD]".to_vec()
+        );
+        assert_eq!(
+            text_or_refuse(&mut masking, vec![0xff, b'4']),
+            UNREADABLE.to_vec()
+        );
+        let mut restoring = Answer::new([("<EMAIL_1>", "j@x.io")], None);
+        assert_eq!(
+            text_or_refuse(&mut restoring, vec![0xff, b'<']),
+            vec![0xff, b'<']
+        );
     }
 }

@@ -27,6 +27,12 @@ pub enum UsageTap {
         /// The Responses API object's id, from `response.created`.
         response_id: Option<String>,
     },
+    /// Read from a JSON answer the relay parsed anyway (to rewrite it), so
+    /// the body is neither copied nor parsed a second time here.
+    Parsed {
+        usage: Option<Usage>,
+        response_id: Option<String>,
+    },
     Off,
 }
 
@@ -95,7 +101,7 @@ impl UsageTap {
 
     pub fn observe(&mut self, chunk: &[u8]) {
         match self {
-            UsageTap::Off => {}
+            UsageTap::Off | UsageTap::Parsed { .. } => {}
             UsageTap::Json(buf) => {
                 if buf.len() + chunk.len() > CAP {
                     *self = UsageTap::Off;
@@ -135,9 +141,27 @@ impl UsageTap {
     pub fn finish(&mut self) -> Option<Usage> {
         match self {
             UsageTap::Json(buf) => usage_in(buf),
-            UsageTap::Sse { usage, .. } => *usage,
+            UsageTap::Sse { usage, .. } | UsageTap::Parsed { usage, .. } => *usage,
             UsageTap::Off => None,
         }
+    }
+
+    /// What a parsed JSON answer reports (see [`UsageTap::Parsed`]).
+    pub fn parsed(v: &serde_json::Value) -> UsageTap {
+        let inner = v.get("response");
+        let usage = v
+            .get("usage")
+            .or_else(|| inner?.get("usage"))
+            .and_then(|u| RawUsage::deserialize(u).ok())
+            .map(Usage::from);
+        let is_response =
+            |o: &serde_json::Value| o.get("object").and_then(|t| t.as_str()) == Some("response");
+        let response_id = [Some(v), inner]
+            .into_iter()
+            .flatten()
+            .find(|o| is_response(o))
+            .and_then(|o| o.get("id")?.as_str().map(str::to_owned));
+        UsageTap::Parsed { usage, response_id }
     }
 
     /// The id of the Responses API object in the body (`"object":
@@ -145,7 +169,9 @@ impl UsageTap {
     pub fn response_id(&self) -> Option<String> {
         match self {
             UsageTap::Json(buf) => response_id_in(buf),
-            UsageTap::Sse { response_id, .. } => response_id.clone(),
+            UsageTap::Sse { response_id, .. } | UsageTap::Parsed { response_id, .. } => {
+                response_id.clone()
+            }
             UsageTap::Off => None,
         }
     }
@@ -230,5 +256,19 @@ mod tests {
         let mut none = UsageTap::for_content_type(Some("application/json"));
         none.observe(b"{\"object\":\"list\"}");
         assert_eq!(none.finish(), None);
+    }
+
+    #[test]
+    fn a_parsed_answer_gives_usage_and_response_id() {
+        let chat = serde_json::json!({"object": "chat.completion", "id": "chatcmpl-1",
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}});
+        let mut tap = UsageTap::parsed(&chat);
+        assert_eq!(tap.response_id(), None, "only Responses objects are owned");
+        assert_eq!(tap.finish().map(|u| u.total_tokens), Some(10));
+        let resp = serde_json::json!({"object": "response", "id": "resp_1",
+            "usage": {"input_tokens": 4, "output_tokens": 2, "total_tokens": 6}});
+        let mut tap = UsageTap::parsed(&resp);
+        assert_eq!(tap.response_id().as_deref(), Some("resp_1"));
+        assert_eq!(tap.finish().map(|u| u.output_tokens), Some(2));
     }
 }

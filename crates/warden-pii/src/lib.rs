@@ -16,7 +16,6 @@
 
 pub mod json;
 pub mod mask;
-pub mod restore;
 pub mod stream;
 mod validate;
 

@@ -6,7 +6,7 @@
 //! - `hash`: a keyed HMAC-SHA256, stable per key (so the same customer reads
 //!   the same in every call), `[EMAIL:3f9a0c1d2e]`;
 //! - `pseudonymize`: `<EMAIL_1>`, the same value getting the same placeholder
-//!   within one request; `restore::Restorer` puts the originals back in the
+//!   within one request; `stream::Answer` puts the originals back in the
 //!   answer.
 //!
 //! Findings can also come from outside the crate ([`External`]: an NER
@@ -51,6 +51,10 @@ impl Action {
         }
     }
 }
+
+/// Longest placeholder restoring looks for, `<PAYMENT_CARD_99999>` and then
+/// some (analyzer entity names are bounded by it at config load).
+pub const MAX_PLACEHOLDER: usize = 32;
 
 /// The entity type names a profile can name.
 pub const KINDS: [&str; 7] = [
@@ -148,10 +152,21 @@ pub struct Session {
     /// (type, canonical value) -> placeholder: `4111 1111 1111 1111` and
     /// `4111111111111111` are one card, one placeholder.
     by_value: HashMap<(&'static str, String), String>,
+    /// Masking a model's answer: a pseudonym would mean nothing to the
+    /// caller, so `pseudonymize` redacts.
+    answers: bool,
     counters: HashMap<&'static str, usize>,
 }
 
 impl Session {
+    /// A session for masking a model's answer (see `answers`).
+    pub fn for_answers() -> Session {
+        Session {
+            answers: true,
+            ..Session::default()
+        }
+    }
+
     /// (placeholder, original value) for every pseudonym given out.
     pub fn pseudonyms(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pseudonyms
@@ -268,6 +283,10 @@ impl Profile {
         for (start, end, kind, action) in findings {
             glued |=
                 sticky(text[..start].chars().next_back()) || sticky(text[end..].chars().next());
+            let action = match action {
+                Action::Pseudonymize if session.answers => Action::Redact,
+                other => other,
+            };
             masked.push_str(&text[at..start]);
             masked.push_str(&self.replacement(kind, &text[start..end], action, session));
             out.push(Masked { kind, action });
@@ -487,10 +506,8 @@ mod tests {
         let kinds: Vec<&str> = out.iter().map(|m| m.kind).collect();
         assert_eq!(kinds, ["PERSON", "EMAIL", "PERSON", "LOCATION"]);
         // Restorable like any other placeholder.
-        let mut r = crate::restore::Restorer::new(session.pseudonyms());
-        let mut back = r.push(masked.as_deref().unwrap_or_default().as_bytes());
-        back.extend(r.finish());
-        assert_eq!(String::from_utf8_lossy(&back), text);
+        let mut answer = crate::stream::Answer::new(session.pseudonyms(), None);
+        assert_eq!(answer.text(masked.as_deref().unwrap_or_default()), text);
 
         assert_eq!(
             run_with(&with_names(Action::Redact), text, &extra),

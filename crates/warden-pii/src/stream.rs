@@ -19,16 +19,16 @@
 //!
 //! How much is held: with only pseudonyms to restore, from a trailing `<`
 //! that may start a placeholder (at most [`MAX_PLACEHOLDER`] bytes). With an
-//! output profile, also the last [`HOLD`] bytes, the trailing run of
-//! non-space characters (a token or address still growing, up to
-//! [`MAX_HOLD`]), and any finding that reaches into that tail.
+//! output profile, also the last [`HOLD`] bytes and the rest of the word
+//! they start in (a token or address still growing, up to [`MAX_HOLD`]), and
+//! any finding that reaches into that tail.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::mask::{Action, Masked, Profile, Session};
-use crate::restore::MAX_PLACEHOLDER;
+use crate::mask::{MAX_PLACEHOLDER, Masked, Profile, Session};
 
 /// Longest value of a type that may contain spaces (IBAN: 34 characters in
 /// groups of four), so one that is still arriving is never released in part.
@@ -43,7 +43,8 @@ pub const MAX_HOLD: usize = 16 * 1024;
 pub struct Answer {
     /// Placeholder -> original value.
     placeholders: HashMap<String, String>,
-    output: Option<Profile>,
+    /// Shared with the config: nothing is copied per request.
+    output: Option<Arc<Profile>>,
     session: Session,
     found: Vec<Masked>,
 }
@@ -55,23 +56,15 @@ impl Answer {
     /// redacts.
     pub fn new<'a>(
         pseudonyms: impl IntoIterator<Item = (&'a str, &'a str)>,
-        output: Option<Profile>,
+        output: Option<Arc<Profile>>,
     ) -> Answer {
-        let output = output.map(|mut p| {
-            for action in p.actions.values_mut() {
-                if *action == Action::Pseudonymize {
-                    *action = Action::Redact;
-                }
-            }
-            p
-        });
         Answer {
             placeholders: pseudonyms
                 .into_iter()
                 .map(|(p, v)| (p.to_owned(), v.to_owned()))
                 .collect(),
             output: output.filter(|p| !p.actions.is_empty()),
-            session: Session::default(),
+            session: Session::for_answers(),
             found: Vec::new(),
         }
     }
@@ -96,10 +89,13 @@ impl Answer {
         let mut segment_start = 0;
         let mut i = 0;
         while let Some(lt) = s[i..].find('<').map(|p| p + i) {
-            let window = &s[lt..s.len().min(lt + MAX_PLACEHOLDER)];
-            let hit = window
-                .find('>')
-                .and_then(|end| self.placeholders.get(&window[..=end]).map(|v| (end, v)));
+            // Bytes, not a `str` window: the window's end may fall inside a
+            // character, while `<` and `>` are ASCII and always boundaries.
+            let limit = s.len().min(lt + MAX_PLACEHOLDER);
+            let hit = s.as_bytes()[lt..limit]
+                .iter()
+                .position(|&b| b == b'>')
+                .and_then(|end| self.placeholders.get(&s[lt..=lt + end]).map(|v| (end, v)));
             match hit {
                 Some((end, value)) => {
                     let value = value.clone();
@@ -128,8 +124,14 @@ impl Answer {
 
     /// How many bytes of a text still growing can be released now.
     pub fn safe_len(&self, s: &str) -> usize {
-        let cut = self.mask_cut(s);
-        // Never release part of a placeholder.
+        match &self.output {
+            None => self.outside_placeholder(s, s.len()),
+            Some(profile) => self.mask_cut(s, profile),
+        }
+    }
+
+    /// `cut`, moved back so it does not fall inside a placeholder.
+    fn outside_placeholder(&self, s: &str, cut: usize) -> usize {
         match s[..cut].rfind('<') {
             Some(lt)
                 if !self.placeholders.is_empty()
@@ -144,30 +146,62 @@ impl Answer {
         }
     }
 
-    fn mask_cut(&self, s: &str) -> usize {
-        let mut cut = s.len();
-        let Some(profile) = &self.output else {
-            return cut;
-        };
-        cut = cut.min(floor_boundary(s, s.len().saturating_sub(HOLD)));
-        let token = s
+    fn mask_cut(&self, s: &str, profile: &Profile) -> usize {
+        // Hold the last HOLD bytes, and cut only between words: a released
+        // piece that starts or ends inside a run of letters and digits would
+        // be scanned with a word boundary the whole text does not have.
+        let tail = floor_boundary(s, s.len().saturating_sub(HOLD));
+        let word = s[..tail]
             .rfind(char::is_whitespace)
             .map_or(0, |p| p + s[p..].chars().next().map_or(1, char::len_utf8));
-        if s.len() - token <= MAX_HOLD {
-            cut = cut.min(token);
-        }
+        let mut cut = if s.len() - word <= MAX_HOLD {
+            word
+        } else {
+            tail
+        };
         if let Some(begin) = s.rfind("-----BEGIN")
             && !s[begin..].contains("-----END")
             && s.len() - begin <= MAX_HOLD
         {
             cut = cut.min(begin);
         }
-        for f in crate::scan_with(s, &profile.detect) {
-            if f.end > cut && profile.action_for(f.kind).is_some() {
-                cut = cut.min(f.start);
+        let masked = |text: &str| -> Vec<(usize, usize)> {
+            crate::scan_with(text, &profile.detect)
+                .into_iter()
+                .filter(|f| profile.action_for(f.kind).is_some())
+                .map(|f| (f.start, f.end))
+                .collect()
+        };
+        let whole = masked(s);
+        for &(start, end) in &whole {
+            if end > cut {
+                cut = cut.min(start);
             }
         }
-        cut
+        cut = self.outside_placeholder(s, cut);
+        // The piece released is scanned on its own: it must find what the
+        // whole held text finds before the cut (a value found by trying a
+        // shorter prefix of a longer candidate depends on the text after
+        // it). Where they differ, cut before the first difference.
+        for _ in 0..4 {
+            let piece = masked(&s[..cut]);
+            let before: Vec<_> = whole.iter().copied().filter(|f| f.1 <= cut).collect();
+            if piece == before {
+                return cut;
+            }
+            let first = piece
+                .iter()
+                .chain(&before)
+                .filter(|f| !piece.contains(f) || !before.contains(f))
+                .map(|f| f.0)
+                .min()
+                .unwrap_or(0);
+            let word = s[..first]
+                .rfind(char::is_whitespace)
+                .map_or(0, |p| p + s[p..].chars().next().map_or(1, char::len_utf8));
+            cut = self.outside_placeholder(s, word);
+        }
+        0
     }
 
     /// A complete JSON answer (chat completion, completion, or Responses

@@ -87,7 +87,7 @@ fn restoring_holds_back_at_most_a_placeholder() {
 
 #[test]
 fn output_masking_sees_a_card_split_across_events() {
-    let answer = Answer::new([], Some(redact_all()));
+    let answer = Answer::new([], Some(redact_all().into()));
     let mut rw = SseRewriter::new(answer);
     let body = chat_events(&["Your card is 4111 ", "1111 11", "11 1111", ", thanks."]);
     let out = run(&mut rw, &body, &[]);
@@ -99,7 +99,7 @@ fn output_masking_sees_a_card_split_across_events() {
 
 #[test]
 fn held_text_goes_out_in_the_finish_chunk_or_before_done() {
-    let answer = Answer::new([], Some(redact_all()));
+    let answer = Answer::new([], Some(redact_all().into()));
     let mut rw = SseRewriter::new(answer);
     // The stream ends without finish_reason: an inserted chunk carries the rest.
     let body = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"mail me at bob@example.org\"},\"finish_reason\":null}]}\n\ndata: [DONE]\n\n";
@@ -111,7 +111,10 @@ fn held_text_goes_out_in_the_finish_chunk_or_before_done() {
 
 #[test]
 fn tool_call_arguments_are_restored_and_masked() {
-    let answer = Answer::new([("<EMAIL_1>", "amy@example.com")], Some(redact_all()));
+    let answer = Answer::new(
+        [("<EMAIL_1>", "amy@example.com")],
+        Some(redact_all().into()),
+    );
     let mut rw = SseRewriter::new(answer);
     let chunk = |args: &str, finish: Option<&str>| {
         json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
@@ -171,7 +174,7 @@ fn responses_body(pieces: &[&str]) -> String {
 fn responses_stream_gets_an_inserted_delta_and_consecutive_sequence_numbers() {
     let answer = Answer::new(
         [("<PHONE_NUMBER_1>", "+44 20 7946 0958")],
-        Some(redact_all()),
+        Some(redact_all().into()),
     );
     let mut rw = SseRewriter::new(answer);
     let body = responses_body(&["Call <PHONE_NUMBER_1> or ", "me at 415-555-", "2671"]);
@@ -208,7 +211,7 @@ fn responses_stream_gets_an_inserted_delta_and_consecutive_sequence_numbers() {
 
 #[test]
 fn unreadable_events_do_not_pass_unread() {
-    let answer = Answer::new([], Some(redact_all()));
+    let answer = Answer::new([], Some(redact_all().into()));
     let mut rw = SseRewriter::new(answer);
     let out = run(&mut rw, "data: {not json 4111 1111 1111 1111\n\n", &[]);
     assert!(!out.contains("4111"), "{out}");
@@ -217,7 +220,10 @@ fn unreadable_events_do_not_pass_unread() {
 
 #[test]
 fn json_answers_are_masked_and_restored() {
-    let mut answer = Answer::new([("<EMAIL_1>", "jane@example.com")], Some(redact_all()));
+    let mut answer = Answer::new(
+        [("<EMAIL_1>", "jane@example.com")],
+        Some(redact_all().into()),
+    );
     let mut v = json!({"object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant",
         "content": "Hi <EMAIL_1>, your SSN 123-45-6789 is on file",
         "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f", "arguments": "{\"ip\":\"10.1.2.3\"}"}}]}}]});
@@ -244,7 +250,7 @@ proptest! {
         let body = chat_events(&pieces);
         let make = || Answer::new(
             [("<EMAIL_1>", "a@x.io"), ("<EMAIL_2>", "b@y.io")],
-            mask.then(redact_all),
+            mask.then(|| redact_all().into()),
         );
         let mut sorted = splits.clone();
         sorted.sort_unstable();
@@ -262,4 +268,53 @@ fn placeholders_written_with_json_escapes_are_restored_too() {
     let body = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi \\u003cEMAIL_1\\u003e\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
     let out = run(&mut rw, body, &[]);
     assert_eq!(chat_text(&out), "hi jane@example.com");
+}
+
+#[test]
+fn restored_values_with_json_specials_stay_valid_json() {
+    let answer = Answer::new([("<SECRET_1>", "a\"b\\c <EMAIL_1>")], None);
+    let mut rw = SseRewriter::new(answer);
+    let out = run(
+        &mut rw,
+        &chat_events(&["key <SECRET_1>", " and <EMAIL_1>"]),
+        &[],
+    );
+    // Every event still parses, and the value is restored once, verbatim: the
+    // placeholder-looking text inside it is not restored again.
+    assert_eq!(chat_text(&out), "key a\"b\\c <EMAIL_1> and <EMAIL_1>");
+}
+
+/// Found by the `restore_stream` fuzz target: a `<` followed by multi-byte
+/// characters near the placeholder length panicked on a char boundary.
+#[test]
+fn a_less_than_sign_before_multibyte_text_is_not_a_panic() {
+    let mut answer = Answer::new([("<EMAIL_1>", "j@x.io")], None);
+    let text = format!("<{}K and <EMAIL_1>", "é".repeat(15));
+    assert_eq!(
+        answer.text(&text),
+        format!("<{}K and j@x.io", "é".repeat(15))
+    );
+    for n in 0..40 {
+        let text = format!("<{}{}", "a".repeat(n), "ü".repeat(20));
+        assert_eq!(answer.text(&text), text);
+    }
+}
+
+/// Found by the `restore_stream` fuzz target: a phone found only by trying
+/// a shorter prefix of a longer digit run (`3399900000 00807`) was released
+/// in a piece that ended before the rest of the run, and that piece alone
+/// did not show it: the text left unmasked.
+#[test]
+fn a_value_that_depends_on_the_text_after_it_is_masked_in_streams_too() {
+    let text = "ref 3399900000 00807: done, and here is a good deal more text, \
+                enough to push the hold window well past it. The end.";
+    let whole = Answer::new([], Some(redact_all().into())).text(text);
+    assert!(whole.contains("[PHONE_NUMBER]"), "{whole}");
+    // One character a delta: every length of held text occurs, so the cut
+    // falls between `3399900000` and `00807` at some point.
+    let pieces: Vec<String> = text.chars().map(String::from).collect();
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let mut rw = SseRewriter::new(Answer::new([], Some(redact_all().into())));
+    let out = run(&mut rw, &chat_events(&pieces), &[]);
+    assert_eq!(chat_text(&out), whole);
 }

@@ -30,6 +30,18 @@ impl SqliteStore {
         })
     }
 
+    /// Up to `limit` whole rows (record, seq and links) after `after_seq`.
+    async fn page(&self, after_seq: i64, limit: i64) -> Result<Vec<SqliteRow>, StoreError> {
+        Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT seq, {COLUMNS}, prev_hash, hash FROM request_records \
+             WHERE seq > ? ORDER BY seq LIMIT ?"
+        )))
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Recomputes the whole chain from the stored rows, page by page.
     pub async fn verify_chain(&self) -> Result<Verdict, StoreError> {
         self.verify_chain_against(None).await
@@ -46,14 +58,7 @@ impl SqliteStore {
         };
         let mut after = i64::MIN;
         loop {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT seq, {COLUMNS}, prev_hash, hash FROM request_records \
-                 WHERE seq > ? ORDER BY seq LIMIT ?"
-            )))
-            .bind(after)
-            .bind(VERIFY_PAGE)
-            .fetch_all(&self.pool)
-            .await?;
+            let rows = self.page(after, VERIFY_PAGE).await?;
             let Some(last) = rows.last() else { break };
             after = last.try_get("seq")?;
             for row in &rows {
@@ -184,15 +189,9 @@ impl SqliteStore {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<ChainRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT seq, {COLUMNS}, prev_hash, hash FROM request_records \
-             WHERE seq > ? ORDER BY seq LIMIT ?"
-        )))
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
+        self.page(after_seq, limit)
+            .await?
+            .iter()
             .map(|row| {
                 Ok(ChainRow {
                     seq: row.try_get("seq")?,

@@ -20,13 +20,11 @@ pub fn run(command: PiiCommand) -> anyhow::Result<()> {
     let mut profile = match profile {
         Some(name) => {
             let config = load_config(config.config.as_deref())?;
-            config
-                .pii
-                .apply
-                .into_iter()
-                .map(|(_, p)| p)
-                .find(|p| p.name == name)
-                .with_context(|| format!("no profile `{name}` is applied in [[pii.apply]]"))?
+            let profile =
+                config.pii.profiles.get(&name).with_context(|| {
+                    format!("no profile `{name}` in the config's [pii.profiles]")
+                })?;
+            (**profile).clone()
         }
         None => Profile {
             name: "redact-all".into(),

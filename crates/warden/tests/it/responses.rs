@@ -8,14 +8,12 @@ use warden_store::RecordStore as _;
 use crate::support::*;
 
 async fn create(w: &World, token: &str, stream: bool) -> String {
-    let resp = w
-        .http
-        .post(w.gw.url("/v1/responses"))
-        .bearer_auth(token)
-        .json(&json!({"model": "gpt-4o", "input": "hello", "stream": stream}))
-        .send()
-        .await
-        .expect("send");
+    let resp = post_responses(
+        w,
+        token,
+        &json!({"model": "gpt-4o", "input": "hello", "stream": stream}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.expect("body");
     if !stream {
@@ -28,6 +26,16 @@ async fn create(w: &World, token: &str, stream: bool) -> String {
         .find(|v| v["type"] == "response.created")
         .and_then(|v| v["response"]["id"].as_str().map(str::to_owned))
         .expect("response.created")
+}
+
+async fn post_responses(w: &World, token: &str, body: &Value) -> reqwest::Response {
+    w.http
+        .post(w.gw.url("/v1/responses"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("send")
 }
 
 async fn call(w: &World, token: &str, method: reqwest::Method, path: &str) -> reqwest::Response {
@@ -80,23 +88,9 @@ async fn only_the_creator_reads_deletes_lists_or_continues_a_response() {
         }
         // Continuing someone else's response is reading it.
         let next = json!({"model": "gpt-4o", "input": "and then?", "previous_response_id": id});
-        let resp = w
-            .http
-            .post(w.gw.url("/v1/responses"))
-            .bearer_auth(&carol)
-            .json(&next)
-            .send()
-            .await
-            .expect("send");
+        let resp = post_responses(&w, &carol, &next).await;
         expect_error(resp, 404, "response_not_found").await;
-        let resp = w
-            .http
-            .post(w.gw.url("/v1/responses"))
-            .bearer_auth(&alice)
-            .json(&next)
-            .send()
-            .await
-            .expect("send");
+        let resp = post_responses(&w, &alice, &next).await;
         assert_eq!(resp.status(), 200);
         let cancel = format!("/v1/responses/{id}/cancel");
         let resp = w
@@ -180,24 +174,10 @@ async fn calls_are_grouped_into_sessions_by_header_and_by_responses_chain() {
     // A Responses chain without a header: the chain's first response names it.
     let first = create(&w, &alice, false).await;
     let next = json!({"model": "gpt-4o", "input": "more", "previous_response_id": first});
-    let resp = w
-        .http
-        .post(w.gw.url("/v1/responses"))
-        .bearer_auth(&alice)
-        .json(&next)
-        .send()
-        .await
-        .expect("send");
+    let resp = post_responses(&w, &alice, &next).await;
     let second: Value = resp.json().await.expect("json");
     let next = json!({"model": "gpt-4o", "input": "more", "previous_response_id": second["id"]});
-    let resp = w
-        .http
-        .post(w.gw.url("/v1/responses"))
-        .bearer_auth(&alice)
-        .json(&next)
-        .send()
-        .await
-        .expect("send");
+    let resp = post_responses(&w, &alice, &next).await;
     assert_eq!(resp.status(), 200);
     let records = w.gw.wait_records(6).await.expect("records");
     let in_session = |s: &str| {
