@@ -47,6 +47,17 @@ pub struct RawAudit {
     pub checkpoint_interval: Option<Duration>,
     /// Where the latest checkpoint is published (written atomically).
     pub checkpoint_file: Option<PathBuf>,
+    /// Also sign once the trail grew by this many entries.
+    pub checkpoint_every: Option<u64>,
+    /// Where each new checkpoint is POSTed (JSON), besides the file.
+    pub checkpoint_webhook: Option<String>,
+    /// `fsync` (default): a call's record is on disk before its response
+    /// completes. `async`: written in the background.
+    pub durability: Option<String>,
+    /// How long a response waits for its record to be committed before it
+    /// is failed (default 5s).
+    #[serde(default, with = "humantime_serde")]
+    pub commit_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -29,13 +29,42 @@ pub struct Config {
     pub audit: AuditConfig,
 }
 
-/// Signed checkpoints of the audit trail, made by the server.
-#[derive(Debug, Clone, Default)]
+/// The audit trail: how durable a record is before the caller's response
+/// completes, and the signed checkpoints the server makes.
+#[derive(Debug, Clone)]
 pub struct AuditConfig {
+    pub durability: Durability,
+    pub commit_timeout: Duration,
     /// Checkpoints are signed only when a key is configured.
     pub signing_key_file: Option<PathBuf>,
     pub checkpoint_interval: Duration,
+    pub checkpoint_every: Option<u64>,
     pub checkpoint_file: Option<PathBuf>,
+    pub checkpoint_webhook: Option<String>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> AuditConfig {
+        AuditConfig {
+            durability: Durability::Fsync,
+            commit_timeout: Duration::from_secs(5),
+            signing_key_file: None,
+            checkpoint_interval: Duration::from_secs(60),
+            checkpoint_every: None,
+            checkpoint_file: None,
+            checkpoint_webhook: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every group commit is fsync'd; a response completes only after its
+    /// record's commit.
+    Fsync,
+    /// Records are written in the background (a crash may lose the last
+    /// few); responses never wait for them.
+    Async,
 }
 
 /// Content rules: refuse requests by their text, tools or output cap.

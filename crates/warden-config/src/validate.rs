@@ -136,10 +136,45 @@ fn audit(cx: &Ctx, raw: RawAudit) -> Result<AuditConfig, ConfigError> {
             "checkpoints are signed: set audit.signing_key_file too",
         ));
     }
+    let durability = match raw.durability.as_deref() {
+        None | Some("fsync") => Durability::Fsync,
+        Some("async") => Durability::Async,
+        Some(other) => {
+            return Err(cx.invalid(
+                "audit.durability",
+                format!("`{other}`: use \"fsync\" or \"async\""),
+            ));
+        }
+    };
+    let commit_timeout = raw
+        .commit_timeout
+        .unwrap_or(std::time::Duration::from_secs(5));
+    if commit_timeout.is_zero() {
+        return Err(cx.invalid("audit.commit_timeout", "must be more than 0"));
+    }
+    if raw.checkpoint_every == Some(0) {
+        return Err(cx.invalid("audit.checkpoint_every", "must be at least 1"));
+    }
+    if (raw.checkpoint_every.is_some() || raw.checkpoint_webhook.is_some())
+        && raw.signing_key_file.is_none()
+    {
+        return Err(cx.invalid(
+            "audit",
+            "checkpoint_every and checkpoint_webhook need audit.signing_key_file",
+        ));
+    }
+    let checkpoint_webhook = raw
+        .checkpoint_webhook
+        .map(|u| http_url(cx, "audit.checkpoint_webhook", &u))
+        .transpose()?;
     Ok(AuditConfig {
+        durability,
+        commit_timeout,
         signing_key_file: raw.signing_key_file.map(|p| cx.resolve(&p)),
         checkpoint_interval: interval,
+        checkpoint_every: raw.checkpoint_every,
         checkpoint_file: raw.checkpoint_file.map(|p| cx.resolve(&p)),
+        checkpoint_webhook,
     })
 }
 

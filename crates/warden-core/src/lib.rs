@@ -6,11 +6,13 @@
 //! path agree on them without depending on one another.
 
 pub mod endpoint;
+pub mod event;
 pub mod principal;
 pub mod record;
 pub mod wildcard;
 
 pub use endpoint::EndpointKind;
+pub use event::{Actor, AuditEvent};
 pub use principal::{Principal, PrincipalKind};
 pub use record::{Decision, FindingSummary, Outcome, RequestRecord, Usage};
 

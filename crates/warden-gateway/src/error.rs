@@ -61,6 +61,10 @@ pub enum GatewayError {
     StoreUnavailable(String),
     #[error("`X-Warden-Session` must be 1 to 128 visible ASCII characters")]
     BadSession,
+    #[error(
+        "Warden could not record this request in its audit trail in time, so it does not answer it; retry later"
+    )]
+    AuditUnavailable,
 }
 
 fn deny_message(reason: &DenyReason, model: Option<&str>) -> String {
@@ -99,9 +103,9 @@ impl GatewayError {
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::MaskingUnsupported | GatewayError::BadSession => StatusCode::BAD_REQUEST,
             GatewayError::ContentBlocked { .. } => StatusCode::FORBIDDEN,
-            GatewayError::AnalyzerUnavailable | GatewayError::StoreUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            GatewayError::AnalyzerUnavailable
+            | GatewayError::StoreUnavailable(_)
+            | GatewayError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::ResponseNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -139,6 +143,7 @@ impl GatewayError {
             GatewayError::AnalyzerUnavailable => "analyzer_unavailable",
             GatewayError::ResponseNotFound(_) => "response_not_found",
             GatewayError::StoreUnavailable(_) => "store_unavailable",
+            GatewayError::AuditUnavailable => "audit_unavailable",
             GatewayError::BadSession => "invalid_session",
         }
     }
@@ -163,7 +168,8 @@ impl GatewayError {
             | GatewayError::UpstreamTimeout(_)
             | GatewayError::ListingFailed
             | GatewayError::AnalyzerUnavailable
-            | GatewayError::StoreUnavailable(_) => "server_error",
+            | GatewayError::StoreUnavailable(_)
+            | GatewayError::AuditUnavailable => "server_error",
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => "rate_limit_error",
                 LimitError::PriceUnknown(_) => "permission_error",

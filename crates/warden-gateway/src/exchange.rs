@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use warden_core::{Decision, Outcome, Principal, RequestRecord, Usage};
 
-use crate::records::RecordSink;
+use crate::records::{Committed, RecordSink};
 
 #[derive(Debug)]
 pub struct RecordGuard {
@@ -111,8 +111,10 @@ impl RecordGuard {
         });
     }
 
-    /// The exchange ended; write the record now.
-    pub fn finish(&mut self, outcome: Outcome, usage: Option<Usage>) {
+    /// The exchange ended; write the record now. With durability on, the
+    /// response must not complete before the returned commit resolves.
+    #[must_use = "the response must wait for the record's commit"]
+    pub fn finish(&mut self, outcome: Outcome, usage: Option<Usage>) -> Option<Committed> {
         self.with(|r| {
             r.outcome = outcome;
             r.usage = usage;
@@ -120,13 +122,13 @@ impl RecordGuard {
                 r.reason = Some("upstream_stream_broken".into());
             }
         });
-        self.submit();
+        let r = self.take()?;
+        self.sink.submit_durable(r)
     }
 
-    fn submit(&mut self) {
-        let Some(mut r) = self.record.take() else {
-            return;
-        };
+    /// The record, finished, for submission (once).
+    fn take(&mut self) -> Option<RequestRecord> {
+        let mut r = self.record.take()?;
         r.total_latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
         tracing::info!(
             target: "warden::access",
@@ -140,7 +142,7 @@ impl RecordGuard {
             outcome = r.outcome.as_str(),
             latency_us = r.total_latency_us,
         );
-        self.sink.submit(r);
+        Some(r)
     }
 }
 
@@ -150,6 +152,9 @@ impl Drop for RecordGuard {
         // caller went away (the handler or the body was dropped).
         // A new record starts as `client_gone` with status 499; what was
         // learned before the caller left (principal, upstream status) stays.
-        self.submit();
+        // Nobody is left to wait for its commit.
+        if let Some(r) = self.take() {
+            self.sink.submit(r);
+        }
     }
 }

@@ -100,12 +100,16 @@ pub enum BuildError {
 }
 
 /// With `audit.signing_key_file` set: signs a checkpoint of the trail every
-/// `checkpoint_interval` when it grew, keeps it in the store and publishes
-/// it to `checkpoint_file` (written to a temp file, then renamed, so a
-/// reader never sees half of one). A key that cannot be read stops start-up.
+/// `checkpoint_interval`, and as soon as it grew by `checkpoint_every`
+/// entries, when it grew at all; keeps it in the store and publishes it to
+/// `checkpoint_file` (written to a temp file, then renamed, so a reader
+/// never sees half of one) and `checkpoint_webhook` (POSTed as JSON, retried
+/// with backoff, never holding up the next checkpoint). A key that cannot be
+/// read stops start-up.
 fn start_checkpoints(
     config: &Config,
     store: Arc<dyn warden_store::RecordStore>,
+    sink: RecordSink,
 ) -> Result<(), BuildError> {
     let Some(path) = config.audit.signing_key_file.clone() else {
         return Ok(());
@@ -117,15 +121,30 @@ fn start_checkpoints(
     let pem = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
     let key =
         warden_store::checkpoint::signing_key_from_pem(&pem).map_err(|e| bad(e.to_string()))?;
-    let interval = config.audit.checkpoint_interval;
-    let publish = config.audit.checkpoint_file.clone();
+    let audit = config.audit.clone();
+    let webhook = audit
+        .checkpoint_webhook
+        .clone()
+        .map(|url| (url, warden_identity::http::client_builder().build()));
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
+        let mut tick = tokio::time::interval(audit.checkpoint_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut signed = 0;
+        let mut at_count = sink.committed();
         loop {
-            tick.tick().await;
-            let cp = match store.checkpoint(&key, signed).await {
+            let every = audit
+                .checkpoint_every
+                .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = async {
+                    while sink.committed() - at_count < every {
+                        sink.grown().await;
+                    }
+                } => {}
+            }
+            at_count = sink.committed();
+            let cp = match warden_store::trail::sign_checkpoint(&*store, &key, signed).await {
                 Ok(Some(cp)) => cp,
                 Ok(None) => continue,
                 Err(error) => {
@@ -135,20 +154,45 @@ fn start_checkpoints(
             };
             signed = cp.seq;
             tracing::info!(seq = cp.seq, root = %cp.root, "audit checkpoint signed");
-            if let Some(file) = &publish {
-                let text = serde_json::to_string_pretty(&cp).unwrap_or_default() + "\n";
+            let text = serde_json::to_string_pretty(&cp).unwrap_or_default() + "\n";
+            if let Some(file) = &audit.checkpoint_file {
                 let tmp = file.with_extension("tmp");
                 let written = async {
-                    tokio::fs::write(&tmp, text).await?;
+                    tokio::fs::write(&tmp, &text).await?;
                     tokio::fs::rename(&tmp, file).await
                 };
                 if let Err(error) = written.await {
                     tracing::warn!(%error, file = %file.display(), "could not publish the audit checkpoint");
                 }
             }
+            if let Some((url, Ok(client))) = &webhook {
+                tokio::spawn(post_checkpoint(client.clone(), url.clone(), text));
+            }
         }
     });
     Ok(())
+}
+
+/// POSTs one checkpoint, retrying with backoff for about a minute. A newer
+/// checkpoint supersedes it, so giving up loses nothing that matters.
+async fn post_checkpoint(client: reqwest::Client, url: String, body: String) {
+    let mut delay = std::time::Duration::from_millis(200);
+    for _ in 0..8 {
+        let sent = client
+            .post(&url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) => tracing::warn!(status = %r.status(), %url, "checkpoint webhook refused"),
+            Err(error) => tracing::warn!(%error, %url, "checkpoint webhook unreachable"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(15));
+    }
 }
 
 /// Every masking profile and content rule a policy attaches must exist: a
@@ -214,8 +258,9 @@ impl Gateway {
         let key_store: Arc<dyn warden_store::KeyStore> = store.clone();
         let identity = Identity::new(&config, key_store);
         let record_store: Arc<dyn warden_store::RecordStore> = store.clone();
-        let (records, writer) = RecordSink::start(Arc::clone(&record_store));
-        start_checkpoints(&config, record_store)?;
+        let durable = config.audit.durability == warden_config::Durability::Fsync;
+        let (records, writer) = RecordSink::start(Arc::clone(&record_store), durable);
+        start_checkpoints(&config, record_store, records.clone())?;
         // The detectors' tables (tens of milliseconds for the phone metadata)
         // load now, off the runtime, not on the first masked request.
         let detects: Vec<warden_pii::Detect> = config
@@ -368,6 +413,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
                 headers.insert(REQUEST_ID, id_value);
             }
             let relay = Relay::new(response, idle, guard, ticket, price)
+                .committing(gw.config.audit.commit_timeout)
                 .answering(answer)
                 .owning(owner.map(|o| (Arc::clone(&gw.owners), o)));
             builder
@@ -375,15 +421,52 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
         Ok(Reply::Local(mut response)) => {
-            guard.finish(Outcome::Completed, None);
+            let commit = guard.finish(Outcome::Completed, None);
+            if let Err(error) = committed(commit, gw.config.audit.commit_timeout).await {
+                return error_response(error, id_value);
+            }
             response.headers_mut().insert(REQUEST_ID, id_value);
             response
         }
-        Err(error) => refuse(error, guard, id_value),
+        Err(error) => {
+            let commit = refuse(&error, guard);
+            let error = match committed(commit, gw.config.audit.commit_timeout).await {
+                Ok(()) => error,
+                Err(audit) => audit,
+            };
+            error_response(error, id_value)
+        }
     }
 }
 
-fn refuse(error: GatewayError, mut guard: RecordGuard, id_value: HeaderValue) -> Response {
+/// Waits until the request's record is committed before its response goes
+/// out (with durability on). If the trail cannot take it in time the caller
+/// is refused instead: no answer leaves Warden unrecorded.
+async fn committed(
+    commit: Option<records::Committed>,
+    timeout: std::time::Duration,
+) -> Result<(), GatewayError> {
+    let Some(commit) = commit else {
+        return Ok(());
+    };
+    match tokio::time::timeout(timeout, commit).await {
+        Ok(Ok(())) => Ok(()),
+        _ => {
+            tracing::error!("audit record not committed in time; refusing the response");
+            Err(GatewayError::AuditUnavailable)
+        }
+    }
+}
+
+fn error_response(error: GatewayError, id_value: HeaderValue) -> Response {
+    let mut response = error.into_response();
+    response.headers_mut().insert(REQUEST_ID, id_value.clone());
+    response.headers_mut().insert(X_REQUEST_ID, id_value);
+    response
+}
+
+/// Records the refusal; the returned commit must resolve before it is sent.
+fn refuse(error: &GatewayError, mut guard: RecordGuard) -> Option<records::Committed> {
     let outcome = match error {
         GatewayError::UpstreamUnreachable(_)
         | GatewayError::UpstreamTimeout(_)
@@ -392,11 +475,7 @@ fn refuse(error: GatewayError, mut guard: RecordGuard, id_value: HeaderValue) ->
         _ => Outcome::Refused,
     };
     guard.refused(error.status().as_u16(), error.code(), outcome);
-    guard.finish(outcome, None);
-    let mut response = error.into_response();
-    response.headers_mut().insert(REQUEST_ID, id_value.clone());
-    response.headers_mut().insert(X_REQUEST_ID, id_value);
-    response
+    guard.finish(outcome, None)
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

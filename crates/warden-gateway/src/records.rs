@@ -1,66 +1,116 @@
-//! Getting request records into the store without slowing the data path.
+//! Getting the audit trail's entries into the store without slowing the
+//! data path, and durable before a caller's response completes.
 //!
 //! Each exchange hands its finished record to a [`RecordSink`] (a bounded
 //! channel, no await on the hot path); one writer task drains it and appends
-//! batches in a single transaction (group commit), so a burst of requests
-//! costs a few transactions, not one each. If the channel is full the record
-//! is sent by a spawned task instead of being dropped. Shutdown closes the
-//! channel and waits for the writer to drain it: no record is lost on a clean
-//! stop. (Durability before the response, for the audit trail, is its own
-//! issue; see ARCHITECTURE.md.)
+//! everything queued in one transaction (group commit). With durability on
+//! (the default), the store fsyncs every commit and the writer answers each
+//! entry's [`Committed`] after its batch commits: the relay holds the end of
+//! the response until then. While one batch is being fsync'd the next one
+//! queues, so a busy gateway pays one fsync per batch, not per call. With
+//! durability off, the writer waits a moment to gather larger batches and
+//! nobody waits for it.
+//!
+//! If the channel is full the entry is sent by a spawned task instead of
+//! being dropped. Shutdown closes the channel and waits for the writer to
+//! drain it: no entry is lost on a clean stop.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use warden_core::RequestRecord;
-use warden_store::RecordStore;
+use warden_core::{AuditEvent, RequestRecord};
+use warden_store::{Entry, RecordStore};
 
 const CHANNEL: usize = 16 * 1024;
 const BATCH: usize = 512;
-/// After the first record of a batch arrives, wait this long for more, so a
-/// busy gateway writes a few large transactions instead of many tiny ones
-/// (each is several hand-offs to SQLite's worker thread). Records are not on
-/// the response path, so this adds no latency to any call.
+/// Without durability: after the first entry of a batch arrives, wait this
+/// long for more, so a busy gateway writes a few large transactions instead
+/// of many tiny ones. Nobody waits on those writes, so this adds no latency.
 const LINGER: Duration = Duration::from_millis(2);
+
+/// Resolves once the entry's batch has been committed (and, when durable,
+/// fsync'd). An error means the writer stopped before that.
+pub type Committed = oneshot::Receiver<()>;
+
+struct Item {
+    entry: Entry,
+    ack: Option<oneshot::Sender<()>>,
+}
 
 #[derive(Debug, Clone)]
 pub struct RecordSink {
-    tx: mpsc::Sender<RequestRecord>,
+    tx: mpsc::Sender<Item>,
     healthy: Arc<AtomicBool>,
+    durable: bool,
+    /// Entries committed since start-up (for checkpoints every M entries).
+    committed: Arc<AtomicI64>,
+    grew: Arc<tokio::sync::Notify>,
 }
 
 /// Owns the writer task; `close` drains it.
 #[derive(Debug)]
 pub struct RecordWriter {
     handle: JoinHandle<()>,
-    close: tokio::sync::oneshot::Sender<()>,
+    close: oneshot::Sender<()>,
 }
 
 impl RecordSink {
-    pub fn start(store: Arc<dyn RecordStore>) -> (RecordSink, RecordWriter) {
+    /// `durable`: callers wait for their entry's commit (see the module
+    /// docs); the store must have been opened to fsync its commits.
+    pub fn start(store: Arc<dyn RecordStore>, durable: bool) -> (RecordSink, RecordWriter) {
         let (tx, rx) = mpsc::channel(CHANNEL);
-        let (close, closing) = tokio::sync::oneshot::channel();
-        let healthy = Arc::new(AtomicBool::new(true));
-        let handle = tokio::spawn(write_loop(store, rx, closing, Arc::clone(&healthy)));
-        (RecordSink { tx, healthy }, RecordWriter { handle, close })
+        let (close, closing) = oneshot::channel();
+        let sink = RecordSink {
+            tx,
+            healthy: Arc::new(AtomicBool::new(true)),
+            durable,
+            committed: Arc::default(),
+            grew: Arc::default(),
+        };
+        let handle = tokio::spawn(write_loop(store, rx, closing, sink.clone()));
+        (sink, RecordWriter { handle, close })
     }
 
+    /// Queues a record; nobody waits for it (a caller who already left).
     pub fn submit(&self, record: RequestRecord) {
-        match self.tx.try_send(record) {
+        self.send(Entry::Request(record), None);
+    }
+
+    /// Queues a record; with durability on, the returned [`Committed`]
+    /// resolves once it is on disk. `None` when nobody needs to wait.
+    pub fn submit_durable(&self, record: RequestRecord) -> Option<Committed> {
+        if !self.durable {
+            self.submit(record);
+            return None;
+        }
+        let (ack, committed) = oneshot::channel();
+        self.send(Entry::Request(record), Some(ack));
+        Some(committed)
+    }
+
+    /// Queues an audit event (start, stop, checkpoint, admin actions).
+    pub fn event(&self, event: AuditEvent) -> Committed {
+        let (ack, committed) = oneshot::channel();
+        self.send(Entry::Event(event), Some(ack));
+        committed
+    }
+
+    fn send(&self, entry: Entry, ack: Option<oneshot::Sender<()>>) {
+        match self.tx.try_send(Item { entry, ack }) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(record)) => {
+            Err(mpsc::error::TrySendError::Full(item)) => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    if tx.send(record).await.is_err() {
-                        tracing::error!("record writer stopped; a request record was lost");
+                    if tx.send(item).await.is_err() {
+                        tracing::error!("audit writer stopped; an audit entry was lost");
                     }
                 });
             }
-            Err(mpsc::error::TrySendError::Closed(record)) => {
-                tracing::error!(request_id = %record.request_id, "record writer stopped; a request record was lost");
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("audit writer stopped; an audit entry was lost");
             }
         }
     }
@@ -69,34 +119,49 @@ impl RecordSink {
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed) && !self.tx.is_closed()
     }
+
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// Entries committed by this process so far.
+    pub fn committed(&self) -> i64 {
+        self.committed.load(Ordering::Relaxed)
+    }
+
+    /// Wakes after each commit.
+    pub async fn grown(&self) {
+        self.grew.notified().await;
+    }
 }
 
 impl RecordWriter {
-    /// Stops taking records and waits until every record already submitted
-    /// is written. Call after the server has drained its connections; a
-    /// record submitted after this is logged as lost.
+    /// Stops taking entries and waits until every entry already submitted
+    /// is written. Call after the server has drained its connections; an
+    /// entry submitted after this is logged as lost.
     pub async fn close(self) {
         let _ = self.close.send(());
         if let Err(e) = self.handle.await {
-            tracing::error!(error = %e, "record writer panicked");
+            tracing::error!(error = %e, "audit writer panicked");
         }
     }
 }
 
 async fn write_loop(
     store: Arc<dyn RecordStore>,
-    mut rx: mpsc::Receiver<RequestRecord>,
-    mut closing: tokio::sync::oneshot::Receiver<()>,
-    healthy: Arc<AtomicBool>,
+    mut rx: mpsc::Receiver<Item>,
+    mut closing: oneshot::Receiver<()>,
+    sink: RecordSink,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
+    let mut entries: Vec<Entry> = Vec::with_capacity(BATCH);
     let mut open = true;
     loop {
         let received = if open {
             tokio::select! {
                 n = rx.recv_many(&mut batch, BATCH) => n,
                 // Closed, or the writer's owner is gone: take no new
-                // records, drain what is buffered.
+                // entries, drain what is buffered.
                 _ = &mut closing => {
                     open = false;
                     rx.close();
@@ -109,30 +174,43 @@ async fn write_loop(
         if received == 0 {
             break;
         }
-        if open && batch.len() < BATCH {
+        if open && !sink.durable && batch.len() < BATCH {
             tokio::time::sleep(LINGER).await;
             while batch.len() < BATCH {
                 match rx.try_recv() {
-                    Ok(r) => batch.push(r),
+                    Ok(item) => batch.push(item),
                     Err(_) => break,
                 }
             }
         }
+        let mut acks = Vec::with_capacity(batch.len());
+        for item in batch.drain(..) {
+            entries.push(item.entry);
+            acks.extend(item.ack);
+        }
         let mut delay = Duration::from_millis(50);
         loop {
-            match store.append_records(&batch).await {
+            match store.append(&entries).await {
                 Ok(()) => {
-                    healthy.store(true, Ordering::Relaxed);
+                    sink.healthy.store(true, Ordering::Relaxed);
                     break;
                 }
                 Err(e) => {
-                    healthy.store(false, Ordering::Relaxed);
-                    tracing::error!(error = %e, records = batch.len(), "cannot write request records; retrying");
+                    sink.healthy.store(false, Ordering::Relaxed);
+                    tracing::error!(error = %e, entries = entries.len(), "cannot write the audit trail; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
         }
-        batch.clear();
+        sink.committed.fetch_add(
+            i64::try_from(entries.len()).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
+        sink.grew.notify_waiters();
+        for ack in acks {
+            let _ = ack.send(());
+        }
+        entries.clear();
     }
 }

@@ -5,6 +5,14 @@
 //! A broken or stalled upstream body is passed on as a broken body (hyper
 //! aborts the response, so the caller sees a truncated stream, never a clean
 //! end and never a `data: [DONE]` Warden made up).
+//!
+//! With durable audit on, the answer's last part waits for its record's
+//! commit: for SSE, the chunk that carries the terminal event (`data:
+//! [DONE]`, `response.completed` / `failed` / `incomplete`); otherwise the
+//! end of the body (Warden answers chunked, so the caller's response is not
+//! complete before it). If the commit does not come within
+//! `audit.commit_timeout`, the body ends broken: no call completes
+//! unrecorded.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -22,6 +30,7 @@ use warden_limits::Ticket;
 use warden_pii::stream::{Answer, SseRewriter};
 
 use crate::exchange::RecordGuard;
+use crate::records::Committed;
 use crate::usage::UsageTap;
 
 fn body_kind(content_type: Option<&str>) -> BodyKind {
@@ -68,6 +77,25 @@ pub enum RelayError {
     Idle(Duration),
     #[error("answer larger than {0} bytes cannot be rewritten")]
     TooLarge(usize),
+    #[error("the audit record was not committed in time; the answer is cut")]
+    AuditUnavailable,
+}
+
+/// Where the relay is in the answer.
+enum State {
+    /// Passing the upstream's body on.
+    Open,
+    /// The record is written; `held` (the terminal chunk, or the tail) waits
+    /// for its commit, then the body ends if `last`.
+    Committing {
+        commit: Committed,
+        held: Bytes,
+        last: bool,
+    },
+    /// Recorded: whatever the upstream still sends after its terminal event
+    /// passes through.
+    Recorded,
+    Done,
 }
 
 pub struct Relay {
@@ -83,6 +111,8 @@ pub struct Relay {
     /// For a call that creates a Responses API object: where to note its
     /// creator once the id is seen.
     owns: Option<(Arc<ResponseOwners>, Created)>,
+    state: State,
+    commit_timeout: Duration,
 }
 
 /// What the body is, for rewriting the model's text in it.
@@ -147,7 +177,15 @@ impl Relay {
             content_type,
             rewrite: None,
             owns: None,
+            state: State::Open,
+            commit_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// How long the answer's end waits for the record's commit.
+    pub fn committing(mut self, timeout: Duration) -> Relay {
+        self.commit_timeout = timeout;
+        self
     }
 
     pub fn owning(mut self, owns: Option<(Arc<ResponseOwners>, Created)>) -> Relay {
@@ -243,8 +281,10 @@ impl Relay {
         counts
     }
 
-    fn end(&mut self, outcome: Outcome) {
-        if let Some(mut guard) = self.guard.take() {
+    /// Writes the record; what to wait for before the answer completes.
+    fn end(&mut self, outcome: Outcome) -> Option<Committed> {
+        let mut guard = self.guard.take()?;
+        {
             let usage = self.tap.finish();
             // Estimates become actuals; without usage (a cut stream) they stay.
             let cost = match self.ticket.take() {
@@ -269,8 +309,28 @@ impl Relay {
             if !found.is_empty() {
                 guard.add_findings(found);
             }
-            guard.finish(outcome, usage);
+            guard.finish(outcome, usage)
         }
+    }
+
+    /// Ends a failed answer: recorded, and nobody waits for the commit
+    /// (the caller gets a broken body either way).
+    fn fail(&mut self, outcome: Outcome) {
+        drop(self.end(outcome));
+        self.state = State::Done;
+    }
+
+    /// Holds `held` until the record `end` wrote is committed.
+    fn hold(&mut self, commit: Option<Committed>, held: Bytes, last: bool) -> Option<Bytes> {
+        let Some(commit) = commit else {
+            self.state = if last { State::Done } else { State::Recorded };
+            return Some(held);
+        };
+        self.timer
+            .as_mut()
+            .reset(Instant::now() + self.commit_timeout);
+        self.state = State::Committing { commit, held, last };
+        None
     }
 }
 
@@ -280,22 +340,55 @@ impl Stream for Relay {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            if this.guard.is_none() {
-                return Poll::Ready(None);
+            match &mut this.state {
+                State::Done => return Poll::Ready(None),
+                State::Committing { commit, held, last } => {
+                    let committed = match Pin::new(commit).poll(cx) {
+                        Poll::Ready(result) => result.is_ok(),
+                        Poll::Pending => {
+                            ready!(this.timer.as_mut().poll(cx));
+                            false
+                        }
+                    };
+                    if !committed {
+                        tracing::error!("audit record not committed in time; cutting the answer");
+                        this.state = State::Done;
+                        return Poll::Ready(Some(Err(RelayError::AuditUnavailable)));
+                    }
+                    let held = std::mem::take(held);
+                    this.state = if *last { State::Done } else { State::Recorded };
+                    if !held.is_empty() {
+                        return Poll::Ready(Some(Ok(held)));
+                    }
+                    continue;
+                }
+                State::Open | State::Recorded => {}
             }
+            let open = matches!(this.state, State::Open);
             match this.upstream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
-                    this.tap.observe(&chunk);
+                    if open {
+                        this.tap.observe(&chunk);
+                    }
                     let deadline = Instant::now() + this.idle;
                     this.timer.as_mut().reset(deadline);
                     let chunk = match this.rewrite(chunk) {
                         Ok(chunk) => chunk,
                         Err(e) => {
                             tracing::warn!(error = %e, "answer too large to rewrite");
-                            this.end(Outcome::UpstreamBroken);
+                            this.fail(Outcome::UpstreamBroken);
                             return Poll::Ready(Some(Err(e)));
                         }
                     };
+                    if open && this.tap.ended() {
+                        let commit = this.end(Outcome::Completed);
+                        match this.hold(commit, chunk, false) {
+                            Some(chunk) if !chunk.is_empty() => {
+                                return Poll::Ready(Some(Ok(chunk)));
+                            }
+                            _ => continue,
+                        }
+                    }
                     // An empty chunk could read as the end of the body: wait
                     // for more instead (a held-back placeholder prefix).
                     if chunk.is_empty() {
@@ -304,22 +397,36 @@ impl Stream for Relay {
                     return Poll::Ready(Some(Ok(chunk)));
                 }
                 Poll::Ready(Some(Err(e))) => {
+                    if !open {
+                        // The answer was complete and recorded already.
+                        this.state = State::Done;
+                        return Poll::Ready(None);
+                    }
                     tracing::warn!(error = %e, "upstream body broke mid-response");
-                    this.end(Outcome::UpstreamBroken);
+                    this.fail(Outcome::UpstreamBroken);
                     return Poll::Ready(Some(Err(RelayError::Upstream(e))));
                 }
                 Poll::Ready(None) => {
-                    let tail = this.rewrite_end();
-                    this.end(Outcome::Completed);
-                    if tail.is_empty() {
-                        return Poll::Ready(None);
+                    let tail = Bytes::from(this.rewrite_end());
+                    let commit = if open {
+                        this.end(Outcome::Completed)
+                    } else {
+                        None
+                    };
+                    match this.hold(commit, tail, true) {
+                        Some(tail) if !tail.is_empty() => return Poll::Ready(Some(Ok(tail))),
+                        Some(_) => return Poll::Ready(None),
+                        None => continue,
                     }
-                    return Poll::Ready(Some(Ok(Bytes::from(tail))));
                 }
                 Poll::Pending => {
                     ready!(this.timer.as_mut().poll(cx));
+                    if !open {
+                        this.state = State::Done;
+                        return Poll::Ready(None);
+                    }
                     tracing::warn!(idle = ?this.idle, "upstream body stalled");
-                    this.end(Outcome::UpstreamBroken);
+                    this.fail(Outcome::UpstreamBroken);
                     return Poll::Ready(Some(Err(RelayError::Idle(this.idle))));
                 }
             }

@@ -26,6 +26,9 @@ pub enum UsageTap {
         usage: Option<Usage>,
         /// The Responses API object's id, from `response.created`.
         response_id: Option<String>,
+        /// The stream's terminal event has passed (`data: [DONE]`, or a
+        /// Responses `response.completed` / `failed` / `incomplete`).
+        ended: bool,
     },
     /// Read from a JSON answer the relay parsed anyway (to rewrite it), so
     /// the body is neither copied nor parsed a second time here.
@@ -93,6 +96,7 @@ impl UsageTap {
                 partial: Vec::new(),
                 usage: None,
                 response_id: None,
+                ended: false,
             },
             Some(ct) if ct.starts_with("application/json") => UsageTap::Json(Vec::new()),
             _ => UsageTap::Off,
@@ -113,16 +117,17 @@ impl UsageTap {
                 partial,
                 usage,
                 response_id,
+                ended,
             } => {
                 let mut rest = chunk;
                 while let Some(nl) = memchr::memchr(b'\n', rest) {
                     let (line, tail) = rest.split_at(nl);
                     rest = &tail[1..];
                     if partial.is_empty() {
-                        scan_line(line, usage, response_id);
+                        scan_line(line, usage, response_id, ended);
                     } else {
                         partial.extend_from_slice(line);
-                        scan_line(partial, usage, response_id);
+                        scan_line(partial, usage, response_id, ended);
                         partial.clear();
                     }
                 }
@@ -135,6 +140,12 @@ impl UsageTap {
                 }
             }
         }
+    }
+
+    /// Whether an SSE stream's terminal event has been seen (in the chunks
+    /// observed so far).
+    pub fn ended(&self) -> bool {
+        matches!(self, UsageTap::Sse { ended: true, .. })
     }
 
     /// Usage found, once the body has ended.
@@ -198,12 +209,27 @@ fn response_id_in(json: &[u8]) -> Option<String> {
         .flatten()
 }
 
-fn scan_line(line: &[u8], usage: &mut Option<Usage>, response_id: &mut Option<String>) {
+fn scan_line(
+    line: &[u8],
+    usage: &mut Option<Usage>,
+    response_id: &mut Option<String>,
+    ended: &mut bool,
+) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let Some(data) = line.strip_prefix(b"data:") else {
         return;
     };
     let data = data.strip_prefix(b" ").unwrap_or(data);
+    if data.starts_with(b"[DONE]") {
+        *ended = true;
+        return;
+    }
+    if let Some(at) = memmem::find(data, b"\"type\":\"response.") {
+        let kind = &data[at + 17..];
+        *ended |= [&b"completed\""[..], b"failed\"", b"incomplete\""]
+            .iter()
+            .any(|k| kind.starts_with(k));
+    }
     if response_id.is_none() && memmem::find(data, b"\"response.created\"").is_some() {
         *response_id = response_id_in(data);
     }
@@ -227,6 +253,7 @@ mod tests {
         for chunk in stream.as_bytes().chunks(5) {
             tap.observe(chunk);
         }
+        assert!(tap.ended(), "[DONE] seen");
         let u = tap.finish().expect("usage");
         assert_eq!(
             (
@@ -242,7 +269,12 @@ mod tests {
     #[test]
     fn responses_completed_event() {
         let mut tap = UsageTap::for_content_type(Some("text/event-stream"));
+        tap.observe(
+            b"data: {\"type\":\"response.output_text.delta\",\"delta\":\"response.completed\"}\n\n",
+        );
+        assert!(!tap.ended(), "only the event's type ends it");
         tap.observe(b"event: response.completed\r\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"usage\":{\"input_tokens\":11,\"output_tokens\":4,\"total_tokens\":15,\"input_tokens_details\":{\"cached_tokens\":0}}}}\r\n\r\n");
+        assert!(tap.ended());
         let u = tap.finish().expect("usage");
         assert_eq!((u.input_tokens, u.output_tokens), (11, 4));
     }

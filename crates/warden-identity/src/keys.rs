@@ -14,7 +14,7 @@ use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use warden_core::{Principal, PrincipalKind, now_ms};
+use warden_core::{Actor, Principal, PrincipalKind, now_ms};
 use warden_store::{KeyStore, StoreError, StoredKey};
 
 use crate::IdentityError;
@@ -63,7 +63,8 @@ impl KeyManager {
         KeyManager { store }
     }
 
-    pub async fn create(&self, spec: KeySpec) -> Result<NewKey, StoreError> {
+    /// Issues a key; `by` is recorded in the audit trail with it.
+    pub async fn create(&self, spec: KeySpec, by: &Actor) -> Result<NewKey, StoreError> {
         let mut rng = rand::rng();
         let mut id = [0u8; ID_LEN / 2];
         rng.fill_bytes(&mut id);
@@ -75,17 +76,20 @@ impl KeyManager {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
         );
         self.store
-            .insert_key(&StoredKey {
-                id: id.clone(),
-                key_hash: hash(&key),
-                owner: spec.owner,
-                groups: spec.groups,
-                models: spec.models,
-                description: spec.description,
-                created_at_ms: now_ms(),
-                expires_at_ms: spec.expires_at_ms,
-                revoked_at_ms: None,
-            })
+            .insert_key(
+                &StoredKey {
+                    id: id.clone(),
+                    key_hash: hash(&key),
+                    owner: spec.owner,
+                    groups: spec.groups,
+                    models: spec.models,
+                    description: spec.description,
+                    created_at_ms: now_ms(),
+                    expires_at_ms: spec.expires_at_ms,
+                    revoked_at_ms: None,
+                },
+                by,
+            )
             .await?;
         Ok(NewKey {
             id,
@@ -97,8 +101,8 @@ impl KeyManager {
         self.store.list_keys().await
     }
 
-    pub async fn revoke(&self, id: &str) -> Result<bool, StoreError> {
-        self.store.revoke_key(id, now_ms()).await
+    pub async fn revoke(&self, id: &str, by: &Actor) -> Result<bool, StoreError> {
+        self.store.revoke_key(id, now_ms(), by).await
     }
 
     pub async fn authenticate(&self, key: &str) -> Result<Principal, IdentityError> {
@@ -158,12 +162,15 @@ mod tests {
     async fn create_authenticate_revoke() {
         let (_dir, keys) = manager().await;
         let new = keys
-            .create(KeySpec {
-                owner: "ci".into(),
-                groups: vec!["ci".into()],
-                models: Some(vec!["gpt-4o-mini".into()]),
-                ..KeySpec::default()
-            })
+            .create(
+                KeySpec {
+                    owner: "ci".into(),
+                    groups: vec!["ci".into()],
+                    models: Some(vec!["gpt-4o-mini".into()]),
+                    ..KeySpec::default()
+                },
+                &warden_core::Actor::default(),
+            )
             .await
             .expect("create");
         let p = keys.authenticate(new.reveal()).await.expect("valid");
@@ -182,7 +189,11 @@ mod tests {
         tampered.push('x');
         assert!(keys.authenticate(&tampered).await.is_err());
 
-        assert!(keys.revoke(&new.id).await.expect("revoke"));
+        assert!(
+            keys.revoke(&new.id, &warden_core::Actor::default())
+                .await
+                .expect("revoke")
+        );
         assert_eq!(
             keys.authenticate(new.reveal()).await,
             Err(IdentityError::KeyRevoked)
@@ -193,11 +204,14 @@ mod tests {
     async fn expired_and_malformed_keys_refused() {
         let (_dir, keys) = manager().await;
         let new = keys
-            .create(KeySpec {
-                owner: "x".into(),
-                expires_at_ms: Some(1),
-                ..KeySpec::default()
-            })
+            .create(
+                KeySpec {
+                    owner: "x".into(),
+                    expires_at_ms: Some(1),
+                    ..KeySpec::default()
+                },
+                &warden_core::Actor::default(),
+            )
             .await
             .expect("create");
         assert_eq!(

@@ -1,9 +1,9 @@
-//! The hash chain over request records: what makes the trail
-//! tamper-evident.
+//! The hash chain over the audit trail's entries (request records and other
+//! audit events, one sequence): what makes the trail tamper-evident.
 //!
-//! Each record's hash is `SHA-256(prev_hash || canonical(seq, record))`,
-//! where `canonical` is a versioned, fixed-order JSON encoding of the record
-//! with its sequence number, and the first record's `prev_hash` is 32 zero
+//! Each entry's hash is `SHA-256(prev_hash || canonical(seq, entry))`,
+//! where `canonical` is a versioned, fixed-order JSON encoding of the entry
+//! with its sequence number, and the first entry's `prev_hash` is 32 zero
 //! bytes. Editing, deleting, inserting or reordering rows breaks the chain
 //! at the first row touched, and [`verify`] names it. Truncating the tail
 //! leaves a shorter valid chain: catching that needs a checkpoint (tree
@@ -14,33 +14,61 @@
 //! from the `sha2` crate.
 
 use sha2::{Digest, Sha256};
-use warden_core::RequestRecord;
+use warden_core::{AuditEvent, RequestRecord};
 
 pub type Hash = [u8; 32];
 
 /// The chain's starting point.
 pub const GENESIS: Hash = [0; 32];
 
-/// Bumped if the encoding ever changes, so old chains still verify.
-const VERSION: &str = "warden.record.v1";
+/// One link of the trail. Bumping an encoding's version string keeps old
+/// chains verifiable.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "most entries are request records, moved once into a batch: boxing them would add an allocation per call"
+)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// A call through the data path (`warden.record.v1`).
+    Request(RequestRecord),
+    /// Something done to Warden: keys, start and stop, approvals
+    /// (`warden.event.v1`).
+    Event(AuditEvent),
+}
+
+impl Entry {
+    pub fn as_request(&self) -> Option<&RequestRecord> {
+        match self {
+            Entry::Request(r) => Some(r),
+            Entry::Event(_) => None,
+        }
+    }
+}
 
 /// The bytes that are hashed: the version, the sequence number and every
-/// field of the record, in the struct's order (serde's, which is fixed).
-pub fn canonical(seq: i64, record: &RequestRecord) -> Vec<u8> {
+/// field of the entry, in the struct's order (serde's, which is fixed).
+pub fn canonical(seq: i64, entry: &Entry) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(VERSION.as_bytes());
+    out.extend_from_slice(match entry {
+        Entry::Request(_) => b"warden.record.v1",
+        Entry::Event(_) => b"warden.event.v1",
+    });
     out.push(b'\n');
     out.extend_from_slice(seq.to_string().as_bytes());
     out.push(b'\n');
-    // A record always serializes (no maps with non-string keys, no floats).
-    let _ = serde_json::to_writer(&mut out, record);
+    // Both always serialize (no maps with non-string keys, no floats).
+    let _ = match entry {
+        Entry::Request(r) => serde_json::to_writer(&mut out, r),
+        Entry::Event(e) => serde_json::to_writer(&mut out, e),
+    };
     out
 }
 
-pub fn link(prev: &Hash, seq: i64, record: &RequestRecord) -> Hash {
+pub fn link(prev: &Hash, seq: i64, entry: &Entry) -> Hash {
     let mut h = Sha256::new();
     h.update(prev);
-    h.update(canonical(seq, record));
+    h.update(canonical(seq, entry));
     h.finalize().into()
 }
 
@@ -48,9 +76,33 @@ pub fn link(prev: &Hash, seq: i64, record: &RequestRecord) -> Hash {
 #[derive(Debug, Clone)]
 pub struct ChainRow {
     pub seq: i64,
-    pub record: RequestRecord,
+    pub entry: Entry,
     pub prev_hash: Option<Vec<u8>>,
     pub hash: Option<Vec<u8>>,
+}
+
+/// A row as read from storage: its entry may no longer decode (an edited
+/// row), which the verifier reports at that seq.
+#[derive(Debug)]
+pub struct StoredRow {
+    pub seq: i64,
+    pub entry: Result<Entry, String>,
+    pub prev_hash: Option<Vec<u8>>,
+    pub hash: Option<Vec<u8>>,
+}
+
+impl StoredRow {
+    /// The row, or the store's error when it does not decode.
+    pub fn decoded(self) -> Result<ChainRow, crate::StoreError> {
+        Ok(ChainRow {
+            seq: self.seq,
+            entry: self
+                .entry
+                .map_err(|e| crate::StoreError::Corrupt(format!("seq {}: {e}", self.seq)))?,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
 }
 
 /// The verdict on a whole trail.
@@ -122,7 +174,7 @@ impl Verifier {
                 "previous-hash link does not match the row before (rows deleted, inserted or reordered)",
             ));
         }
-        let computed = link(&expected_prev, row.seq, &row.record);
+        let computed = link(&expected_prev, row.seq, &row.entry);
         if stored_hash.as_slice() != computed {
             return Err(broken("content does not match its hash (row edited)"));
         }

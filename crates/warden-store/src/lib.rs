@@ -1,6 +1,9 @@
-//! Warden's persistence. One trait per capability ([`RecordStore`] for request
-//! records, [`KeyStore`] for Warden-issued keys), so a PostgreSQL backend can
+//! Warden's persistence. One trait per capability ([`RecordStore`] for the
+//! audit trail (request records and other audit events, one hash chain),
+//! [`KeyStore`] for Warden-issued keys), so a PostgreSQL backend can
 //! implement the same traits; [`sqlite::SqliteStore`] is the embedded default.
+//! What is the same for every backend (verifying the chain, Merkle leaves,
+//! signing checkpoints) lives once, in [`trail`], over the trait.
 //!
 //! The store is written to from the data path only through a batching writer
 //! (see `warden-gateway`'s `records` module), never once per request inline.
@@ -9,9 +12,12 @@ pub mod chain;
 pub mod checkpoint;
 pub mod merkle;
 pub mod sqlite;
+pub mod trail;
 
 use async_trait::async_trait;
-use warden_core::RequestRecord;
+use warden_core::{Actor, AuditEvent, RequestRecord};
+
+pub use chain::{Entry, Hash, StoredRow};
 
 pub use sqlite::SqliteStore;
 
@@ -92,10 +98,44 @@ pub struct UsageRow {
     pub cost_usd_micros: u64,
 }
 
+/// The chain's head as one consistent snapshot: the last seq, its hash and
+/// the Merkle tree's right edge over every entry up to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub hash: Hash,
+    pub frontier: merkle::Frontier,
+}
+
+/// Which audit events to read back, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    /// Actions starting with this (`key.` for every key event).
+    pub action_prefix: Option<String>,
+    pub since_ms: Option<i64>,
+    pub limit: Option<u32>,
+}
+
 #[async_trait]
 pub trait RecordStore: Send + Sync + std::fmt::Debug {
-    /// Appends records in one transaction: all or none.
-    async fn append_records(&self, records: &[RequestRecord]) -> Result<(), StoreError>;
+    /// Appends entries in one transaction, all or none, linked to the chain
+    /// head read inside that transaction (so several writers never fork the
+    /// chain). When it returns, the entries are as durable as the store was
+    /// opened to make them.
+    async fn append(&self, entries: &[Entry]) -> Result<(), StoreError>;
+    /// [`append`](Self::append) for request records alone.
+    async fn append_records(&self, records: &[RequestRecord]) -> Result<(), StoreError> {
+        let entries: Vec<Entry> = records.iter().cloned().map(Entry::Request).collect();
+        self.append(&entries).await
+    }
+    /// Up to `limit` rows of the trail after `after_seq`, in seq order, both
+    /// kinds merged.
+    async fn chain_page(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredRow>, StoreError>;
+    async fn chain_head(&self) -> Result<ChainHead, StoreError>;
+    /// Keeps a signed checkpoint (the published copy is the caller's job).
+    async fn save_checkpoint(&self, cp: &checkpoint::Checkpoint) -> Result<(), StoreError>;
+    async fn list_events(&self, filter: &EventFilter)
+    -> Result<Vec<(i64, AuditEvent)>, StoreError>;
     async fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RequestRecord>, StoreError>;
     /// Requests, tokens and spend since `since_ms`, most expensive first.
     async fn usage(&self, by: UsageBy, since_ms: i64) -> Result<Vec<UsageRow>, StoreError>;
@@ -107,22 +147,18 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<(Owner, Option<String>)>, StoreError>;
     /// Sessions active since `since_ms`, most recent first.
     async fn sessions(&self, since_ms: i64) -> Result<Vec<SessionRow>, StoreError>;
-    /// Signs and keeps a checkpoint of the trail's head; `None` if the
-    /// trail has not grown past `after_seq`.
-    async fn checkpoint(
-        &self,
-        key: &ed25519_dalek::SigningKey,
-        after_seq: i64,
-    ) -> Result<Option<checkpoint::Checkpoint>, StoreError>;
 }
 
+/// Key changes are audited in the same transaction as the change: a key
+/// never exists without its `key.create` event.
 #[async_trait]
 pub trait KeyStore: Send + Sync + std::fmt::Debug {
-    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    async fn insert_key(&self, key: &StoredKey, by: &Actor) -> Result<(), StoreError>;
     async fn find_key(&self, id: &str) -> Result<Option<StoredKey>, StoreError>;
     async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
-    /// Marks a key revoked; `false` if there is no such key or it already was.
-    async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// Marks a key revoked; `false` if there is no such key or it already was
+    /// (and then nothing is recorded).
+    async fn revoke_key(&self, id: &str, at_ms: i64, by: &Actor) -> Result<bool, StoreError>;
 }
 
 /// Everything Warden needs from a store.

@@ -9,14 +9,12 @@
 //! that implement them keep the whole tree in their own storage layout.
 
 use sha2::{Digest, Sha256};
-use warden_core::RequestRecord;
+use crate::chain::{Entry, Hash, canonical};
 
-use crate::chain::{Hash, canonical};
-
-pub fn leaf_hash(seq: i64, record: &RequestRecord) -> Hash {
+pub fn leaf_hash(seq: i64, entry: &Entry) -> Hash {
     let mut h = Sha256::new();
     h.update([0u8]);
-    h.update(canonical(seq, record));
+    h.update(canonical(seq, entry));
     h.finalize().into()
 }
 
@@ -127,6 +125,30 @@ impl Frontier {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Stored form: the size (8 bytes, big-endian), then the nodes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 32 * self.nodes.len());
+        out.extend_from_slice(&self.size.to_be_bytes());
+        for n in &self.nodes {
+            out.extend_from_slice(n);
+        }
+        out
+    }
+
+    /// `None` unless the bytes hold exactly one node per set bit of the size.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Frontier> {
+        let (size, rest) = bytes.split_first_chunk::<8>()?;
+        let size = u64::from_be_bytes(*size);
+        if rest.len() != 32 * size.count_ones() as usize {
+            return None;
+        }
+        let nodes = rest
+            .chunks_exact(32)
+            .map(|c| Hash::try_from(c).ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some(Frontier { size, nodes })
     }
 
     /// The same value as [`root`] over all the leaves pushed.

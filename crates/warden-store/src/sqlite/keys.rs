@@ -4,6 +4,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqliteStore, json_list, parse_list};
+use warden_core::{Actor, AuditEvent};
+
+use crate::chain::Entry;
 use crate::{KeyStore, StoreError, StoredKey};
 
 const COLUMNS: &str = "id, key_hash, owner, groups_json, models_json, description, \
@@ -26,7 +29,18 @@ fn from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
 
 #[async_trait]
 impl KeyStore for SqliteStore {
-    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+    async fn insert_key(&self, key: &StoredKey, by: &Actor) -> Result<(), StoreError> {
+        let mut event = AuditEvent::new("key.create", by.clone(), Some(key.id.clone()))
+            .with("owner", &key.owner)
+            .with("groups", key.groups.join(","));
+        if let Some(models) = &key.models {
+            event = event.with("models", models.join(","));
+        }
+        if let Some(at) = key.expires_at_ms {
+            event = event.with("expires_at_ms", at.to_string());
+        }
+        let _one_writer = self.writer.lock().await;
+        let mut tx = self.write().await?;
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO api_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )))
@@ -39,8 +53,10 @@ impl KeyStore for SqliteStore {
         .bind(key.created_at_ms)
         .bind(key.expires_at_ms)
         .bind(key.revoked_at_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        SqliteStore::append_on(&mut tx, &[Entry::Event(event)]).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -63,14 +79,22 @@ impl KeyStore for SqliteStore {
         rows.iter().map(from_row).collect()
     }
 
-    async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+    async fn revoke_key(&self, id: &str, at_ms: i64, by: &Actor) -> Result<bool, StoreError> {
+        let _one_writer = self.writer.lock().await;
+        let mut tx = self.write().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms IS NULL",
         )
         .bind(at_ms)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let event = AuditEvent::new("key.revoke", by.clone(), Some(id.to_owned()));
+        SqliteStore::append_on(&mut tx, &[Entry::Event(event)]).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

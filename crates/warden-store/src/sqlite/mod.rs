@@ -1,9 +1,12 @@
-//! The embedded SQLite store. WAL mode, `synchronous = NORMAL` (a crash may
-//! lose the last group commit but never corrupts the file; the audit issue
-//! moves records to `FULL`), one pool shared by the writer and readers.
+//! The embedded SQLite store. WAL mode; `synchronous = FULL` when durable
+//! (the default: every commit is fsync'd before it returns, so a group
+//! commit acknowledged is on disk) or `NORMAL` (a crash may lose the last
+//! commits but never corrupts the file). One pool shared by the writer and
+//! readers.
 
 mod keys;
 mod records;
+mod trail;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -17,28 +20,31 @@ use crate::{Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The chain's head (last seq and hash), loaded on the first append and
-    /// kept here; the lock also serializes appends, so links never fork.
-    head: std::sync::Arc<tokio::sync::Mutex<Option<Head>>>,
-}
-
-/// The chain's head, and (once a checkpoint was asked for) the Merkle
-/// tree's right edge, kept up to date by every append.
-#[derive(Debug, Clone)]
-struct Head {
-    seq: i64,
-    hash: crate::chain::Hash,
-    frontier: Option<crate::merkle::Frontier>,
+    /// Appends in this process take turns here rather than in SQLite's
+    /// busy handler (which sleeps); other processes are kept out by
+    /// `BEGIN IMMEDIATE`.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database file and applies migrations.
+    /// Opens (creating if missing) the database file, durable, and applies
+    /// migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, true).await
+    }
+
+    /// `durable`: fsync every commit (`synchronous = FULL`), or leave it to
+    /// the OS (`NORMAL`).
+    pub async fn open_with(path: &Path, durable: bool) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(if durable {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
             // 1 MiB of page cache per connection (SQLite's default is 2 MiB):
@@ -51,10 +57,18 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             pool,
-            head: std::sync::Arc::default(),
-        })
+            writer: std::sync::Arc::default(),
+        };
+        store.ensure_frontier().await?;
+        Ok(store)
+    }
+
+    /// A write transaction that holds SQLite's write lock from its start,
+    /// so the head it reads cannot move under it.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -1,6 +1,6 @@
 //! Against a real SQLite file in a temp dir.
 
-use warden_core::{Decision, Outcome, PrincipalKind, RequestRecord, Usage};
+use warden_core::{Actor, AuditEvent, Decision, Outcome, PrincipalKind, RequestRecord, Usage};
 
 use super::SqliteStore;
 use crate::{KeyStore, RecordFilter, RecordStore, StoredKey};
@@ -100,7 +100,7 @@ async fn a_failed_batch_writes_nothing() {
         .await
         .expect("after");
     assert!(matches!(
-        store.verify_chain().await.expect("verify"),
+        crate::trail::verify(&store, None).await.expect("verify"),
         crate::chain::Verdict::Intact { events: 2, .. }
     ));
 }
@@ -119,14 +119,30 @@ async fn keys_insert_find_revoke() {
         expires_at_ms: Some(2),
         revoked_at_ms: None,
     };
-    store.insert_key(&key).await.expect("insert");
+    store
+        .insert_key(&key, &Actor::default())
+        .await
+        .expect("insert");
     assert_eq!(store.find_key("k1").await.expect("find"), Some(key.clone()));
-    assert!(store.revoke_key("k1", 5).await.expect("revoke"));
     assert!(
-        !store.revoke_key("k1", 6).await.expect("again"),
+        store
+            .revoke_key("k1", 5, &Actor::default())
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .revoke_key("k1", 6, &Actor::default())
+            .await
+            .expect("again"),
         "already revoked"
     );
-    assert!(!store.revoke_key("nope", 6).await.expect("missing"));
+    assert!(
+        !store
+            .revoke_key("nope", 6, &Actor::default())
+            .await
+            .expect("missing")
+    );
     let found = store.find_key("k1").await.expect("find").expect("some");
     assert_eq!(found.revoked_at_ms, Some(5));
     assert_eq!(store.list_keys().await.expect("list").len(), 1);
@@ -225,7 +241,7 @@ fn broken_at(v: &crate::chain::Verdict) -> Option<i64> {
 #[tokio::test]
 async fn an_untouched_chain_verifies() {
     let (_dir, store) = chained_store().await;
-    match store.verify_chain().await.expect("verify") {
+    match crate::trail::verify(&store, None).await.expect("verify") {
         crate::chain::Verdict::Intact {
             events,
             unchained,
@@ -268,7 +284,7 @@ async fn edits_deletions_insertions_and_reordering_are_caught_at_the_right_row()
     for (sql, seq) in cases {
         let (_dir, store) = chained_store().await;
         exec(&store, sql).await;
-        let verdict = store.verify_chain().await.expect("verify");
+        let verdict = crate::trail::verify(&store, None).await.expect("verify");
         assert_eq!(broken_at(&verdict), Some(seq), "{sql}: {verdict:?}");
     }
 }
@@ -280,7 +296,7 @@ async fn swapped_rows_are_caught() {
     exec(&store, "UPDATE request_records SET seq = 99 WHERE seq = 3").await;
     exec(&store, "UPDATE request_records SET seq = 3 WHERE seq = 4").await;
     exec(&store, "UPDATE request_records SET seq = 4 WHERE seq = 99").await;
-    let verdict = store.verify_chain().await.expect("verify");
+    let verdict = crate::trail::verify(&store, None).await.expect("verify");
     assert_eq!(broken_at(&verdict), Some(3), "{verdict:?}");
 }
 
@@ -291,8 +307,7 @@ async fn the_server_signs_checkpoints_of_its_own_head() {
     let key = crate::checkpoint::signing_key_from_pem(&private).expect("key");
     let public = crate::checkpoint::verifying_key_from_pem(&public).expect("public");
     let leaves = |store: SqliteStore| async move {
-        let l: Vec<_> = store
-            .leaves(i64::MAX)
+        let l: Vec<_> = crate::trail::leaves(&store, i64::MAX)
             .await
             .expect("leaves")
             .into_iter()
@@ -300,15 +315,13 @@ async fn the_server_signs_checkpoints_of_its_own_head() {
             .collect();
         crate::merkle::root(&l)
     };
-    let cp = store
-        .sign_checkpoint(&key, 0)
+    let cp = crate::trail::sign_checkpoint(&store, &key, 0)
         .await
         .expect("sign")
         .expect("cp");
     assert_eq!((cp.seq, cp.tree_size), (10, 10));
     assert!(
-        store
-            .sign_checkpoint(&key, 10)
+        crate::trail::sign_checkpoint(&store, &key, 10)
             .await
             .expect("sign")
             .is_none(),
@@ -320,8 +333,7 @@ async fn the_server_signs_checkpoints_of_its_own_head() {
         .append_records(&[record("r10", None), record("r11", None)])
         .await
         .expect("append");
-    let cp = store
-        .sign_checkpoint(&key, 10)
+    let cp = crate::trail::sign_checkpoint(&store, &key, 10)
         .await
         .expect("sign")
         .expect("cp");
@@ -330,8 +342,7 @@ async fn the_server_signs_checkpoints_of_its_own_head() {
     let text = serde_json::to_string(&cp).expect("json");
     let cp = crate::checkpoint::Checkpoint::verified(&text, &public).expect("signed");
     assert!(matches!(
-        store
-            .verify_chain_against(Some((cp.seq, cp.head_hash().expect("head"))))
+        crate::trail::verify(&store, Some((cp.seq, cp.head_hash().expect("head"))))
             .await
             .expect("verify"),
         crate::chain::Verdict::Intact { events: 12, .. }
@@ -342,4 +353,98 @@ async fn the_server_signs_checkpoints_of_its_own_head() {
         .expect("count");
     assert_eq!(kept, 2);
     drop(dir);
+}
+
+#[tokio::test]
+async fn audit_events_share_the_chain_and_are_caught_when_edited() {
+    let (_dir, store) = chained_store().await;
+    let key = StoredKey {
+        id: "k1".into(),
+        key_hash: vec![1; 32],
+        owner: "ci".into(),
+        groups: vec!["ci".into()],
+        models: None,
+        description: None,
+        created_at_ms: 1,
+        expires_at_ms: None,
+        revoked_at_ms: None,
+    };
+    let alice = Actor {
+        subject: Some("os:alice".into()),
+        ..Actor::default()
+    };
+    store.insert_key(&key, &alice).await.expect("insert");
+    store
+        .append_records(&[record("r10", None)])
+        .await
+        .expect("append");
+    assert!(store.revoke_key("k1", 5, &alice).await.expect("revoke"));
+    assert!(!store.revoke_key("k1", 6, &alice).await.expect("again"));
+    let events = store
+        .list_events(&crate::EventFilter {
+            action_prefix: Some("key.".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    let seen: Vec<(i64, &str, Option<&str>)> = events
+        .iter()
+        .map(|(seq, e)| (*seq, e.action.as_str(), e.actor.subject.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (13, "key.revoke", Some("os:alice")),
+            (11, "key.create", Some("os:alice"))
+        ]
+    );
+    match crate::trail::verify(&store, None).await.expect("verify") {
+        crate::chain::Verdict::Intact { events, head, .. } => {
+            assert_eq!((events, head.map(|h| h.0)), (13, Some(13)));
+        }
+        other => panic!("{other:?}"),
+    }
+    exec(
+        &store,
+        "UPDATE audit_events SET subject = 'os:bob' WHERE seq = 11",
+    )
+    .await;
+    let verdict = crate::trail::verify(&store, None).await.expect("verify");
+    assert_eq!(broken_at(&verdict), Some(11), "{verdict:?}");
+}
+
+#[tokio::test]
+async fn a_cut_tail_is_caught_by_the_head_row() {
+    let (_dir, store) = chained_store().await;
+    exec(&store, "DELETE FROM request_records WHERE seq >= 9").await;
+    let verdict = crate::trail::verify(&store, None).await.expect("verify");
+    assert_eq!(broken_at(&verdict), Some(9), "{verdict:?}");
+}
+
+#[tokio::test]
+async fn two_processes_appending_to_one_file_keep_one_chain() {
+    let (dir, a) = store().await;
+    let b = SqliteStore::open(&dir.path().join("w.db"))
+        .await
+        .expect("second opener");
+    let write = |s: SqliteStore, tag: &'static str| {
+        tokio::spawn(async move {
+            for i in 0..20 {
+                s.append_records(&[record(&format!("{tag}{i}"), None)])
+                    .await
+                    .expect("append");
+                let e = AuditEvent::new("test.event", Actor::default(), Some(format!("{tag}{i}")));
+                s.append(&[crate::Entry::Event(e)]).await.expect("event");
+            }
+        })
+    };
+    let (x, y) = (write(a.clone(), "a"), write(b.clone(), "b"));
+    x.await.expect("a");
+    y.await.expect("b");
+    match crate::trail::verify(&a, None).await.expect("verify") {
+        crate::chain::Verdict::Intact { events, .. } => assert_eq!(events, 80),
+        other => panic!("{other:?}"),
+    }
+    let head = a.chain_head().await.expect("head");
+    assert_eq!((head.seq, head.frontier.size()), (80, 80));
 }

@@ -1,16 +1,16 @@
-//! `warden audit verify|checkpoint|keygen`: the request records' hash chain
-//! and signed checkpoints of its head.
+//! `warden audit verify|checkpoint|keygen|export|prove|check-proof`: the
+//! audit trail's hash chain (request records and audit events, one
+//! sequence) and signed checkpoints of its head.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde_json::json;
-use warden_core::RequestRecord;
 use warden_store::chain::{Verdict, hex};
 use warden_store::checkpoint::{
     Checkpoint, key_pair_pem, signing_key_from_pem, unhex, verifying_key_from_pem,
 };
-use warden_store::{SqliteStore, merkle};
+use warden_store::{Entry, SqliteStore, merkle, trail};
 
 use crate::cli::{AuditCommand, ConfigArg};
 use crate::cmd::{load_config, open_store};
@@ -85,7 +85,7 @@ async fn verify(
         _ => None,
     };
     let store = store(config, db).await?;
-    let verdict = store.verify_chain_against(expected).await?;
+    let verdict = trail::verify(&store, expected).await?;
     match &verdict {
         Verdict::Intact {
             events,
@@ -102,7 +102,7 @@ async fn verify(
                            "checkpoint_seq": expected.map(|(s, _)| s)})
                 );
             } else {
-                println!("intact: {events} chained record(s)");
+                println!("intact: {events} chained entries");
                 if *unchained > 0 {
                     println!(
                         "        {unchained} record(s) before the chain began are not covered"
@@ -136,15 +136,14 @@ async fn checkpoint(
     let key = signing_key_from_pem(&read(key)?)?;
     let store = store(config, db).await?;
     // Never sign over a trail that does not verify.
-    let head = match store.verify_chain().await? {
+    let head = match trail::verify(&store, None).await? {
         Verdict::Intact { head: Some(h), .. } => h,
         Verdict::Intact { head: None, .. } => anyhow::bail!("the trail is empty: nothing to sign"),
         Verdict::Broken { seq, reason } => {
             anyhow::bail!("not signing: audit trail broken at seq {seq}: {reason}")
         }
     };
-    let leaves: Vec<_> = store
-        .leaves(head.0)
+    let leaves: Vec<_> = trail::leaves(&store, head.0)
         .await?
         .into_iter()
         .map(|(_, h)| h)
@@ -180,19 +179,26 @@ async fn export(
     let store = store(config, db).await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     loop {
-        let rows = store.chain_rows(after, 5000).await?;
+        let rows = trail::rows(&store, after, trail::PAGE).await?;
         let Some(last) = rows.last() else { break };
         after = last.seq;
         for row in rows {
-            if since_ms.is_some_and(|s| row.record.started_at_ms < s) {
+            let (kind, time_ms, body) = match &row.entry {
+                Entry::Request(r) => ("request", r.started_at_ms, json!({ "record": r })),
+                Entry::Event(e) => ("event", e.time_ms, json!({ "event": e })),
+            };
+            if since_ms.is_some_and(|s| time_ms < s) {
                 continue;
             }
-            let line = json!({
+            let mut line = json!({
                 "seq": row.seq,
+                "kind": kind,
                 "hash": row.hash.as_deref().map(hex),
                 "prev_hash": row.prev_hash.as_deref().map(hex),
-                "record": row.record,
             });
+            if let (Some(line), serde_json::Value::Object(body)) = (line.as_object_mut(), body) {
+                line.extend(body);
+            }
             writeln!(out, "{line}")?;
         }
     }
@@ -207,13 +213,13 @@ struct Proof {
     seq: i64,
     /// The leaf's 0-based index in the tree.
     index: u64,
-    record: RequestRecord,
+    entry: Entry,
     /// Hex sibling hashes, leaf to root.
     path: Vec<String>,
     checkpoint: Checkpoint,
 }
 
-const PROOF_VERSION: &str = "warden.proof.v1";
+const PROOF_VERSION: &str = "warden.proof.v2";
 
 #[expect(clippy::print_stdout, reason = "the command's output")]
 async fn prove(
@@ -230,7 +236,7 @@ async fn prove(
         cp.seq
     );
     let store = store(config, db).await?;
-    let leaves = store.leaves(cp.seq).await?;
+    let leaves = trail::leaves(&store, cp.seq).await?;
     let hashes: Vec<_> = leaves.iter().map(|(_, h)| *h).collect();
     anyhow::ensure!(
         hashes.len() as u64 == cp.tree_size && Some(merkle::root(&hashes)) == cp.root_hash(),
@@ -242,18 +248,17 @@ async fn prove(
         .iter()
         .position(|(s, _)| *s == seq)
         .with_context(|| format!("no chained record with seq {seq}"))?;
-    let record = store
-        .chain_rows(seq - 1, 1)
+    let entry = trail::rows(&store, seq - 1, 1)
         .await?
         .into_iter()
         .find(|r| r.seq == seq)
-        .with_context(|| format!("no record with seq {seq}"))?
-        .record;
+        .with_context(|| format!("no entry with seq {seq}"))?
+        .entry;
     let proof = Proof {
         version: PROOF_VERSION.to_owned(),
         seq,
         index: index as u64,
-        record,
+        entry,
         path: merkle::path(index, &hashes)
             .iter()
             .map(|h| hex(h))
@@ -284,15 +289,19 @@ fn check_proof(proof: &Path, public_key: &Path) -> anyhow::Result<()> {
         .iter()
         .map(|h| unhex(h).context("path entry is not a SHA-256 in hex"))
         .collect::<anyhow::Result<_>>()?;
-    let leaf = merkle::leaf_hash(proof.seq, &proof.record);
+    let leaf = merkle::leaf_hash(proof.seq, &proof.entry);
     anyhow::ensure!(
         merkle::verify_inclusion(proof.index, cp.tree_size, &leaf, &path, &root),
         "proof does not verify: record {} is not in the trail this checkpoint signed (or was altered)",
         proof.seq
     );
+    let what = match &proof.entry {
+        Entry::Request(r) => format!("request {}", r.request_id),
+        Entry::Event(e) => format!("event {} {}", e.action, e.event_id),
+    };
     println!(
-        "valid: record seq {} (request {}) is in the trail of {} record(s) signed at {} ms",
-        proof.seq, proof.record.request_id, cp.tree_size, cp.time_ms
+        "valid: seq {} ({what}) is in the trail of {} entries signed at {} ms",
+        proof.seq, cp.tree_size, cp.time_ms
     );
     Ok(())
 }

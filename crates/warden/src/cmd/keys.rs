@@ -8,7 +8,7 @@ use warden_core::now_ms;
 use warden_identity::{KeyManager, KeySpec};
 
 use crate::cli::KeysCommand;
-use crate::cmd::{load_config, open_store};
+use crate::cmd::{load_config, open_store, operator};
 
 fn time_of(ms: Option<i64>) -> String {
     ms.and_then(|ms| {
@@ -40,13 +40,16 @@ pub async fn run(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<
             let expires_at_ms = expires
                 .map(|d| now_ms().saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
             let new = keys
-                .create(KeySpec {
-                    owner: owner.clone(),
-                    groups: groups.clone(),
-                    models: (!models.is_empty()).then_some(models),
-                    description,
-                    expires_at_ms,
-                })
+                .create(
+                    KeySpec {
+                        owner: owner.clone(),
+                        groups: groups.clone(),
+                        models: (!models.is_empty()).then_some(models),
+                        description,
+                        expires_at_ms,
+                    },
+                    &operator(),
+                )
                 .await?;
             if json {
                 println!(
@@ -108,7 +111,7 @@ pub async fn run(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<
             }
         }
         KeysCommand::Revoke { id } => {
-            if keys.revoke(&id).await? {
+            if keys.revoke(&id, &operator()).await? {
                 println!("Revoked key {id}. Its next request is refused.");
             } else {
                 anyhow::bail!("no active key with id `{id}`");

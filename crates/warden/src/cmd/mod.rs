@@ -48,9 +48,22 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
 
 pub async fn open_store(config: &Config) -> anyhow::Result<warden_store::SqliteStore> {
     let path = &config.store.sqlite_path;
-    warden_store::SqliteStore::open(path)
+    let durable = config.audit.durability == warden_config::Durability::Fsync;
+    warden_store::SqliteStore::open_with(path, durable)
         .await
         .with_context(|| format!("opening the SQLite store at {}", path.display()))
+}
+
+/// The operator running a CLI command on this host, as the audit trail
+/// names them.
+pub fn operator() -> warden_core::Actor {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    warden_core::Actor {
+        subject: Some(format!("os:{user}")),
+        ..warden_core::Actor::default()
+    }
 }
 
 /// The one place the CLI writes errors to the terminal.

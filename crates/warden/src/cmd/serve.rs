@@ -11,6 +11,9 @@ use tracing_subscriber::EnvFilter;
 use warden_config::{Config, LogFormat, Source};
 use warden_gateway::Gateway;
 
+use sha2::Digest as _;
+use warden_core::{Actor, AuditEvent};
+
 use crate::cmd::{load_config, open_store};
 
 fn init_logging(config: &Config) {
@@ -94,6 +97,25 @@ pub async fn run(config_path: Option<&Path>, listen: Option<SocketAddr>) -> anyh
     let config = Arc::new(config);
     let (gw, writer) = Gateway::new(Arc::clone(&config), store).await?;
     gw.identity.spawn_refresh();
+    // What ran, in the trail: the config's digest ties later records to it.
+    let digest = match config_path {
+        Some(path) => std::fs::read(path).map_or_else(
+            |e| format!("unreadable: {e}"),
+            |bytes| warden_store::chain::hex(&sha2::Sha256::digest(bytes)),
+        ),
+        None => "embedded default".to_owned(),
+    };
+    drop(
+        gw.records.event(
+            AuditEvent::new("server.start", Actor::warden(), None)
+                .with("version", env!("CARGO_PKG_VERSION"))
+                .with("config_sha256", digest)
+                .with(
+                    "durability",
+                    format!("{:?}", config.audit.durability).to_lowercase(),
+                ),
+        ),
+    );
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -123,6 +145,10 @@ pub async fn run(config_path: Option<&Path>, listen: Option<SocketAddr>) -> anyh
             server.abort();
         }
     }
+    drop(
+        gw.records
+            .event(AuditEvent::new("server.stop", Actor::warden(), None)),
+    );
     // Give the writer a bounded time to drain what it has (a store that
     // keeps failing must not hold the process forever).
     drop(gw);

@@ -186,10 +186,10 @@ async fn a_signed_checkpoint_catches_truncation_and_forgery() {
         )
     };
     let (ok, said) = check(&proof);
-    assert!(ok && said.contains("valid: record seq 3"), "{said}");
+    assert!(ok && said.contains("valid: seq 3 (request"), "{said}");
     // The same proof with the record altered (who made the call) fails.
     let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("proof json");
-    v["record"]["subject"] = serde_json::json!("mallory");
+    v["entry"]["subject"] = serde_json::json!("mallory");
     let forged = dir.path().join("forged.json");
     std::fs::write(&forged, v.to_string()).expect("forged");
     let (ok, said) = check(&forged);
@@ -215,8 +215,7 @@ async fn a_signed_checkpoint_catches_truncation_and_forgery() {
     let (ok, err) = verify(&with_cp);
     assert!(ok, "{err}");
 
-    // Cut the tail back to 3 records: the chain alone still looks whole,
-    // the checkpoint (which covers 5) does not.
+    // Cut the tail back to 3 records: the head row still names seq 6.
     let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
         .await
         .expect("open");
@@ -224,9 +223,23 @@ async fn a_signed_checkpoint_catches_truncation_and_forgery() {
         .execute(&pool)
         .await
         .expect("truncate");
+    let (ok, err) = verify(&[]);
+    assert!(!ok && err.contains("broken at seq 4"), "{err}");
+    // An attacker who also rewinds the head row: the chain alone looks
+    // whole, the checkpoint (which covers 5) does not.
+    sqlx::query(
+        "UPDATE chain_head SET seq = 3, frontier = NULL, \
+         hash = (SELECT hash FROM request_records WHERE seq = 3)",
+    )
+    .execute(&pool)
+    .await
+    .expect("rewind head");
     pool.close().await;
-    let (ok, _) = verify(&[]);
-    assert!(ok, "without a checkpoint, truncation is invisible");
+    let (ok, err) = verify(&[]);
+    assert!(
+        ok,
+        "without a checkpoint, a careful truncation is invisible: {err}"
+    );
     let (ok, err) = verify(&with_cp);
     assert!(
         !ok && err.contains("broken at seq 4") && err.contains("truncated"),

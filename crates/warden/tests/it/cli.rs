@@ -1,18 +1,12 @@
 //! The binary itself: `config check`, `policy test`, and `serve` as a real
 //! process (start-up banner, health, a proxied call, clean shutdown).
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::support::*;
 
 fn warden() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_warden"));
-    c.env("OPENAI_API_KEY", "sk-test-for-config-check")
-        .env("WARDEN_PII_HASH_KEY", "hash-key-for-config-check")
-        .env("MOCK_UPSTREAM_KEY", UPSTREAM_KEY)
-        .env_remove("WARDEN_CONFIG");
-    c
+    warden_cmd()
 }
 
 fn example(name: &str) -> std::path::PathBuf {
@@ -130,32 +124,8 @@ async fn serve_runs_announces_proxies_and_shuts_down_cleanly() {
     let key: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let key = key["key"].as_str().expect("key").to_owned();
 
-    let mut child = warden()
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("MOCK_UPSTREAM_KEY", UPSTREAM_KEY)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut addr = None;
-    let mut banner = Vec::new();
-    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(20)) {
-        if let Some(rest) = line.split("serving the OpenAI API at http://").nth(1) {
-            addr = rest.split("/v1").next().map(str::to_owned);
-            break;
-        }
-        banner.push(line);
-    }
-    let addr = addr.unwrap_or_else(|| panic!("no serving line in: {banner:#?}"));
+    let mut served = Served::start(&config);
+    let (addr, banner) = (served.addr.clone(), std::mem::take(&mut served.banner));
     assert!(
         banner.iter().any(|l| l.contains("upstream connection")),
         "{banner:#?}"
@@ -188,7 +158,7 @@ async fn serve_runs_announces_proxies_and_shuts_down_cleanly() {
     assert_eq!(resp.status(), 200);
 
     // SIGTERM: drain, flush records, exit 0.
-    let pid = child.id().to_string();
+    let pid = served.child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -196,9 +166,9 @@ async fn serve_runs_announces_proxies_and_shuts_down_cleanly() {
             .expect("kill")
             .success()
     );
-    let status = child.wait().expect("wait");
+    let status = served.child.wait().expect("wait");
     assert!(status.success(), "exit status {status}");
-    let rest: Vec<String> = rx.try_iter().collect();
+    let rest: Vec<String> = served.lines.try_iter().collect();
     assert!(
         rest.iter().any(|l| l.contains("records flushed")),
         "{rest:#?}"

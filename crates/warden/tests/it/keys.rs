@@ -12,12 +12,15 @@ async fn keys_authenticate_until_revoked_by_the_cli() {
     let w = World::start("").await;
     let keys = KeyManager::new(w.gw.store.clone());
     let key = keys
-        .create(KeySpec {
-            owner: "ci-pipeline".into(),
-            groups: vec!["eng".into()],
-            models: Some(vec!["gpt-4o-mini".into()]),
-            ..KeySpec::default()
-        })
+        .create(
+            KeySpec {
+                owner: "ci-pipeline".into(),
+                groups: vec!["eng".into()],
+                models: Some(vec!["gpt-4o-mini".into()]),
+                ..KeySpec::default()
+            },
+            &warden_core::Actor::default(),
+        )
         .await
         .expect("create");
     let secret = key.reveal().to_owned();

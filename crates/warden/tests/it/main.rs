@@ -13,6 +13,7 @@ mod analyzer;
 mod audit;
 mod cli;
 mod content;
+mod crash;
 mod datapath;
 mod identity;
 mod keys;

@@ -124,3 +124,71 @@ pub fn cli_config(gw: &TestGateway) -> std::path::PathBuf {
     std::fs::write(&path, text).expect("write config");
     path
 }
+
+/// `warden` with the environment the example configs read.
+pub fn warden_cmd() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_warden"));
+    c.env("OPENAI_API_KEY", "sk-test-for-config-check")
+        .env("WARDEN_PII_HASH_KEY", "hash-key-for-config-check")
+        .env("MOCK_UPSTREAM_KEY", UPSTREAM_KEY)
+        .env_remove("WARDEN_CONFIG");
+    c
+}
+
+/// A real `warden serve` process on a random port.
+pub struct Served {
+    pub child: std::process::Child,
+    /// `127.0.0.1:port`.
+    pub addr: String,
+    /// Log lines before the serving line.
+    pub banner: Vec<String>,
+    /// Log lines after it, as they come.
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    pub fn start(config: &std::path::Path) -> Served {
+        use std::io::BufRead as _;
+        let mut child = warden_cmd()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn warden serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let mut banner = Vec::new();
+        while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(30)) {
+            if let Some(rest) = line.split("serving the OpenAI API at http://").nth(1) {
+                let addr = rest.split("/v1").next().unwrap_or_default().to_owned();
+                return Served {
+                    child,
+                    addr,
+                    banner,
+                    lines,
+                };
+            }
+            banner.push(line);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("no serving line in: {banner:#?}");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,62 @@
+//! Audit events that are not model calls: a key issued or revoked, the
+//! server started or stopped with a given configuration, a checkpoint
+//! signed, an approval decided. They share the request records' hash chain
+//! (one sequence, one tree), so one `warden audit verify` covers both.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Who did it. The CLI run on the host names the operator `os:<user>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub subject: Option<String>,
+    pub issuer: Option<String>,
+    pub groups: Vec<String>,
+    pub key_id: Option<String>,
+    pub client_addr: Option<String>,
+}
+
+impl Actor {
+    /// Warden itself (start, stop, signed checkpoints).
+    pub fn warden() -> Actor {
+        Actor {
+            subject: Some("warden".into()),
+            ..Actor::default()
+        }
+    }
+}
+
+/// One event. `action` is a dotted name (`key.create`, `key.revoke`,
+/// `server.start`, `server.stop`, `approval.decide`, ...); `detail` holds
+/// the action's own fields, never a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub event_id: String,
+    pub time_ms: i64,
+    pub action: String,
+    pub actor: Actor,
+    pub target: Option<String>,
+    /// `ok`, or why it was refused.
+    pub status: String,
+    pub detail: BTreeMap<String, String>,
+}
+
+impl AuditEvent {
+    pub fn new(action: &str, actor: Actor, target: Option<String>) -> AuditEvent {
+        AuditEvent {
+            event_id: format!("evt_{}", ulid::Ulid::new()),
+            time_ms: crate::now_ms(),
+            action: action.to_owned(),
+            actor,
+            target,
+            status: "ok".into(),
+            detail: BTreeMap::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> AuditEvent {
+        self.detail.insert(key.to_owned(), value.into());
+        self
+    }
+}

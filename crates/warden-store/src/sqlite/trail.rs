@@ -1,0 +1,330 @@
+//! The audit trail on SQLite: appending entries to the one chain, reading
+//! it back in seq order (request records and audit events merged), the head
+//! row, checkpoints and audit events.
+//!
+//! Every append is one `BEGIN IMMEDIATE` transaction that reads the head
+//! row, inserts the linked rows and moves the head. SQLite allows one writer
+//! at a time across processes, so the server and the CLI (key events) append
+//! to one chain without forking it, and nothing about the head is cached.
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
+use warden_core::{Actor, AuditEvent, RequestRecord};
+
+use super::{SqliteStore, json_list, parse_list, records};
+use crate::chain::{self, Entry, Hash, StoredRow};
+use crate::checkpoint::Checkpoint;
+use crate::merkle::{self, Frontier};
+use crate::{
+    ChainHead, EventFilter, Owner, RecordFilter, RecordStore, SessionRow, StoreError, UsageBy,
+    UsageRow,
+};
+
+const EVENT_COLUMNS: &str = "event_id, time_ms, action, subject, issuer, groups_json, key_id, \
+    client_addr, target, status, detail_json";
+
+/// SQLite binds at most 32766 parameters; 14 per event row.
+const EVENTS_PER_STATEMENT: usize = 1000;
+
+fn event_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
+    let detail: String = row.try_get("detail_json")?;
+    Ok(AuditEvent {
+        event_id: row.try_get("event_id")?,
+        time_ms: row.try_get("time_ms")?,
+        action: row.try_get("action")?,
+        actor: Actor {
+            subject: row.try_get("subject")?,
+            issuer: row.try_get("issuer")?,
+            groups: parse_list("groups_json", row.try_get("groups_json")?)?,
+            key_id: row.try_get("key_id")?,
+            client_addr: row.try_get("client_addr")?,
+        },
+        target: row.try_get("target")?,
+        status: row.try_get("status")?,
+        detail: serde_json::from_str(&detail)
+            .map_err(|e| StoreError::Corrupt(format!("detail_json: {e}")))?,
+    })
+}
+
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    rows: &[(&AuditEvent, i64, Hash, Hash)],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(EVENTS_PER_STATEMENT) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "INSERT INTO audit_events (seq, {EVENT_COLUMNS}, prev_hash, hash) "
+        ));
+        q.push_values(chunk, |mut b, (e, seq, prev, hash)| {
+            b.push_bind(*seq)
+                .push_bind(&e.event_id)
+                .push_bind(e.time_ms)
+                .push_bind(&e.action)
+                .push_bind(&e.actor.subject)
+                .push_bind(&e.actor.issuer)
+                .push_bind(json_list(&e.actor.groups))
+                .push_bind(&e.actor.key_id)
+                .push_bind(&e.actor.client_addr)
+                .push_bind(&e.target)
+                .push_bind(&e.status)
+                .push_bind(serde_json::to_string(&e.detail).unwrap_or_default())
+                .push_bind(prev.as_slice())
+                .push_bind(hash.as_slice());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn stored(row: &SqliteRow, entry: Result<Entry, StoreError>) -> Result<StoredRow, StoreError> {
+    Ok(StoredRow {
+        seq: row.try_get("seq")?,
+        entry: entry.map_err(|e| e.to_string()),
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// Up to `limit` rows after `after_seq` from both tables, merged in seq
+/// order. Each table's page holds every one of its rows up to its last seq,
+/// so the merge is complete up to the smaller last seq of a full page.
+async fn page_on(
+    conn: &mut SqliteConnection,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<StoredRow>, StoreError> {
+    let requests = sqlx::query(AssertSqlSafe(format!(
+        "SELECT seq, {}, prev_hash, hash FROM request_records \
+         WHERE seq > ? ORDER BY seq LIMIT ?",
+        records::COLUMNS
+    )))
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let events = sqlx::query(AssertSqlSafe(format!(
+        "SELECT seq, {EVENT_COLUMNS}, prev_hash, hash FROM audit_events \
+         WHERE seq > ? ORDER BY seq LIMIT ?"
+    )))
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let full = usize::try_from(limit).unwrap_or(usize::MAX);
+    let bound = |rows: &[SqliteRow]| -> Result<i64, StoreError> {
+        Ok(match rows.last() {
+            Some(last) if rows.len() >= full => last.try_get("seq")?,
+            _ => i64::MAX,
+        })
+    };
+    let bound = bound(&requests)?.min(bound(&events)?);
+    let mut out = Vec::with_capacity(requests.len() + events.len());
+    for row in &requests {
+        out.push(stored(row, records::from_row(row).map(Entry::Request))?);
+    }
+    for row in &events {
+        out.push(stored(row, event_from_row(row).map(Entry::Event))?);
+    }
+    out.retain(|r| r.seq <= bound);
+    out.sort_by_key(|r| r.seq);
+    out.truncate(full);
+    Ok(out)
+}
+
+/// The head row as stored; the frontier is `None` until built.
+async fn head_on(conn: &mut SqliteConnection) -> Result<(i64, Hash, Option<Frontier>), StoreError> {
+    let (seq, hash, frontier): (i64, Vec<u8>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT seq, hash, frontier FROM chain_head WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
+    let hash = Hash::try_from(hash.as_slice())
+        .map_err(|_| StoreError::Corrupt("chain_head.hash".into()))?;
+    let frontier = frontier
+        .map(|f| {
+            Frontier::from_bytes(&f)
+                .ok_or_else(|| StoreError::Corrupt("chain_head.frontier".into()))
+        })
+        .transpose()?;
+    Ok((seq, hash, frontier))
+}
+
+/// The tree's right edge rebuilt from the chained rows up to `up_to` (once,
+/// for a trail written before the head row kept it).
+async fn rebuild_frontier(conn: &mut SqliteConnection, up_to: i64) -> Result<Frontier, StoreError> {
+    let mut frontier = Frontier::default();
+    let mut after = i64::MIN;
+    loop {
+        let rows = page_on(conn, after, crate::trail::PAGE).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        for row in rows {
+            if row.seq > up_to {
+                return Ok(frontier);
+            }
+            let row = row.decoded()?;
+            if row.hash.is_some() {
+                frontier.push(merkle::leaf_hash(row.seq, &row.entry));
+            }
+        }
+    }
+    Ok(frontier)
+}
+
+impl SqliteStore {
+    /// Links `entries` to the head and inserts them, on a connection inside
+    /// a write transaction.
+    pub(super) async fn append_on(
+        conn: &mut SqliteConnection,
+        entries: &[Entry],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let (mut seq, mut prev, frontier) = head_on(conn).await?;
+        let mut frontier = match frontier {
+            Some(f) => f,
+            None => rebuild_frontier(conn, seq).await?,
+        };
+        let mut requests: Vec<(&RequestRecord, i64, Hash, Hash)> = Vec::new();
+        let mut events: Vec<(&AuditEvent, i64, Hash, Hash)> = Vec::new();
+        for entry in entries {
+            seq += 1;
+            let hash = chain::link(&prev, seq, entry);
+            frontier.push(merkle::leaf_hash(seq, entry));
+            match entry {
+                Entry::Request(r) => requests.push((r, seq, prev, hash)),
+                Entry::Event(e) => events.push((e, seq, prev, hash)),
+            }
+            prev = hash;
+        }
+        records::insert(conn, &requests).await?;
+        insert_events(conn, &events).await?;
+        sqlx::query("UPDATE chain_head SET seq = ?, hash = ?, frontier = ? WHERE id = 1")
+            .bind(seq)
+            .bind(prev.as_slice())
+            .bind(frontier.to_bytes())
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Builds the head row's frontier if an older trail left it empty.
+    pub(super) async fn ensure_frontier(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if head_on(&mut conn).await?.2.is_some() {
+            return Ok(());
+        }
+        drop(conn);
+        let mut tx = self.write().await?;
+        let (seq, _, frontier) = head_on(&mut tx).await?;
+        if frontier.is_none() {
+            let frontier = rebuild_frontier(&mut tx, seq).await?;
+            sqlx::query("UPDATE chain_head SET frontier = ? WHERE id = 1")
+                .bind(frontier.to_bytes())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RecordStore for SqliteStore {
+    async fn append(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        let _one_writer = self.writer.lock().await;
+        let mut tx = self.write().await?;
+        SqliteStore::append_on(&mut tx, entries).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn chain_page(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredRow>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        page_on(&mut conn, after_seq, limit).await
+    }
+
+    async fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let (seq, hash, frontier) = head_on(&mut conn).await?;
+        let frontier = match frontier {
+            Some(f) => f,
+            None => {
+                drop(conn);
+                self.ensure_frontier().await?;
+                let mut conn = self.pool.acquire().await?;
+                return match head_on(&mut conn).await? {
+                    (seq, hash, Some(frontier)) => Ok(ChainHead {
+                        seq,
+                        hash,
+                        frontier,
+                    }),
+                    _ => Err(StoreError::Corrupt("chain_head.frontier".into())),
+                };
+            }
+        };
+        Ok(ChainHead {
+            seq,
+            hash,
+            frontier,
+        })
+    }
+
+    async fn save_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, tree_size, root, time_ms, checkpoint_json) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(cp.seq)
+        .bind(i64::try_from(cp.tree_size).unwrap_or(i64::MAX))
+        .bind(&cp.root)
+        .bind(cp.time_ms)
+        .bind(serde_json::to_string(cp).unwrap_or_default())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+    ) -> Result<Vec<(i64, AuditEvent)>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT seq, {EVENT_COLUMNS} FROM audit_events WHERE 1 = 1"
+        ));
+        if let Some(prefix) = &filter.action_prefix {
+            q.push(" AND substr(action, 1, length(")
+                .push_bind(prefix)
+                .push(")) = ")
+                .push_bind(prefix);
+        }
+        if let Some(since) = filter.since_ms {
+            q.push(" AND time_ms >= ").push_bind(since);
+        }
+        q.push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(i64::from(filter.limit.unwrap_or(1000)));
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("seq")?, event_from_row(row)?)))
+            .collect()
+    }
+
+    async fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RequestRecord>, StoreError> {
+        self.list_records_impl(filter).await
+    }
+
+    async fn usage(&self, by: UsageBy, since_ms: i64) -> Result<Vec<UsageRow>, StoreError> {
+        self.usage_impl(by, since_ms).await
+    }
+
+    async fn response_owner(
+        &self,
+        response_id: &str,
+    ) -> Result<Option<(Owner, Option<String>)>, StoreError> {
+        self.response_owner_impl(response_id).await
+    }
+
+    async fn sessions(&self, since_ms: i64) -> Result<Vec<SessionRow>, StoreError> {
+        self.sessions_impl(since_ms).await
+    }
+}

@@ -1,0 +1,146 @@
+//! What every backend shares, written once over [`RecordStore`]: verifying
+//! the chain, reading the Merkle leaves, signing checkpoints.
+
+use ed25519_dalek::SigningKey;
+
+use crate::chain::{ChainRow, Hash, Verdict, Verifier};
+use crate::checkpoint::Checkpoint;
+use crate::{RecordStore, StoreError};
+
+/// Rows read per page.
+pub const PAGE: i64 = 5000;
+
+/// Recomputes the whole chain from the stored rows, page by page, in
+/// constant memory. With a checkpoint, the chain must also reach its seq
+/// with its hash (which catches truncation and rewritten history).
+///
+/// The head row is read first: every seq up to it was committed before the
+/// pages are read, so a trail that ends before it lost its tail.
+pub async fn verify(
+    store: &dyn RecordStore,
+    checkpoint: Option<(i64, Hash)>,
+) -> Result<Verdict, StoreError> {
+    let head = store.chain_head().await?;
+    let mut verifier = match checkpoint {
+        Some((seq, hash)) => Verifier::with_checkpoint(seq, hash),
+        None => Verifier::default(),
+    };
+    let mut after = i64::MIN;
+    let mut last_seen = 0;
+    loop {
+        let rows = store.chain_page(after, PAGE).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        for row in rows {
+            last_seen = row.seq;
+            let entry = match row.entry {
+                Ok(entry) => entry,
+                // A row that no longer decodes was edited too.
+                Err(e) => {
+                    return Ok(Verdict::Broken {
+                        seq: row.seq,
+                        reason: format!("row does not decode ({e}): edited"),
+                    });
+                }
+            };
+            let row = ChainRow {
+                seq: row.seq,
+                entry,
+                prev_hash: row.prev_hash,
+                hash: row.hash,
+            };
+            if let Err(verdict) = verifier.push(&row) {
+                return Ok(verdict);
+            }
+        }
+    }
+    let verdict = verifier.finish();
+    if let Verdict::Intact { head: chained, .. } = &verdict {
+        if last_seen < head.seq {
+            return Ok(Verdict::Broken {
+                seq: last_seen + 1,
+                reason: format!(
+                    "truncated: the chain head names seq {}, the trail ends at {last_seen}",
+                    head.seq
+                ),
+            });
+        }
+        if let Some((seq, hash)) = chained
+            && *seq == head.seq
+            && *hash != head.hash
+        {
+            return Ok(Verdict::Broken {
+                seq: *seq,
+                reason:
+                    "the chain head's hash differs from the last row's (the tail was rewritten)"
+                        .into(),
+            });
+        }
+    }
+    Ok(verdict)
+}
+
+/// The Merkle leaf hashes of the chained entries up to `up_to_seq`, with
+/// their seqs, in order. (Run after a verify: it trusts the rows.)
+pub async fn leaves(
+    store: &dyn RecordStore,
+    up_to_seq: i64,
+) -> Result<Vec<(i64, Hash)>, StoreError> {
+    let mut out = Vec::new();
+    let mut after = i64::MIN;
+    loop {
+        let rows = store.chain_page(after, PAGE).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        for row in rows {
+            if row.seq > up_to_seq {
+                return Ok(out);
+            }
+            let row = row.decoded()?;
+            if row.hash.is_some() {
+                out.push((row.seq, crate::merkle::leaf_hash(row.seq, &row.entry)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Up to `limit` decoded rows after `after_seq` (for export and proofs; a
+/// row that no longer decodes is an error).
+pub async fn rows(
+    store: &dyn RecordStore,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<ChainRow>, StoreError> {
+    store
+        .chain_page(after_seq, limit)
+        .await?
+        .into_iter()
+        .map(crate::chain::StoredRow::decoded)
+        .collect()
+}
+
+/// Signs the trail's head (seq, chain hash, tree size, Merkle root, time)
+/// and keeps the checkpoint; `None` when the trail is empty or has not grown
+/// past `after_seq`. Costs one read of the head row: the store keeps the
+/// tree's right edge current on every append.
+pub async fn sign_checkpoint(
+    store: &dyn RecordStore,
+    key: &SigningKey,
+    after_seq: i64,
+) -> Result<Option<Checkpoint>, StoreError> {
+    let head = store.chain_head().await?;
+    if head.frontier.size() == 0 || head.seq <= after_seq {
+        return Ok(None);
+    }
+    let cp = Checkpoint::sign(
+        key,
+        head.seq,
+        &head.hash,
+        head.frontier.size(),
+        &head.frontier.root(),
+        warden_core::now_ms(),
+    );
+    store.save_checkpoint(&cp).await?;
+    Ok(Some(cp))
+}
