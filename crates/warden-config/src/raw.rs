@@ -58,6 +58,9 @@ pub struct RawAudit {
     /// is failed (default 5s).
     #[serde(default, with = "humantime_serde")]
     pub commit_timeout: Option<Duration>,
+    /// Entries older than this are pruned, up to a signed checkpoint.
+    #[serde(default, with = "humantime_serde")]
+    pub retention: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

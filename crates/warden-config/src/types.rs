@@ -41,6 +41,9 @@ pub struct AuditConfig {
     pub checkpoint_every: Option<u64>,
     pub checkpoint_file: Option<PathBuf>,
     pub checkpoint_webhook: Option<String>,
+    /// Entries older than this are pruned hourly, up to the newest signed
+    /// checkpoint that covers only older entries.
+    pub retention: Option<Duration>,
 }
 
 impl Default for AuditConfig {
@@ -53,6 +56,7 @@ impl Default for AuditConfig {
             checkpoint_every: None,
             checkpoint_file: None,
             checkpoint_webhook: None,
+            retention: None,
         }
     }
 }

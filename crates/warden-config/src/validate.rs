@@ -155,13 +155,22 @@ fn audit(cx: &Ctx, raw: RawAudit) -> Result<AuditConfig, ConfigError> {
     if raw.checkpoint_every == Some(0) {
         return Err(cx.invalid("audit.checkpoint_every", "must be at least 1"));
     }
-    if (raw.checkpoint_every.is_some() || raw.checkpoint_webhook.is_some())
+    if (raw.checkpoint_every.is_some()
+        || raw.checkpoint_webhook.is_some()
+        || raw.retention.is_some())
         && raw.signing_key_file.is_none()
     {
         return Err(cx.invalid(
             "audit",
-            "checkpoint_every and checkpoint_webhook need audit.signing_key_file",
+            "checkpoint_every, checkpoint_webhook and retention need audit.signing_key_file \
+             (pruning keeps the trail verifiable from a signed checkpoint)",
         ));
+    }
+    if raw
+        .retention
+        .is_some_and(|r| r < std::time::Duration::from_secs(3600))
+    {
+        return Err(cx.invalid("audit.retention", "must be at least 1h"));
     }
     let checkpoint_webhook = raw
         .checkpoint_webhook
@@ -175,6 +184,7 @@ fn audit(cx: &Ctx, raw: RawAudit) -> Result<AuditConfig, ConfigError> {
         checkpoint_every: raw.checkpoint_every,
         checkpoint_file: raw.checkpoint_file.map(|p| cx.resolve(&p)),
         checkpoint_webhook,
+        retention: raw.retention,
     })
 }
 

@@ -173,6 +173,45 @@ fn start_checkpoints(
     Ok(())
 }
 
+/// With `audit.retention`: prunes the trail hourly (first a minute after
+/// start-up) up to the newest checkpoint older than the retention, after
+/// verifying it (see `warden_store::trail::prune`), and records an
+/// `audit.prune` event. A trail that does not verify is never pruned.
+fn start_pruning(config: &Config, store: Arc<dyn warden_store::RecordStore>, sink: RecordSink) {
+    let Some(retention) = config.audit.retention else {
+        return;
+    };
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut tick = tokio::time::interval_at(start, std::time::Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let cutoff = now_ms().saturating_sub(retention_ms);
+            match warden_store::trail::prune(&*store, cutoff).await {
+                Ok(None) => {}
+                Ok(Some((cp, pruned))) => {
+                    tracing::info!(through_seq = cp.seq, pruned, "audit trail pruned");
+                    drop(
+                        sink.event(
+                            warden_core::AuditEvent::new(
+                                "audit.prune",
+                                warden_core::Actor::warden(),
+                                None,
+                            )
+                            .with("through_seq", cp.seq.to_string())
+                            .with("entries", pruned.to_string())
+                            .with("anchor_root", cp.root),
+                        ),
+                    );
+                }
+                Err(error) => tracing::error!(%error, "audit trail not pruned"),
+            }
+        }
+    });
+}
+
 /// POSTs one checkpoint, retrying with backoff for about a minute. A newer
 /// checkpoint supersedes it, so giving up loses nothing that matters.
 async fn post_checkpoint(client: reqwest::Client, url: String, body: String) {
@@ -260,7 +299,8 @@ impl Gateway {
         let record_store: Arc<dyn warden_store::RecordStore> = store.clone();
         let durable = config.audit.durability == warden_config::Durability::Fsync;
         let (records, writer) = RecordSink::start(Arc::clone(&record_store), durable);
-        start_checkpoints(&config, record_store, records.clone())?;
+        start_checkpoints(&config, Arc::clone(&record_store), records.clone())?;
+        start_pruning(&config, record_store, records.clone());
         // The detectors' tables (tens of milliseconds for the phone metadata)
         // load now, off the runtime, not on the first masked request.
         let detects: Vec<warden_pii::Detect> = config

@@ -142,6 +142,13 @@ impl Verifier {
         }
     }
 
+    /// A verifier for a pruned trail: the first kept row must link to the
+    /// anchor's (seq, hash).
+    pub fn resume(mut self, seq: i64, hash: Hash) -> Verifier {
+        self.prev = Some((seq, hash));
+        self
+    }
+
     /// `Err` with the verdict at the first bad row.
     pub fn push(&mut self, row: &ChainRow) -> Result<(), Verdict> {
         let broken = |reason: &str| Verdict::Broken {

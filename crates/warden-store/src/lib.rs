@@ -134,6 +134,24 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     async fn chain_head(&self) -> Result<ChainHead, StoreError>;
     /// Keeps a signed checkpoint (the published copy is the caller's job).
     async fn save_checkpoint(&self, cp: &checkpoint::Checkpoint) -> Result<(), StoreError>;
+    /// The newest kept checkpoint signed before `before_ms`.
+    // TRANSITIONAL (removed once PostgresStore implements pruning this session).
+    async fn checkpoint_before(
+        &self,
+        _before_ms: i64,
+    ) -> Result<Option<checkpoint::Checkpoint>, StoreError> {
+        Ok(None)
+    }
+    /// After pruning: the checkpoint the first kept entry links to.
+    async fn anchor(&self) -> Result<Option<checkpoint::Checkpoint>, StoreError> {
+        Ok(None)
+    }
+    /// Deletes every entry up to `cp.seq` and makes `cp` the anchor, in one
+    /// transaction; how many entries went. Use [`trail::prune`], which
+    /// verifies the trail against `cp` first.
+    async fn prune_to(&self, _cp: &checkpoint::Checkpoint) -> Result<u64, StoreError> {
+        Err(StoreError::Corrupt("this store cannot prune".into()))
+    }
     async fn list_events(&self, filter: &EventFilter)
     -> Result<Vec<(i64, AuditEvent)>, StoreError>;
     async fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RequestRecord>, StoreError>;

@@ -8,8 +8,8 @@
 //! Written by hand: the algorithms are a page of the RFC, and the crates
 //! that implement them keep the whole tree in their own storage layout.
 
-use sha2::{Digest, Sha256};
 use crate::chain::{Entry, Hash, canonical};
+use sha2::{Digest, Sha256};
 
 pub fn leaf_hash(seq: i64, entry: &Entry) -> Hash {
     let mut h = Sha256::new();

@@ -21,12 +21,20 @@ pub async fn verify(
     checkpoint: Option<(i64, Hash)>,
 ) -> Result<Verdict, StoreError> {
     let head = store.chain_head().await?;
+    let anchor = store.anchor().await?;
     let mut verifier = match checkpoint {
         Some((seq, hash)) => Verifier::with_checkpoint(seq, hash),
         None => Verifier::default(),
     };
-    let mut after = i64::MIN;
     let mut last_seen = 0;
+    if let Some(a) = &anchor {
+        let hash = a
+            .head_hash()
+            .ok_or_else(|| StoreError::Corrupt("chain_anchor: head is not a hash".into()))?;
+        verifier = verifier.resume(a.seq, hash);
+        last_seen = a.seq;
+    }
+    let mut after = i64::MIN;
     loop {
         let rows = store.chain_page(after, PAGE).await?;
         let Some(last) = rows.last() else { break };
@@ -118,6 +126,36 @@ pub async fn rows(
         .into_iter()
         .map(crate::chain::StoredRow::decoded)
         .collect()
+}
+
+/// Retention: deletes every entry covered by the newest checkpoint signed
+/// before `cutoff_ms` (all of them were committed before it), after
+/// verifying the whole trail against that checkpoint, so pruning never
+/// destroys the evidence of tampering. The checkpoint becomes the anchor the
+/// kept trail is verified from. `None` when there is nothing new to prune.
+///
+/// Inclusion proofs need every leaf of the tree a checkpoint signs, so after
+/// pruning, `warden audit prove` works only for proofs made before.
+pub async fn prune(
+    store: &dyn RecordStore,
+    cutoff_ms: i64,
+) -> Result<Option<(Checkpoint, u64)>, StoreError> {
+    let Some(cp) = store.checkpoint_before(cutoff_ms).await? else {
+        return Ok(None);
+    };
+    if store.anchor().await?.is_some_and(|a| a.seq >= cp.seq) {
+        return Ok(None);
+    }
+    let head = cp
+        .head_hash()
+        .ok_or_else(|| StoreError::Corrupt("checkpoint head is not a hash".into()))?;
+    if let Verdict::Broken { seq, reason } = verify(store, Some((cp.seq, head))).await? {
+        return Err(StoreError::Corrupt(format!(
+            "not pruning: the trail is broken at seq {seq}: {reason}"
+        )));
+    }
+    let pruned = store.prune_to(&cp).await?;
+    Ok(Some((cp, pruned)))
 }
 
 /// Signs the trail's head (seq, chain hash, tree size, Merkle root, time)

@@ -174,8 +174,21 @@ pub enum AuditCommand {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
-    /// Write the trail as JSON lines (`{"seq","hash","prev_hash","record"}`)
-    /// for a SIEM; `seq` is the de-duplication key.
+    /// Delete entries older than a window, up to the newest stored signed
+    /// checkpoint that covers only older entries, after verifying the trail
+    /// against it; the checkpoint becomes the anchor the rest is verified
+    /// from. (The server does this hourly with `[audit] retention`.)
+    Prune {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        db: Option<std::path::PathBuf>,
+        /// Keep entries younger than this, e.g. `90d`.
+        #[arg(long)]
+        older_than: humantime::Duration,
+    },
+    /// Write the trail as JSON lines (`{"seq","kind","hash","prev_hash",
+    /// "record"|"event"}`) for a SIEM; `seq` is the de-duplication key.
     Export {
         #[command(flatten)]
         config: ConfigArg,

@@ -448,3 +448,86 @@ async fn two_processes_appending_to_one_file_keep_one_chain() {
     let head = a.chain_head().await.expect("head");
     assert_eq!((head.seq, head.frontier.size()), (80, 80));
 }
+
+#[tokio::test]
+async fn pruning_to_a_checkpoint_keeps_the_rest_verifiable() {
+    let (_dir, store) = chained_store().await;
+    let (private, _) = crate::checkpoint::key_pair_pem([7; 32]).expect("keys");
+    let key = crate::checkpoint::signing_key_from_pem(&private).expect("key");
+    assert!(
+        crate::trail::prune(&store, i64::MAX)
+            .await
+            .expect("prune")
+            .is_none(),
+        "no checkpoint, nothing to prune"
+    );
+    let cp = crate::trail::sign_checkpoint(&store, &key, 0)
+        .await
+        .expect("sign")
+        .expect("cp");
+    assert_eq!(cp.seq, 10);
+    store
+        .append_records(&[record("r10", None), record("r11", None)])
+        .await
+        .expect("append");
+    // A cutoff before the checkpoint was signed prunes nothing.
+    assert!(
+        crate::trail::prune(&store, cp.time_ms)
+            .await
+            .expect("prune")
+            .is_none()
+    );
+    let (anchor, pruned) = crate::trail::prune(&store, cp.time_ms + 1)
+        .await
+        .expect("prune")
+        .expect("pruned");
+    assert_eq!((anchor.seq, pruned), (10, 10));
+    assert!(
+        crate::trail::prune(&store, i64::MAX)
+            .await
+            .expect("again")
+            .is_none(),
+        "already pruned to it"
+    );
+    let kept = store
+        .list_records(&RecordFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(kept.len(), 2);
+    match crate::trail::verify(&store, None).await.expect("verify") {
+        crate::chain::Verdict::Intact { events, head, .. } => {
+            assert_eq!((events, head.map(|h| h.0)), (2, Some(12)));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The kept rows are still held to the chain: an edit, or deleting the
+    // first kept row, is caught.
+    exec(&store, "DELETE FROM request_records WHERE seq = 11").await;
+    let verdict = crate::trail::verify(&store, None).await.expect("verify");
+    assert_eq!(broken_at(&verdict), Some(12), "{verdict:?}");
+}
+
+#[tokio::test]
+async fn a_broken_trail_is_not_pruned() {
+    let (_dir, store) = chained_store().await;
+    let (private, _) = crate::checkpoint::key_pair_pem([8; 32]).expect("keys");
+    let key = crate::checkpoint::signing_key_from_pem(&private).expect("key");
+    let cp = crate::trail::sign_checkpoint(&store, &key, 0)
+        .await
+        .expect("sign")
+        .expect("cp");
+    exec(
+        &store,
+        "UPDATE request_records SET subject = 'mallory' WHERE seq = 3",
+    )
+    .await;
+    let err = crate::trail::prune(&store, cp.time_ms + 1)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("broken at seq 3"), "{err}");
+    let all = store
+        .list_records(&RecordFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(all.len(), 10, "the evidence stays");
+}

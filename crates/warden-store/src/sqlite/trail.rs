@@ -76,6 +76,10 @@ async fn insert_events(
     Ok(())
 }
 
+fn parse_checkpoint(table: &str, json: &str) -> Result<Checkpoint, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{table}: {e}")))
+}
+
 fn stored(row: &SqliteRow, entry: Result<Entry, StoreError>) -> Result<StoredRow, StoreError> {
     Ok(StoredRow {
         seq: row.try_get("seq")?,
@@ -283,6 +287,51 @@ impl RecordStore for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn checkpoint_before(&self, before_ms: i64) -> Result<Option<Checkpoint>, StoreError> {
+        let json: Option<String> = sqlx::query_scalar(
+            "SELECT checkpoint_json FROM audit_checkpoints WHERE time_ms < ? \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(before_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        json.map(|j| parse_checkpoint("audit_checkpoints", &j))
+            .transpose()
+    }
+
+    async fn anchor(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let json: Option<String> =
+            sqlx::query_scalar("SELECT checkpoint_json FROM chain_anchor WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        json.map(|j| parse_checkpoint("chain_anchor", &j))
+            .transpose()
+    }
+
+    async fn prune_to(&self, cp: &Checkpoint) -> Result<u64, StoreError> {
+        let _one_writer = self.writer.lock().await;
+        let mut tx = self.write().await?;
+        let mut pruned = 0;
+        for table in ["request_records", "audit_events"] {
+            pruned += sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE seq <= ?")))
+                .bind(cp.seq)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        sqlx::query(
+            "INSERT INTO chain_anchor (id, seq, checkpoint_json) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, \
+             checkpoint_json = excluded.checkpoint_json",
+        )
+        .bind(cp.seq)
+        .bind(serde_json::to_string(cp).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(pruned)
     }
 
     async fn list_events(

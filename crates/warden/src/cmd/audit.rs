@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde_json::json;
+use warden_core::AuditEvent;
 use warden_store::chain::{Verdict, hex};
 use warden_store::checkpoint::{
     Checkpoint, key_pair_pem, signing_key_from_pem, unhex, verifying_key_from_pem,
 };
-use warden_store::{Entry, SqliteStore, merkle, trail};
+use warden_store::{Entry, RecordStore as _, SqliteStore, merkle, trail};
 
 use crate::cli::{AuditCommand, ConfigArg};
 use crate::cmd::{load_config, open_store};
@@ -44,6 +45,11 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             out,
         } => checkpoint(&config, db.as_deref(), &key, out.as_deref()).await,
         AuditCommand::Keygen { private, public } => keygen(&private, &public),
+        AuditCommand::Prune {
+            config,
+            db,
+            older_than,
+        } => prune(&config, db.as_deref(), older_than.into()).await,
         AuditCommand::Prove {
             config,
             db,
@@ -72,10 +78,13 @@ async fn verify(
     public_key: Option<PathBuf>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let expected = match (checkpoint, public_key) {
+    let verifying = public_key
+        .as_deref()
+        .map(|key| verifying_key_from_pem(&read(key)?).map_err(anyhow::Error::from))
+        .transpose()?;
+    let expected = match (checkpoint, &verifying) {
         (Some(cp), Some(key)) => {
-            let key = verifying_key_from_pem(&read(&key)?)?;
-            let cp = Checkpoint::verified(&read(&cp)?, &key)
+            let cp = Checkpoint::verified(&read(&cp)?, key)
                 .with_context(|| format!("checkpoint {}", cp.display()))?;
             let head = cp
                 .head_hash()
@@ -85,6 +94,12 @@ async fn verify(
         _ => None,
     };
     let store = store(config, db).await?;
+    let anchor = store.anchor().await?;
+    if let (Some(anchor), Some(key)) = (&anchor, &verifying) {
+        // A pruned trail is verified from its anchor: it must be signed.
+        Checkpoint::verified(&serde_json::to_string(anchor)?, key)
+            .context("the pruned trail's anchor checkpoint is not signed by this key")?;
+    }
     let verdict = trail::verify(&store, expected).await?;
     match &verdict {
         Verdict::Intact {
@@ -99,7 +114,8 @@ async fn verify(
                     "{}",
                     json!({"intact": true, "events": events, "unchained": unchained,
                            "head_seq": head_seq, "head_hash": head_hash,
-                           "checkpoint_seq": expected.map(|(s, _)| s)})
+                           "checkpoint_seq": expected.map(|(s, _)| s),
+                           "pruned_through": anchor.as_ref().map(|a| a.seq)})
                 );
             } else {
                 println!("intact: {events} chained entries");
@@ -110,6 +126,12 @@ async fn verify(
                 }
                 if let Some((seq, _)) = expected {
                     println!("        matches the signed checkpoint at seq {seq}");
+                }
+                if let Some(a) = &anchor {
+                    println!(
+                        "        pruned through seq {}: verified from that checkpoint",
+                        a.seq
+                    );
                 }
                 if let (Some(seq), Some(hash)) = (head_seq, head_hash) {
                     println!("head:   seq {seq} {hash}");
@@ -124,6 +146,32 @@ async fn verify(
             anyhow::bail!("audit trail broken at seq {seq}: {reason}")
         }
     }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's output")]
+async fn prune(
+    config: &ConfigArg,
+    db: Option<&Path>,
+    older_than: std::time::Duration,
+) -> anyhow::Result<()> {
+    let store = store(config, db).await?;
+    let cutoff = warden_core::now_ms()
+        .saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
+    match trail::prune(&store, cutoff).await? {
+        None => println!("nothing to prune: no newer signed checkpoint older than the window"),
+        Some((cp, pruned)) => {
+            let event = AuditEvent::new("audit.prune", crate::cmd::operator(), None)
+                .with("through_seq", cp.seq.to_string())
+                .with("entries", pruned.to_string())
+                .with("anchor_root", cp.root.clone());
+            store.append(&[Entry::Event(event)]).await?;
+            println!(
+                "pruned {pruned} entries through seq {}; the rest verifies from that checkpoint",
+                cp.seq
+            );
+        }
+    }
+    Ok(())
 }
 
 #[expect(clippy::print_stdout, reason = "the command's output")]
@@ -143,20 +191,11 @@ async fn checkpoint(
             anyhow::bail!("not signing: audit trail broken at seq {seq}: {reason}")
         }
     };
-    let leaves: Vec<_> = trail::leaves(&store, head.0)
+    // Signed from the head row (which the verify above just held to the
+    // rows) and kept in the store, where retention pruning finds it.
+    let cp = trail::sign_checkpoint(&store, &key, head.0 - 1)
         .await?
-        .into_iter()
-        .map(|(_, h)| h)
-        .collect();
-    let root = merkle::root(&leaves);
-    let cp = Checkpoint::sign(
-        &key,
-        head.0,
-        &head.1,
-        leaves.len() as u64,
-        &root,
-        warden_core::now_ms(),
-    );
+        .context("the trail's head moved back while signing")?;
     let text = serde_json::to_string_pretty(&cp)?;
     match out {
         Some(path) => std::fs::write(path, format!("{text}\n"))

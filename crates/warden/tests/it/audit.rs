@@ -329,3 +329,99 @@ async fn an_unreadable_signing_key_stops_start_up() {
         "{err:#}"
     );
 }
+
+/// Runs `warden` with string arguments; (success, stdout + stderr).
+fn run(args: &[&str]) -> (bool, String) {
+    let out = warden(&args.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn retention_pruning_keeps_the_rest_verifiable_from_a_signed_checkpoint() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    for _ in 0..4 {
+        let _ = w.chat(&alice, chat_body("gpt-4o")).await.text().await;
+    }
+    w.gw.wait_records(4).await.expect("records");
+    let db = w.gw.db_path();
+    let db = db.to_str().expect("utf-8 path");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let (private, public, cp) = (path("audit.key"), path("audit.pub"), path("cp.json"));
+    let (ok, said) = run(&[
+        "audit",
+        "keygen",
+        "--private",
+        &private,
+        "--public",
+        &public,
+    ]);
+    assert!(ok, "{said}");
+    let (ok, said) = run(&[
+        "audit",
+        "checkpoint",
+        "--db",
+        db,
+        "--key",
+        &private,
+        "--out",
+        &cp,
+    ]);
+    assert!(ok, "{said}");
+    // Nothing older than a day: nothing pruned.
+    let (ok, said) = run(&["audit", "prune", "--db", db, "--older-than", "1day"]);
+    assert!(ok && said.contains("nothing to prune"), "{said}");
+
+    for _ in 0..2 {
+        let _ = w.chat(&alice, chat_body("gpt-4o")).await.text().await;
+    }
+    w.gw.wait_records(6).await.expect("records");
+    let (ok, said) = run(&["audit", "prune", "--db", db, "--older-than", "0s"]);
+    assert!(
+        ok && said.contains("pruned 4 entries through seq 4"),
+        "{said}"
+    );
+    let kept = w.gw.wait_records(2).await.expect("records");
+    assert_eq!(kept.len(), 2, "the 4 oldest records are gone");
+
+    // The rest verifies from the anchor, alone and against the checkpoint.
+    let (ok, said) = run(&[
+        "audit",
+        "verify",
+        "--db",
+        db,
+        "--json",
+        "--public-key",
+        &public,
+    ]);
+    assert!(ok, "{said}");
+    let v: serde_json::Value = serde_json::from_str(said.trim()).expect("json");
+    assert_eq!(v["pruned_through"], 4);
+    assert_eq!(v["events"], 3, "two records and the audit.prune event");
+    let (ok, said) = run(&[
+        "audit",
+        "verify",
+        "--db",
+        db,
+        "--checkpoint",
+        &cp,
+        "--public-key",
+        &public,
+    ]);
+    assert!(ok, "{said}");
+    // Kept rows are still held to the chain.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{db}"))
+        .await
+        .expect("open");
+    sqlx::query("UPDATE request_records SET model = 'gpt-4o-mini' WHERE seq = 5")
+        .execute(&pool)
+        .await
+        .expect("edit");
+    pool.close().await;
+    let (ok, said) = run(&["audit", "verify", "--db", db]);
+    assert!(!ok && said.contains("broken at seq 5"), "{said}");
+}
