@@ -4,13 +4,21 @@
 //! without fsync; as the baseline from the same run, the chain's own cost
 //! (canonical encoding + SHA-256 per record) on the same records.
 //!
+//! Then PostgreSQL (`synchronous_commit` as the server has it, `on` by
+//! default: one WAL flush per commit), one record per commit and in batches
+//! of 512, each run in a fresh schema dropped afterwards: at `WARDEN_BENCH_PG`
+//! (a URL), else `postgres://postgres@127.0.0.1:5432/postgres`. Skipped, with
+//! the reason, when that server cannot be reached.
+//!
 //! Run: `cargo bench -p warden-store --bench append`.
 #![expect(clippy::print_stdout, clippy::expect_used, reason = "benchmark")]
 
 use std::time::Instant;
 
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use warden_core::{Decision, Outcome, PrincipalKind, RequestRecord, Usage};
-use warden_store::{Entry, RecordStore as _, SqliteStore, chain, trail};
+use warden_store::{Entry, PostgresStore, RecordStore as _, SqliteStore, chain, trail};
 
 fn record(i: usize) -> RequestRecord {
     RequestRecord {
@@ -66,6 +74,72 @@ async fn run(records: &[Entry], batch: usize, durable: bool) -> f64 {
     records.len() as f64 / secs
 }
 
+/// Appends `records` in batches of `batch` to a fresh schema; records/s.
+async fn run_pg(url: &str, records: &[Entry], batch: usize) -> Result<f64, sqlx::Error> {
+    let schema = format!(
+        "warden_bench_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let mut admin = PgConnection::connect(url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await?;
+    let options: PgConnectOptions = url
+        .parse::<PgConnectOptions>()?
+        .options([("search_path", &schema)]);
+    let store = PostgresStore::connect_with(options).await.expect("connect");
+    let start = Instant::now();
+    for chunk in records.chunks(batch) {
+        store.append(chunk).await.expect("append");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    match trail::verify(&store, None).await.expect("verify") {
+        chain::Verdict::Intact { events, .. } => assert_eq!(events as usize, records.len()),
+        other => panic!("{other:?}"),
+    }
+    store.pool().close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await?;
+    Ok(records.len() as f64 / secs)
+}
+
+async fn postgres(records: &[Entry], chain_rate: f64) {
+    let url = std::env::var("WARDEN_BENCH_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let settings = async {
+        let mut conn = PgConnection::connect(&url).await?;
+        let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&mut conn)
+            .await?;
+        let fsync: String = sqlx::query_scalar("SHOW fsync")
+            .fetch_one(&mut conn)
+            .await?;
+        Ok::<_, sqlx::Error>(format!("synchronous_commit={sync}, fsync={fsync}"))
+    };
+    let settings = match settings.await {
+        Ok(settings) => settings,
+        Err(e) => {
+            println!("postgres: skipped ({e})");
+            return;
+        }
+    };
+    println!("postgres at {url} ({settings}):");
+    for (batch, n) in [(1, 2_000), (512, records.len())] {
+        match run_pg(&url, &records[..n], batch).await {
+            Ok(rate) => println!(
+                "postgres commit, batches of {batch:>3}: {rate:>8.0} records/s ({:.2} us each, {:.3} of the chain alone)",
+                1e6 / rate,
+                rate / chain_rate
+            ),
+            Err(e) => println!("postgres: skipped ({e})"),
+        }
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     const N: usize = 50_000;
@@ -99,4 +173,5 @@ async fn main() {
             rate / chain_rate
         );
     }
+    postgres(&records, chain_rate).await;
 }

@@ -72,6 +72,21 @@ pub fn link(prev: &Hash, seq: i64, entry: &Entry) -> Hash {
     h.finalize().into()
 }
 
+/// The chain hash and the Merkle leaf hash of one entry, from one encoding
+/// (what every append needs).
+pub fn link_and_leaf(prev: &Hash, seq: i64, entry: &Entry) -> (Hash, Hash) {
+    let bytes = canonical(seq, entry);
+    let link = Sha256::new()
+        .chain_update(prev)
+        .chain_update(&bytes)
+        .finalize();
+    let leaf = Sha256::new()
+        .chain_update([0u8])
+        .chain_update(&bytes)
+        .finalize();
+    (link.into(), leaf.into())
+}
+
 /// One stored row as the verifier sees it.
 #[derive(Debug, Clone)]
 pub struct ChainRow {
@@ -231,4 +246,23 @@ pub fn verify(rows: impl IntoIterator<Item = ChainRow>) -> Verdict {
 
 pub fn hex(h: &[u8]) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_encoding_gives_the_link_and_the_leaf() {
+        let event = Entry::Event(warden_core::AuditEvent::new(
+            "key.create",
+            warden_core::Actor::warden(),
+            Some("k1".into()),
+        ));
+        let prev = [7; 32];
+        assert_eq!(
+            link_and_leaf(&prev, 9, &event),
+            (link(&prev, 9, &event), crate::merkle::leaf_hash(9, &event))
+        );
+    }
 }

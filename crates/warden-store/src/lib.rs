@@ -11,6 +11,7 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod merkle;
+pub mod postgres;
 pub mod sqlite;
 pub mod trail;
 
@@ -19,6 +20,7 @@ use warden_core::{Actor, AuditEvent, RequestRecord};
 
 pub use chain::{Entry, Hash, StoredRow};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,22 @@ pub struct StoredKey {
     pub created_at_ms: i64,
     pub expires_at_ms: Option<i64>,
     pub revoked_at_ms: Option<i64>,
+}
+
+impl StoredKey {
+    /// The `key.create` audit event both stores append with the key.
+    pub fn created_event(&self, by: &Actor) -> AuditEvent {
+        let mut event = AuditEvent::new("key.create", by.clone(), Some(self.id.clone()))
+            .with("owner", &self.owner)
+            .with("groups", self.groups.join(","));
+        if let Some(models) = &self.models {
+            event = event.with("models", models.join(","));
+        }
+        if let Some(at) = self.expires_at_ms {
+            event = event.with("expires_at_ms", at.to_string());
+        }
+        event
+    }
 }
 
 /// Which records to read back, newest first.
@@ -135,23 +153,16 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     /// Keeps a signed checkpoint (the published copy is the caller's job).
     async fn save_checkpoint(&self, cp: &checkpoint::Checkpoint) -> Result<(), StoreError>;
     /// The newest kept checkpoint signed before `before_ms`.
-    // TRANSITIONAL (removed once PostgresStore implements pruning this session).
     async fn checkpoint_before(
         &self,
-        _before_ms: i64,
-    ) -> Result<Option<checkpoint::Checkpoint>, StoreError> {
-        Ok(None)
-    }
+        before_ms: i64,
+    ) -> Result<Option<checkpoint::Checkpoint>, StoreError>;
     /// After pruning: the checkpoint the first kept entry links to.
-    async fn anchor(&self) -> Result<Option<checkpoint::Checkpoint>, StoreError> {
-        Ok(None)
-    }
+    async fn anchor(&self) -> Result<Option<checkpoint::Checkpoint>, StoreError>;
     /// Deletes every entry up to `cp.seq` and makes `cp` the anchor, in one
     /// transaction; how many entries went. Use [`trail::prune`], which
     /// verifies the trail against `cp` first.
-    async fn prune_to(&self, _cp: &checkpoint::Checkpoint) -> Result<u64, StoreError> {
-        Err(StoreError::Corrupt("this store cannot prune".into()))
-    }
+    async fn prune_to(&self, cp: &checkpoint::Checkpoint) -> Result<u64, StoreError>;
     async fn list_events(&self, filter: &EventFilter)
     -> Result<Vec<(i64, AuditEvent)>, StoreError>;
     async fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RequestRecord>, StoreError>;

@@ -30,15 +30,7 @@ fn from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn insert_key(&self, key: &StoredKey, by: &Actor) -> Result<(), StoreError> {
-        let mut event = AuditEvent::new("key.create", by.clone(), Some(key.id.clone()))
-            .with("owner", &key.owner)
-            .with("groups", key.groups.join(","));
-        if let Some(models) = &key.models {
-            event = event.with("models", models.join(","));
-        }
-        if let Some(at) = key.expires_at_ms {
-            event = event.with("expires_at_ms", at.to_string());
-        }
+        let event = key.created_event(by);
         let _one_writer = self.writer.lock().await;
         let mut tx = self.write().await?;
         sqlx::query(AssertSqlSafe(format!(

@@ -49,7 +49,11 @@ impl SqliteStore {
             .foreign_keys(true)
             // 1 MiB of page cache per connection (SQLite's default is 2 MiB):
             // the data path only appends, so a large cache buys nothing.
-            .pragma("cache_size", "-1024");
+            .pragma("cache_size", "-1024")
+            // WAL checkpoints (which fsync the database file) run from a
+            // background task on the other connection, not inside whichever
+            // commit crosses the threshold: that commit is a caller waiting.
+            .pragma("wal_autocheckpoint", "0");
         // Two connections: the record writer and occasional readers (CLI,
         // key lookups). Each is a thread with its own cache.
         let pool = SqlitePoolOptions::new()
@@ -62,7 +66,31 @@ impl SqliteStore {
             writer: std::sync::Arc::default(),
         };
         store.ensure_frontier().await?;
+        store.start_wal_checkpoints();
         Ok(store)
+    }
+
+    /// Copies the WAL into the database file every half second, without
+    /// blocking the writer (`PASSIVE`). SQLite also checkpoints when the
+    /// last connection closes, so a short CLI run leaves no WAL behind.
+    fn start_wal_checkpoints(&self) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if pool.is_closed() {
+                    return;
+                }
+                if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::warn!(%error, "SQLite WAL checkpoint failed; retrying");
+                }
+            }
+        });
     }
 
     /// A write transaction that holds SQLite's write lock from its start,

@@ -193,8 +193,8 @@ impl SqliteStore {
         let mut events: Vec<(&AuditEvent, i64, Hash, Hash)> = Vec::new();
         for entry in entries {
             seq += 1;
-            let hash = chain::link(&prev, seq, entry);
-            frontier.push(merkle::leaf_hash(seq, entry));
+            let (hash, leaf) = chain::link_and_leaf(&prev, seq, entry);
+            frontier.push(leaf);
             match entry {
                 Entry::Request(r) => requests.push((r, seq, prev, hash)),
                 Entry::Event(e) => events.push((e, seq, prev, hash)),
@@ -244,8 +244,12 @@ impl RecordStore for SqliteStore {
     }
 
     async fn chain_page(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredRow>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        page_on(&mut conn, after_seq, limit).await
+        // One read transaction: both tables from one WAL snapshot, so an
+        // append between the two reads cannot leave a gap in the merge.
+        let mut tx = self.pool.begin().await?;
+        let rows = page_on(&mut tx, after_seq, limit).await?;
+        tx.rollback().await?;
+        Ok(rows)
     }
 
     async fn chain_head(&self) -> Result<ChainHead, StoreError> {
