@@ -35,6 +35,19 @@ pub struct RawConfig {
     pub content: RawContent,
     #[serde(default)]
     pub audit: RawAudit,
+    /// Absent: no admin API (it answers 404).
+    #[serde(default)]
+    pub admin: Option<RawAdmin>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Members of these groups may use the admin API (required).
+    pub groups: Option<Vec<String>>,
+    /// A separate address:port for the admin API; absent: the main
+    /// listener serves it under `/admin/v1/`.
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +210,9 @@ pub struct RawServer {
 pub struct RawStore {
     /// SQLite database file.
     pub sqlite: Option<PathBuf>,
+    /// The environment variable holding a PostgreSQL URL (it may carry a
+    /// password, so it is never written in the file).
+    pub postgres_url_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

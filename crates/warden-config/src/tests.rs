@@ -305,3 +305,51 @@ fn output_profiles_apply_by_group_and_cannot_name_analyzer_types() {
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
+
+#[test]
+fn admin_section_needs_groups_and_has_no_default() {
+    let c = parse(MINIMAL).expect("valid");
+    assert!(c.admin.is_none(), "no [admin]: no admin API");
+
+    let c = parse(&format!("{MINIMAL}\n[admin]\ngroups = [\"security\"]\n")).expect("valid");
+    let admin = c.admin.expect("admin");
+    assert_eq!(admin.groups, ["security"]);
+    assert_eq!(admin.listen, None, "served on the main listener");
+
+    let c = parse(&format!(
+        "{MINIMAL}\n[admin]\ngroups = [\"security\", \"sre\"]\nlisten = \"127.0.0.1:9091\"\n"
+    ))
+    .expect("valid");
+    let admin = c.admin.expect("admin");
+    assert_eq!(
+        admin.listen.map(|l| l.to_string()).as_deref(),
+        Some("127.0.0.1:9091")
+    );
+
+    let cases = [
+        ("[admin]", "admin.groups"),
+        ("[admin]\nlisten = \"127.0.0.1:9091\"", "admin.groups"),
+        ("[admin]\ngroups = []", "admin.groups"),
+        ("[admin]\ngroups = [\"\"]", "admin.groups"),
+        ("[admin]\ngroups = [\"*\"]", "admin.groups"),
+        (
+            "[admin]\ngroups = [\"security\"]\nlisten = \"nope\"",
+            "admin.listen",
+        ),
+        (
+            "[server]\nlisten = \"127.0.0.1:8080\"\n[admin]\ngroups = [\"security\"]\nlisten = \"127.0.0.1:8080\"",
+            "admin.listen",
+        ),
+    ];
+    for (extra, key) in cases {
+        match parse(&format!("{MINIMAL}\n{extra}\n")) {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{extra}"),
+            other => panic!("{extra}: expected Invalid at {key}, got {other:?}"),
+        }
+    }
+    let err = parse(&format!(
+        "{MINIMAL}\n[admin]\ngroups = [\"security\"]\ngroup = \"x\"\n"
+    ))
+    .expect_err("unknown key");
+    assert!(err.to_string().contains("group"), "{err}");
+}

@@ -27,6 +27,17 @@ pub struct Config {
     pub pii: PiiConfig,
     pub content: ContentConfig,
     pub audit: AuditConfig,
+    /// `None` without an `[admin]` section: no admin API at all.
+    pub admin: Option<AdminConfig>,
+}
+
+/// Who may use the admin API, and where it is served.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// A principal in any of these groups is an admin. Never empty.
+    pub groups: Vec<String>,
+    /// A separate listener; `None`: the main listener, under `/admin/v1/`.
+    pub listen: Option<SocketAddr>,
 }
 
 /// The audit trail: how durable a record is before the caller's response
@@ -283,6 +294,9 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub sqlite_path: PathBuf,
+    /// When set, records, keys and the audit trail live in PostgreSQL
+    /// (several replicas share one chain) instead of the SQLite file.
+    pub postgres_url: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

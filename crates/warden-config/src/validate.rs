@@ -55,11 +55,26 @@ pub fn validate(
     };
     let cx = Ctx { env, file, base };
     let server = server(&cx, raw.server)?;
+    let postgres_url = match &raw.store.postgres_url_env {
+        None => None,
+        Some(var) => match (cx.env)(var) {
+            Some(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => {
+                Some(SecretString::from(v.trim().to_owned()))
+            }
+            _ => {
+                return Err(cx.invalid(
+                    "store.postgres_url_env",
+                    format!("environment variable `{var}` is not set to a postgres:// URL"),
+                ));
+            }
+        },
+    };
     let store = StoreConfig {
         sqlite_path: raw
             .store
             .sqlite
             .map_or_else(|| PathBuf::from(d::SQLITE_PATH), |p| cx.resolve(&p)),
+        postgres_url,
     };
     let log = log(&cx, raw.log)?;
     let issuers = raw
@@ -98,6 +113,7 @@ pub fn validate(
     let pii = pii(&cx, raw.pii)?;
     let content = content(&cx, raw.content)?;
     let audit = audit(&cx, raw.audit)?;
+    let admin = raw.admin.map(|a| admin(&cx, a, &server)).transpose()?;
     if issuers.is_empty() && !raw.keys.enabled {
         return Err(cx.invalid(
             "keys.enabled",
@@ -120,7 +136,48 @@ pub fn validate(
         pii,
         content,
         audit,
+        admin,
     })
+}
+
+/// No default admin group: an `[admin]` section must name who is an admin.
+fn admin(cx: &Ctx, raw: RawAdmin, server: &ServerConfig) -> Result<AdminConfig, ConfigError> {
+    let Some(groups) = raw.groups else {
+        return Err(cx.invalid(
+            "admin.groups",
+            "required: the groups whose members may use the admin API",
+        ));
+    };
+    if groups.is_empty() {
+        return Err(cx.invalid("admin.groups", "must name at least one group"));
+    }
+    if let Some(g) = groups
+        .iter()
+        .find(|g| g.trim().is_empty() || g.contains('*'))
+    {
+        return Err(cx.invalid(
+            "admin.groups",
+            format!("`{g}`: a group name, not empty and without wildcards"),
+        ));
+    }
+    let listen = raw
+        .listen
+        .map(|l| {
+            l.parse::<std::net::SocketAddr>().map_err(|_| {
+                cx.invalid(
+                    "admin.listen",
+                    format!("`{l}` is not an address:port like 127.0.0.1:9091"),
+                )
+            })
+        })
+        .transpose()?;
+    if listen.is_some_and(|l| l == server.listen && l.port() != 0) {
+        return Err(cx.invalid(
+            "admin.listen",
+            "is server.listen; leave it out to serve the admin API there under /admin/v1/",
+        ));
+    }
+    Ok(AdminConfig { groups, listen })
 }
 
 fn audit(cx: &Ctx, raw: RawAudit) -> Result<AuditConfig, ConfigError> {

@@ -60,3 +60,40 @@ impl AuditEvent {
         self
     }
 }
+
+impl AuditEvent {
+    /// See [`crate::record::scrub_nul`].
+    pub fn scrub_nul(&mut self) {
+        use crate::record::scrub_nul;
+        for s in [&mut self.event_id, &mut self.action, &mut self.status] {
+            scrub_nul(s);
+        }
+        for s in [
+            &mut self.target,
+            &mut self.actor.subject,
+            &mut self.actor.issuer,
+            &mut self.actor.key_id,
+            &mut self.actor.client_addr,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            scrub_nul(s);
+        }
+        self.actor.groups.iter_mut().for_each(scrub_nul);
+        if self
+            .detail
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            self.detail = std::mem::take(&mut self.detail)
+                .into_iter()
+                .map(|(mut k, mut v)| {
+                    scrub_nul(&mut k);
+                    scrub_nul(&mut v);
+                    (k, v)
+                })
+                .collect();
+        }
+    }
+}

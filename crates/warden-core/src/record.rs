@@ -132,3 +132,66 @@ pub struct FindingSummary {
     pub path: String,
     pub count: u64,
 }
+
+/// Replaces NUL characters with U+FFFD. A caller can put a NUL in a model
+/// name or a token's subject; PostgreSQL text cannot hold one, and a record
+/// must read back exactly as it was hashed, so it never enters the trail.
+pub fn scrub_nul(s: &mut String) {
+    if s.contains('\0') {
+        *s = s.replace('\0', "\u{FFFD}");
+    }
+}
+
+fn scrub_opt(s: &mut Option<String>) {
+    if let Some(s) = s {
+        scrub_nul(s);
+    }
+}
+
+impl RequestRecord {
+    /// See [`scrub_nul`]: applied to every string before the record is
+    /// written.
+    pub fn scrub_nul(&mut self) {
+        for s in [
+            &mut self.request_id,
+            &mut self.method,
+            &mut self.path,
+            &mut self.endpoint,
+        ] {
+            scrub_nul(s);
+        }
+        for s in [
+            &mut self.subject,
+            &mut self.issuer,
+            &mut self.key_id,
+            &mut self.client_addr,
+            &mut self.model,
+            &mut self.connection,
+            &mut self.reason,
+            &mut self.response_id,
+            &mut self.session_id,
+        ] {
+            scrub_opt(s);
+        }
+        self.groups.iter_mut().for_each(scrub_nul);
+        self.policy_ids.iter_mut().for_each(scrub_nul);
+        for f in &mut self.findings {
+            scrub_nul(&mut f.kind);
+            scrub_nul(&mut f.action);
+            scrub_nul(&mut f.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    #[test]
+    fn nul_never_reaches_a_string() {
+        let mut s = String::from("gpt\0-4o");
+        super::scrub_nul(&mut s);
+        assert_eq!(s, "gpt\u{FFFD}-4o");
+        let mut clean = String::from("gpt-4o");
+        super::scrub_nul(&mut clean);
+        assert_eq!(clean, "gpt-4o");
+    }
+}

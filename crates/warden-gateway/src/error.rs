@@ -65,6 +65,24 @@ pub enum GatewayError {
         "Warden could not record this request in its audit trail in time, so it does not answer it; retry later"
     )]
     AuditUnavailable,
+    /// Admin API: the caller is authenticated but in none of `[admin] groups`.
+    #[error("the admin API is for members of the admin groups, and you are not in one")]
+    AdminForbidden,
+    /// Admin API: a path or method it does not serve.
+    #[error(
+        "unknown admin endpoint {method} {path}; the admin API is described at /admin/v1/openapi.json"
+    )]
+    AdminUnknownEndpoint { method: String, path: String },
+    /// Admin API: a query parameter that is unknown, repeated or malformed.
+    #[error("query parameter `{param}` {reason}")]
+    BadQuery { param: String, reason: String },
+    #[error("no session with id '{0}'")]
+    SessionNotFound(String),
+    #[error("the audit trail is being verified by another call; retry when it is done")]
+    VerifyInProgress,
+    /// Admin API: the store could not be read (the cause is logged, not shown).
+    #[error("Warden's store could not answer; try again shortly")]
+    TrailUnavailable,
 }
 
 fn deny_message(reason: &DenyReason, model: Option<&str>) -> String {
@@ -107,6 +125,13 @@ impl GatewayError {
             | GatewayError::StoreUnavailable(_)
             | GatewayError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::ResponseNotFound(_) => StatusCode::NOT_FOUND,
+            GatewayError::AdminForbidden => StatusCode::FORBIDDEN,
+            GatewayError::AdminUnknownEndpoint { .. } | GatewayError::SessionNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            GatewayError::BadQuery { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::VerifyInProgress => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::TrailUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
                 LimitError::PriceUnknown(_) => StatusCode::FORBIDDEN,
@@ -145,6 +170,12 @@ impl GatewayError {
             GatewayError::StoreUnavailable(_) => "store_unavailable",
             GatewayError::AuditUnavailable => "audit_unavailable",
             GatewayError::BadSession => "invalid_session",
+            GatewayError::AdminForbidden => "admin_forbidden",
+            GatewayError::AdminUnknownEndpoint { .. } => "unknown_endpoint",
+            GatewayError::BadQuery { .. } => "invalid_request_error",
+            GatewayError::SessionNotFound(_) => "session_not_found",
+            GatewayError::VerifyInProgress => "verify_in_progress",
+            GatewayError::TrailUnavailable => "store_unavailable",
         }
     }
 
@@ -153,7 +184,9 @@ impl GatewayError {
         match self {
             GatewayError::Identity(e) if e.is_transient() => "server_error",
             GatewayError::Identity(_) => "authentication_error",
-            GatewayError::Denied { .. } | GatewayError::ContentBlocked { .. } => "permission_error",
+            GatewayError::Denied { .. }
+            | GatewayError::ContentBlocked { .. }
+            | GatewayError::AdminForbidden => "permission_error",
             GatewayError::UnknownEndpoint { .. }
             | GatewayError::ModelNotFound(_)
             | GatewayError::BodyTooLarge { .. }
@@ -162,14 +195,19 @@ impl GatewayError {
             | GatewayError::BodyRead
             | GatewayError::MaskingUnsupported
             | GatewayError::ResponseNotFound(_)
-            | GatewayError::BadSession => "invalid_request_error",
+            | GatewayError::BadSession
+            | GatewayError::AdminUnknownEndpoint { .. }
+            | GatewayError::BadQuery { .. }
+            | GatewayError::SessionNotFound(_) => "invalid_request_error",
+            GatewayError::VerifyInProgress => "rate_limit_error",
             GatewayError::UpstreamUnconfigured(_)
             | GatewayError::UpstreamUnreachable(_)
             | GatewayError::UpstreamTimeout(_)
             | GatewayError::ListingFailed
             | GatewayError::AnalyzerUnavailable
             | GatewayError::StoreUnavailable(_)
-            | GatewayError::AuditUnavailable => "server_error",
+            | GatewayError::AuditUnavailable
+            | GatewayError::TrailUnavailable => "server_error",
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => "rate_limit_error",
                 LimitError::PriceUnknown(_) => "permission_error",
@@ -178,9 +216,10 @@ impl GatewayError {
         }
     }
 
-    fn param(&self) -> Option<&'static str> {
+    fn param(&self) -> Option<&str> {
         match self {
             GatewayError::BadBody(e) => e.param(),
+            GatewayError::BadQuery { param, .. } => Some(param),
             GatewayError::ModelNotFound(_) | GatewayError::Denied { model: Some(_), .. } => {
                 Some("model")
             }
@@ -225,6 +264,8 @@ impl IntoResponse for GatewayError {
             GatewayError::Identity(_)
             | GatewayError::UpstreamUnconfigured(_)
             | GatewayError::AnalyzerUnavailable
+            | GatewayError::VerifyInProgress
+            | GatewayError::TrailUnavailable
             | GatewayError::Limited(LimitError::Unavailable) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }

@@ -11,8 +11,10 @@
 //! - [`relay`] + [`usage`]: streaming the answer back while reading usage.
 //! - [`exchange`] + [`records`]: one record per request, batched to the store.
 //! - [`models`]: the policy-filtered model listing.
+//! - [`admin`]: the admin API (audit trail reads), for `[admin] groups`.
 //! - [`error`]: every refusal as an OpenAI-style error.
 
+pub mod admin;
 pub mod analyzer;
 pub mod error;
 pub mod exchange;
@@ -328,11 +330,23 @@ impl Gateway {
         Ok((Arc::new(gw), writer))
     }
 
-    /// The HTTP application: health endpoints and the proxied API.
+    /// The HTTP application: health endpoints, the admin API when it has
+    /// no listener of its own, and the proxied API.
     pub fn router(self: &Arc<Gateway>) -> Router {
+        let on_main = self
+            .config
+            .admin
+            .as_ref()
+            .is_some_and(|a| a.listen.is_none());
+        let admin = if on_main {
+            admin::routes(self)
+        } else {
+            Router::new()
+        };
         Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
+            .merge(admin)
             .fallback(proxy)
             .with_state(Arc::clone(self))
     }
@@ -524,14 +538,23 @@ pub async fn serve(
     gw: Arc<Gateway>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_app(listener, gw.router(), shutdown).await
+}
+
+/// Serves `app` (with each connection's peer address) until `shutdown`
+/// resolves, then drains in-flight requests.
+async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt as _;
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(
         listener,
-        gw.router()
-            .into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

@@ -98,7 +98,11 @@ impl RecordSink {
         committed
     }
 
-    fn send(&self, entry: Entry, ack: Option<oneshot::Sender<()>>) {
+    fn send(&self, mut entry: Entry, ack: Option<oneshot::Sender<()>>) {
+        match &mut entry {
+            Entry::Request(r) => r.scrub_nul(),
+            Entry::Event(e) => e.scrub_nul(),
+        }
         match self.tx.try_send(Item { entry, ack }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(item)) => {

@@ -6,21 +6,25 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde_json::json;
+use std::sync::Arc;
 use warden_core::AuditEvent;
 use warden_store::chain::{Verdict, hex};
 use warden_store::checkpoint::{
     Checkpoint, key_pair_pem, signing_key_from_pem, unhex, verifying_key_from_pem,
 };
-use warden_store::{Entry, RecordStore as _, SqliteStore, merkle, trail};
+
+use warden_store::{Entry, SqliteStore, Store, merkle, trail};
 
 use crate::cli::{AuditCommand, ConfigArg};
 use crate::cmd::{load_config, open_store};
 
-async fn store(config: &ConfigArg, db: Option<&Path>) -> anyhow::Result<SqliteStore> {
+async fn store(config: &ConfigArg, db: Option<&Path>) -> anyhow::Result<Arc<dyn Store>> {
     match db {
-        Some(path) => SqliteStore::open(path)
-            .await
-            .with_context(|| format!("opening {}", path.display())),
+        Some(path) => Ok(Arc::new(
+            SqliteStore::open(path)
+                .await
+                .with_context(|| format!("opening {}", path.display()))?,
+        )),
         None => open_store(&load_config(config.config.as_deref())?).await,
     }
 }
@@ -100,7 +104,7 @@ async fn verify(
         Checkpoint::verified(&serde_json::to_string(anchor)?, key)
             .context("the pruned trail's anchor checkpoint is not signed by this key")?;
     }
-    let verdict = trail::verify(&store, expected).await?;
+    let verdict = trail::verify(&*store, expected).await?;
     match &verdict {
         Verdict::Intact {
             events,
@@ -157,7 +161,7 @@ async fn prune(
     let store = store(config, db).await?;
     let cutoff = warden_core::now_ms()
         .saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
-    match trail::prune(&store, cutoff).await? {
+    match trail::prune(&*store, cutoff).await? {
         None => println!("nothing to prune: no newer signed checkpoint older than the window"),
         Some((cp, pruned)) => {
             let event = AuditEvent::new("audit.prune", crate::cmd::operator(), None)
@@ -184,7 +188,7 @@ async fn checkpoint(
     let key = signing_key_from_pem(&read(key)?)?;
     let store = store(config, db).await?;
     // Never sign over a trail that does not verify.
-    let head = match trail::verify(&store, None).await? {
+    let head = match trail::verify(&*store, None).await? {
         Verdict::Intact { head: Some(h), .. } => h,
         Verdict::Intact { head: None, .. } => anyhow::bail!("the trail is empty: nothing to sign"),
         Verdict::Broken { seq, reason } => {
@@ -193,7 +197,7 @@ async fn checkpoint(
     };
     // Signed from the head row (which the verify above just held to the
     // rows) and kept in the store, where retention pruning finds it.
-    let cp = trail::sign_checkpoint(&store, &key, head.0 - 1)
+    let cp = trail::sign_checkpoint(&*store, &key, head.0 - 1)
         .await?
         .context("the trail's head moved back while signing")?;
     let text = serde_json::to_string_pretty(&cp)?;
@@ -218,7 +222,7 @@ async fn export(
     let store = store(config, db).await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     loop {
-        let rows = trail::rows(&store, after, trail::PAGE).await?;
+        let rows = trail::rows(&*store, after, trail::PAGE).await?;
         let Some(last) = rows.last() else { break };
         after = last.seq;
         for row in rows {
@@ -275,7 +279,7 @@ async fn prove(
         cp.seq
     );
     let store = store(config, db).await?;
-    let leaves = trail::leaves(&store, cp.seq).await?;
+    let leaves = trail::leaves(&*store, cp.seq).await?;
     let hashes: Vec<_> = leaves.iter().map(|(_, h)| *h).collect();
     anyhow::ensure!(
         hashes.len() as u64 == cp.tree_size && Some(merkle::root(&hashes)) == cp.root_hash(),
@@ -287,7 +291,7 @@ async fn prove(
         .iter()
         .position(|(s, _)| *s == seq)
         .with_context(|| format!("no chained record with seq {seq}"))?;
-    let entry = trail::rows(&store, seq - 1, 1)
+    let entry = trail::rows(&*store, seq - 1, 1)
         .await?
         .into_iter()
         .find(|r| r.seq == seq)

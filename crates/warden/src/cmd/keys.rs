@@ -1,7 +1,6 @@
 //! `warden keys create|list|revoke`, straight against the configured store.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use serde_json::json;
 use warden_core::now_ms;
@@ -24,7 +23,7 @@ fn time_of(ms: Option<i64>) -> String {
 #[expect(clippy::print_stdout, reason = "the command's output")]
 pub async fn run(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()> {
     let config = load_config(config)?;
-    let keys = KeyManager::new(Arc::new(open_store(&config).await?));
+    let keys = KeyManager::new(open_store(&config).await?);
     match command {
         KeysCommand::Create {
             owner,

@@ -46,12 +46,25 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-pub async fn open_store(config: &Config) -> anyhow::Result<warden_store::SqliteStore> {
+/// The configured store: PostgreSQL when `[store] postgres_url_env` is
+/// set, else the SQLite file.
+pub async fn open_store(
+    config: &Config,
+) -> anyhow::Result<std::sync::Arc<dyn warden_store::Store>> {
+    use secrecy::ExposeSecret as _;
+    if let Some(url) = &config.store.postgres_url {
+        // The URL may hold a password: it is never part of an error.
+        let store = warden_store::PostgresStore::connect(url.expose_secret())
+            .await
+            .context("connecting to the PostgreSQL store (store.postgres_url_env)")?;
+        return Ok(std::sync::Arc::new(store));
+    }
     let path = &config.store.sqlite_path;
     let durable = config.audit.durability == warden_config::Durability::Fsync;
-    warden_store::SqliteStore::open_with(path, durable)
+    let store = warden_store::SqliteStore::open_with(path, durable)
         .await
-        .with_context(|| format!("opening the SQLite store at {}", path.display()))
+        .with_context(|| format!("opening the SQLite store at {}", path.display()))?;
+    Ok(std::sync::Arc::new(store))
 }
 
 /// The operator running a CLI command on this host, as the audit trail

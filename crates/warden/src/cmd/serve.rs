@@ -1,6 +1,7 @@
 //! `warden serve`: load config, open the store, say what we are doing, serve
-//! until SIGINT/SIGTERM, drain in-flight requests (up to the grace period),
-//! and flush request records before exiting.
+//! (and, with `[admin] listen`, the admin API on its own listener) until
+//! SIGINT/SIGTERM, drain in-flight requests (up to the grace period), and
+//! flush request records before exiting.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -30,7 +31,7 @@ fn init_logging(config: &Config) {
 }
 
 /// The start-up banner: what this process is doing, never a secret.
-fn announce(config: &Config, listen: SocketAddr) {
+fn announce(config: &Config, listen: SocketAddr, admin: Option<SocketAddr>) {
     match &config.source {
         Source::EmbeddedDefault => tracing::info!(
             "no config file given: running the embedded default (use --config FILE for your own)"
@@ -63,6 +64,11 @@ fn announce(config: &Config, listen: SocketAddr) {
     if matches!(config.source, Source::EmbeddedDefault) {
         tracing::info!("policy: keys in group `users` may use every model");
     }
+    if let Some(a) = &config.admin {
+        let at = admin.unwrap_or(listen);
+        let groups = a.groups.join(",");
+        tracing::info!(%groups, "serving the admin API at http://{at}/admin/v1");
+    }
     tracing::info!(%listen, "serving the OpenAI API at http://{listen}/v1");
 }
 
@@ -92,7 +98,7 @@ pub async fn run(config_path: Option<&Path>, listen: Option<SocketAddr>) -> anyh
     let config = load_config(config_path)?;
     init_logging(&config);
     let listen = listen.unwrap_or(config.server.listen);
-    let store = Arc::new(open_store(&config).await?);
+    let store = open_store(&config).await?;
     let grace = config.server.shutdown_grace;
     let config = Arc::new(config);
     let (gw, writer) = Gateway::new(Arc::clone(&config), store).await?;
@@ -119,7 +125,19 @@ pub async fn run(config_path: Option<&Path>, listen: Option<SocketAddr>) -> anyh
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    announce(&config, listener.local_addr().unwrap_or(listen));
+    let admin_listener = match config.admin.as_ref().and_then(|a| a.listen) {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} (admin.listen)"))?,
+        ),
+        None => None,
+    };
+    announce(
+        &config,
+        listener.local_addr().unwrap_or(listen),
+        admin_listener.as_ref().and_then(|l| l.local_addr().ok()),
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(warden_gateway::serve(
@@ -129,14 +147,34 @@ pub async fn run(config_path: Option<&Path>, listen: Option<SocketAddr>) -> anyh
             let _ = stop_rx.await;
         },
     ));
+    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut admin = admin_listener.map(|l| {
+        tokio::spawn(warden_gateway::admin::serve(
+            l,
+            Arc::clone(&gw),
+            async move {
+                let _ = admin_stopped.await;
+            },
+        ))
+    });
     tokio::select! {
         () = shutdown_signal() => {}
         ended = &mut server => {
             anyhow::bail!("the server stopped unexpectedly: {ended:?}");
         }
+        Some(ended) = async { match &mut admin { Some(a) => Some(a.await), None => None } } => {
+            anyhow::bail!("the admin server stopped unexpectedly: {ended:?}");
+        }
     }
     let _ = stop_tx.send(());
-    match tokio::time::timeout(grace, &mut server).await {
+    let _ = admin_stop.send(());
+    let deadline = tokio::time::Instant::now() + grace;
+    if let Some(mut admin) = admin
+        && tokio::time::timeout_at(deadline, &mut admin).await.is_err()
+    {
+        admin.abort();
+    }
+    match tokio::time::timeout_at(deadline, &mut server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
         Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),

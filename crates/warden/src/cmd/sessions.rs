@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use serde_json::json;
-use warden_store::{RecordFilter, RecordStore as _};
+use warden_store::RecordFilter;
 
 use crate::cli::SessionsCommand;
 use crate::cmd::{load_config, open_store};

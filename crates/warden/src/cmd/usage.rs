@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
-use warden_store::{RecordStore as _, UsageBy};
+use warden_store::UsageBy;
 
 use crate::cmd::{load_config, open_store};
 

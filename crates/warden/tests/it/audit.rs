@@ -425,3 +425,95 @@ async fn retention_pruning_keeps_the_rest_verifiable_from_a_signed_checkpoint() 
     let (ok, said) = run(&["audit", "verify", "--db", db]);
     assert!(!ok && said.contains("broken at seq 5"), "{said}");
 }
+
+/// `[store] postgres_url_env`: a real `warden serve` keeps its trail in
+/// PostgreSQL (its own schema), and `warden audit verify` reads it through
+/// the same config.
+#[tokio::test]
+async fn serve_keeps_the_trail_in_postgres_when_configured() {
+    let base = "postgres://postgres@127.0.0.1:5432/postgres";
+    let schema = format!("warden_it_{}", std::process::id()) + &format!("_{:x}", rand_suffix());
+    let admin = sqlx::PgPool::connect(base)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .expect("schema");
+    let url = format!("{base}?options[search_path]={schema}");
+    let mock = MockUpstream::start().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npostgres_url_env = \"WARDEN_TEST_PG\"\n\n{}\n[policy.groups.users]\nmodels = [\"*\"]\n",
+            connection_toml(&mock.base_url())
+        ),
+    )
+    .expect("write");
+    let env = [("WARDEN_TEST_PG", url.as_str())];
+    let key = warden_cmd()
+        .args(["keys", "create", "--owner", "pg", "--json", "--config"])
+        .arg(&config)
+        .env("WARDEN_TEST_PG", &url)
+        .output()
+        .expect("keys create");
+    assert!(
+        key.status.success(),
+        "{}",
+        String::from_utf8_lossy(&key.stderr)
+    );
+    let key: serde_json::Value = serde_json::from_slice(&key.stdout).expect("json");
+    let key = key["key"].as_str().expect("key").to_owned();
+    let served = Served::start_with_env(&config, &env);
+    let http = http();
+    for _ in 0..3 {
+        let resp = http
+            .post(format!("http://{}/v1/chat/completions", served.addr))
+            .bearer_auth(&key)
+            .json(&chat_body("gpt-4o"))
+            .send()
+            .await
+            .expect("chat");
+        assert_eq!(resp.status(), 200);
+        let _ = resp.text().await;
+    }
+    drop(served);
+    let out = warden_cmd()
+        .args(["audit", "verify", "--json", "--config"])
+        .arg(&config)
+        .env("WARDEN_TEST_PG", &url)
+        .output()
+        .expect("verify");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // key.create, server.start, three calls (killed, so no server.stop).
+    assert_eq!(v["events"], 5, "{v}");
+    let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM {schema}.request_records"
+    )))
+    .fetch_one(&admin)
+    .await
+    .expect("count");
+    assert_eq!(rows, 3);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&admin)
+        .await
+        .expect("drop");
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}

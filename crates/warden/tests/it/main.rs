@@ -9,6 +9,7 @@
     reason = "test helpers report failure by panicking"
 )]
 
+mod admin;
 mod analyzer;
 mod audit;
 mod cli;

@@ -398,7 +398,11 @@ async fn policies_attach_profiles_and_answers_are_masked() {
         "mock reply: repeat [PAYMENT_CARD] please",
         "{text}"
     );
-    assert!(!text.contains("5555"), "{text}");
+    // (Not just "5555": a Unix timestamp in the events can contain it.)
+    assert!(
+        !text.contains("5555 5555") && !text.contains("5555555555554444"),
+        "{text}"
+    );
     let seqs: Vec<u64> = text
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))

@@ -148,10 +148,15 @@ pub struct Served {
 
 impl Served {
     pub fn start(config: &std::path::Path) -> Served {
+        Served::start_with_env(config, &[])
+    }
+
+    pub fn start_with_env(config: &std::path::Path, env: &[(&str, &str)]) -> Served {
         use std::io::BufRead as _;
         let mut child = warden_cmd()
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())

@@ -1,0 +1,599 @@
+//! The admin API's read side: the audit trail as JSON (request records,
+//! audit events, sessions, the chain's verification and head), for members
+//! of `[admin] groups` only. Described by `admin_openapi.json`, served at
+//! `/admin/v1/openapi.json`.
+//!
+//! Where: under `/admin/v1/` on the main listener, or on `[admin] listen`
+//! alone ([`serve`]). Without an `[admin]` section there are no admin routes
+//! at all, so the paths fall through to the data path's 404: there is no
+//! default admin group to get wrong.
+//!
+//! Every call is answered in the same order: authenticate exactly as the
+//! data path does (401), require an admin group (403), read, then append an
+//! `admin.read` audit event (refusals too, with the error code as its
+//! status) and wait for its commit before answering. Reading the trail is
+//! recorded in the trail; if the event cannot be committed in time the
+//! caller gets 503 `audit_unavailable` instead of the data, as on the data
+//! path. The work runs on its own task, so a caller who hangs up cancels
+//! neither the read nor its event.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{ConnectInfo, Query, RawPathParams, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use http::request::Parts;
+use http::{HeaderMap, Method, StatusCode, Uri, header};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use warden_core::{Actor, AuditEvent, RequestRecord};
+use warden_store::chain::{Verdict, hex};
+use warden_store::{EventFilter, RecordFilter, SessionRow, StoreError};
+
+use crate::Gateway;
+use crate::error::GatewayError;
+
+/// The OpenAPI 3.1 document: hand-written, checked against [`ROUTES`] by a
+/// test.
+const OPENAPI: &str = include_str!("admin_openapi.json");
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+/// The most calls one session answer lists (its newest).
+const SESSION_CALLS: u32 = 10_000;
+
+/// What a route reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Read {
+    Records,
+    Events,
+    Sessions,
+    Session,
+    Verify,
+    Head,
+    OpenApi,
+}
+
+/// Every admin route (all `GET`). Anything else under `/admin/v1/` is a 404,
+/// after the same authentication, group check and audit event.
+const ROUTES: [(&str, Read); 7] = [
+    ("/admin/v1/records", Read::Records),
+    ("/admin/v1/events", Read::Events),
+    ("/admin/v1/sessions", Read::Sessions),
+    ("/admin/v1/sessions/{id}", Read::Session),
+    ("/admin/v1/audit/verify", Read::Verify),
+    ("/admin/v1/audit/head", Read::Head),
+    ("/admin/v1/openapi.json", Read::OpenApi),
+];
+
+#[derive(Debug)]
+struct Admin {
+    gw: Arc<Gateway>,
+    /// `[admin] groups`, never empty.
+    groups: Vec<String>,
+    /// One permit: verifying reads the whole trail, so a second call made
+    /// while one runs is refused (429) rather than queued behind it.
+    verifying: Semaphore,
+}
+
+/// The admin routes, or none without an `[admin]` section (fail closed).
+pub fn routes<S: Clone + Send + Sync + 'static>(gw: &Arc<Gateway>) -> Router<S> {
+    let Some(config) = &gw.config.admin else {
+        return Router::new();
+    };
+    let admin = Arc::new(Admin {
+        gw: Arc::clone(gw),
+        groups: config.groups.clone(),
+        verifying: Semaphore::new(1),
+    });
+    let mut router = Router::new();
+    for (path, read) in ROUTES {
+        router = router.route(
+            path,
+            any(
+                move |State(admin): State<Arc<Admin>>,
+                      params: Result<RawPathParams, RawPathParamsRejection>,
+                      request: Request| {
+                    let id = params.ok().and_then(|p| {
+                        p.iter()
+                            .find(|(name, _)| *name == "id")
+                            .map(|(_, value)| value.to_owned())
+                    });
+                    call(admin, Some((read, id)), request)
+                },
+            ),
+        );
+    }
+    router
+        .route(
+            "/admin/v1/{*rest}",
+            any(|State(admin): State<Arc<Admin>>, request: Request| call(admin, None, request)),
+        )
+        .with_state(admin)
+}
+
+/// The admin API alone, for its own listener: anything outside
+/// `/admin/v1/` is a plain 404.
+pub fn app(gw: &Arc<Gateway>) -> Router {
+    routes(gw).fallback(|request: Request| async move {
+        unknown(request.method(), request.uri()).into_response()
+    })
+}
+
+/// Serves [`app`] until `shutdown` resolves, then drains in-flight calls.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    crate::serve_app(listener, app(&gw), shutdown).await
+}
+
+fn unknown(method: &Method, uri: &Uri) -> GatewayError {
+    GatewayError::AdminUnknownEndpoint {
+        method: method.to_string(),
+        path: uri.path().chars().take(256).collect(),
+    }
+}
+
+/// One admin call, on its own task (see the module docs). `read`: the route
+/// and its `{id}`, `None` for an unknown path.
+async fn call(
+    admin: Arc<Admin>,
+    read: Option<(Read, Option<String>)>,
+    request: Request,
+) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (parts, _body) = request.into_parts();
+    tokio::spawn(async move { admin.answer(read, &parts, client).await })
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+impl Admin {
+    async fn answer(
+        &self,
+        read: Option<(Read, Option<String>)>,
+        parts: &Parts,
+        client: Option<SocketAddr>,
+    ) -> Response {
+        let mut actor = Actor {
+            client_addr: client.map(|a| a.to_string()),
+            ..Actor::default()
+        };
+        let result = match self.authorize(&parts.headers, &mut actor).await {
+            Ok(()) => match read {
+                Some((read, id)) if parts.method == Method::GET => {
+                    self.read(read, id, &parts.uri).await
+                }
+                _ => Err(unknown(&parts.method, &parts.uri)),
+            },
+            Err(refused) => Err(refused),
+        };
+        let mut event = AuditEvent::new(
+            "admin.read",
+            actor,
+            Some(parts.uri.path().chars().take(512).collect()),
+        );
+        if let Some(query) = parts.uri.query() {
+            event = event.with("query", query.chars().take(1024).collect::<String>());
+        }
+        if parts.method != Method::GET {
+            event = event.with("method", parts.method.as_str());
+        }
+        if let Err(refused) = &result {
+            event.status = refused.code().to_owned();
+        }
+        let commit = self.gw.records.event(event);
+        if let Err(error) =
+            crate::committed(Some(commit), self.gw.config.audit.commit_timeout).await
+        {
+            return error.into_response();
+        }
+        result.unwrap_or_else(IntoResponse::into_response)
+    }
+
+    /// Who is calling (into `actor`, for the audit event), and whether they
+    /// are an admin.
+    async fn authorize(&self, headers: &HeaderMap, actor: &mut Actor) -> Result<(), GatewayError> {
+        let principal = self.gw.identity.authenticate(headers).await?;
+        let admin = principal.groups.iter().any(|g| self.groups.contains(g));
+        actor.subject = Some(principal.subject);
+        actor.issuer = principal.issuer;
+        actor.groups = principal.groups;
+        actor.key_id = principal.key_id;
+        if admin {
+            Ok(())
+        } else {
+            Err(GatewayError::AdminForbidden)
+        }
+    }
+
+    async fn read(
+        &self,
+        read: Read,
+        id: Option<String>,
+        uri: &Uri,
+    ) -> Result<Response, GatewayError> {
+        let store = &*self.gw.store;
+        let body = match read {
+            Read::Records => {
+                let q = Params::parse(uri, &["subject", "session", "since_ms", "limit"])?;
+                let filter = RecordFilter {
+                    subject: q.text("subject")?,
+                    session_id: q.text("session")?,
+                    since_ms: q.since_ms()?,
+                    limit: Some(q.limit()?),
+                };
+                let data = store.list_records(&filter).await.map_err(unavailable)?;
+                json!({ "data": data })
+            }
+            Read::Events => {
+                let q = Params::parse(uri, &["action_prefix", "since_ms", "limit"])?;
+                let filter = EventFilter {
+                    action_prefix: q.text("action_prefix")?,
+                    since_ms: q.since_ms()?,
+                    limit: Some(q.limit()?),
+                };
+                let events = store.list_events(&filter).await.map_err(unavailable)?;
+                let data: Vec<_> = events
+                    .into_iter()
+                    .map(|(seq, event)| json!({ "seq": seq, "event": event }))
+                    .collect();
+                json!({ "data": data })
+            }
+            Read::Sessions => {
+                let q = Params::parse(uri, &["since_ms", "limit"])?;
+                let (since_ms, limit) = (q.since_ms()?.unwrap_or(0), q.limit()?);
+                let rows = store.sessions(since_ms).await.map_err(unavailable)?;
+                let data: Vec<SessionSummary> = rows
+                    .into_iter()
+                    .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                    .map(SessionSummary::from)
+                    .collect();
+                json!({ "data": data })
+            }
+            Read::Session => {
+                Params::parse(uri, &[])?;
+                let id = id.ok_or_else(|| bad("id", "must be percent-encoded UTF-8"))?;
+                json!(self.session(id).await?)
+            }
+            Read::Verify => {
+                Params::parse(uri, &[])?;
+                let _only = self.one_verify()?;
+                match warden_store::trail::verify(store, None)
+                    .await
+                    .map_err(unavailable)?
+                {
+                    Verdict::Intact {
+                        events,
+                        unchained,
+                        head,
+                    } => json!({
+                        "intact": true,
+                        "events": events,
+                        "unchained": unchained,
+                        "head_seq": head.map(|(seq, _)| seq),
+                        "head_hash": head.map(|(_, hash)| hex(&hash)),
+                    }),
+                    Verdict::Broken { seq, reason } => {
+                        json!({ "intact": false, "seq": seq, "reason": reason })
+                    }
+                }
+            }
+            Read::Head => {
+                Params::parse(uri, &[])?;
+                let head = store.chain_head().await.map_err(unavailable)?;
+                json!({
+                    "seq": head.seq,
+                    "hash": hex(&head.hash),
+                    "tree_size": head.frontier.size(),
+                    "root": hex(&head.frontier.root()),
+                })
+            }
+            Read::OpenApi => {
+                Params::parse(uri, &[])?;
+                return Ok(([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response());
+            }
+        };
+        Ok(axum::Json(body).into_response())
+    }
+
+    async fn session(&self, id: String) -> Result<SessionView, GatewayError> {
+        let filter = RecordFilter {
+            session_id: Some(id.clone()),
+            limit: Some(SESSION_CALLS + 1),
+            ..RecordFilter::default()
+        };
+        let mut calls = self
+            .gw
+            .store
+            .list_records(&filter)
+            .await
+            .map_err(unavailable)?;
+        if calls.is_empty() {
+            return Err(GatewayError::SessionNotFound(
+                id.chars().take(128).collect(),
+            ));
+        }
+        let truncated = calls.len() > SESSION_CALLS as usize;
+        calls.truncate(SESSION_CALLS as usize);
+        calls.reverse();
+        Ok(SessionView {
+            id,
+            calls,
+            truncated,
+        })
+    }
+
+    /// The verification slot, held until the returned permit drops.
+    fn one_verify(&self) -> Result<SemaphorePermit<'_>, GatewayError> {
+        self.verifying
+            .try_acquire()
+            .map_err(|_| GatewayError::VerifyInProgress)
+    }
+}
+
+/// The store's error is logged, not shown.
+fn unavailable(error: StoreError) -> GatewayError {
+    tracing::error!(%error, "admin API: the store could not answer");
+    GatewayError::TrailUnavailable
+}
+
+/// One session: its calls, oldest first. Agent trace spans join here once
+/// Warden records them.
+#[derive(Debug, Serialize)]
+struct SessionView {
+    id: String,
+    calls: Vec<RequestRecord>,
+    /// The session has more than [`SESSION_CALLS`] calls: only its newest
+    /// are listed.
+    truncated: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct SessionSummary {
+    id: String,
+    calls: u64,
+    first_ms: i64,
+    last_ms: i64,
+    subject: Option<String>,
+    input_tokens: u64,
+    output_tokens: u64,
+    cost_usd_micros: u64,
+}
+
+impl From<SessionRow> for SessionSummary {
+    fn from(r: SessionRow) -> SessionSummary {
+        SessionSummary {
+            id: r.id,
+            calls: r.calls,
+            first_ms: r.first_ms,
+            last_ms: r.last_ms,
+            subject: r.subject,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cost_usd_micros: r.cost_usd_micros,
+        }
+    }
+}
+
+fn bad(param: &str, reason: impl Into<String>) -> GatewayError {
+    GatewayError::BadQuery {
+        param: param.chars().take(64).collect(),
+        reason: reason.into(),
+    }
+}
+
+/// A query string checked against the parameters an endpoint takes: an
+/// unknown or repeated parameter is refused, not ignored, so a typo
+/// (`subjet=`) cannot silently widen what is read.
+#[derive(Debug)]
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(uri: &Uri, takes: &[&str]) -> Result<Params, GatewayError> {
+        let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(uri) else {
+            return Err(bad("query", "is not a valid query string"));
+        };
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if !takes.contains(&name.as_str()) {
+                let takes = if takes.is_empty() {
+                    "none".to_owned()
+                } else {
+                    takes.join(", ")
+                };
+                return Err(bad(
+                    name,
+                    format!("is not known here (this endpoint takes: {takes})"),
+                ));
+            }
+            if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
+                return Err(bad(name, "is given more than once"));
+            }
+        }
+        Ok(Params(pairs))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self, name: &str) -> Result<Option<String>, GatewayError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some("") => Err(bad(name, "must not be empty")),
+            Some(v) if v.len() > 512 => Err(bad(name, "is longer than 512 bytes")),
+            Some(v) => Ok(Some(v.to_owned())),
+        }
+    }
+
+    fn since_ms(&self) -> Result<Option<i64>, GatewayError> {
+        self.get("since_ms")
+            .map(|v| {
+                v.parse::<i64>().ok().filter(|ms| *ms >= 0).ok_or_else(|| {
+                    bad(
+                        "since_ms",
+                        "must be a Unix time in milliseconds (an integer, 0 or more)",
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    fn limit(&self) -> Result<u32, GatewayError> {
+        let Some(v) = self.get("limit") else {
+            return Ok(DEFAULT_LIMIT);
+        };
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| bad("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_lists_every_route_and_only_those() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().expect("paths");
+        let documented: BTreeSet<&str> = paths.keys().map(String::as_str).collect();
+        let served: BTreeSet<&str> = ROUTES.iter().map(|(p, _)| *p).collect();
+        assert_eq!(documented, served);
+        for (path, item) in paths {
+            let ops: Vec<&String> = item.as_object().expect("path item").keys().collect();
+            assert_eq!(ops, ["get"], "{path}: the admin API only reads");
+        }
+    }
+
+    fn uri(q: &str) -> Uri {
+        format!("/admin/v1/records{q}").parse().expect("uri")
+    }
+
+    fn refused(q: &str, takes: &[&str]) -> (String, String) {
+        let checked = Params::parse(&uri(q), takes).and_then(|p| {
+            p.limit()?;
+            p.since_ms()?;
+            p.text("subject")?;
+            Ok(())
+        });
+        match checked {
+            Err(GatewayError::BadQuery { param, reason }) => (param, reason),
+            other => panic!("{q}: expected BadQuery, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn query_parameters_are_checked_and_named() {
+        let takes = ["subject", "since_ms", "limit"];
+        let p = Params::parse(&uri(""), &takes).expect("none");
+        assert_eq!(p.limit().expect("default"), 100);
+        assert_eq!(p.since_ms().expect("none"), None);
+        let p = Params::parse(&uri("?limit=1000&since_ms=0&subject=a%20b"), &takes).expect("ok");
+        assert_eq!(p.limit().expect("max"), 1000);
+        assert_eq!(p.since_ms().expect("zero"), Some(0));
+        assert_eq!(p.text("subject").expect("text").as_deref(), Some("a b"));
+        for (q, param) in [
+            ("?limit=0", "limit"),
+            ("?limit=1001", "limit"),
+            ("?limit=ten", "limit"),
+            ("?limit=-1", "limit"),
+            ("?since_ms=-5", "since_ms"),
+            ("?since_ms=yesterday", "since_ms"),
+            ("?subject=", "subject"),
+            ("?subjet=alice", "subjet"),
+            ("?limit=1&limit=2", "limit"),
+        ] {
+            assert_eq!(refused(q, &takes).0, param, "{q}");
+        }
+        let (param, reason) = refused("?x=1", &[]);
+        assert_eq!(param, "x");
+        assert!(reason.contains("takes: none"), "{reason}");
+    }
+
+    #[test]
+    fn bad_query_errors_are_400_invalid_request_naming_the_param() {
+        let e = bad("limit", "must be an integer from 1 to 1000");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(e.code(), "invalid_request_error");
+        assert_eq!(e.kind(), "invalid_request_error");
+        assert!(e.to_string().contains("`limit`"), "{e}");
+    }
+
+    async fn gateway(extra: &str) -> (Arc<Gateway>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("warden-admin-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let text = format!(
+            "[store]\nsqlite = \"warden.db\"\n[[connection]]\nname = \"x\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodels = [\"*\"]\n{extra}\n"
+        );
+        let config = warden_config::from_toml(
+            &text,
+            warden_config::Source::File(dir.join("t.toml")),
+            &|_| None,
+        )
+        .expect("config");
+        let store = warden_store::SqliteStore::open(&config.store.sqlite_path)
+            .await
+            .expect("store");
+        let (gw, _writer) = Gateway::new(Arc::new(config), Arc::new(store))
+            .await
+            .expect("gateway");
+        (gw, dir)
+    }
+
+    #[tokio::test]
+    async fn one_verification_at_a_time() {
+        let (gw, dir) = gateway("[admin]\ngroups = [\"security\"]").await;
+        let admin = Admin {
+            gw,
+            groups: vec!["security".into()],
+            verifying: Semaphore::new(1),
+        };
+        let verify = "/admin/v1/audit/verify".parse::<Uri>().expect("uri");
+        let running = admin.one_verify().expect("free");
+        match admin.read(Read::Verify, None, &verify).await {
+            Err(GatewayError::VerifyInProgress) => {}
+            other => panic!("expected VerifyInProgress, got {other:?}"),
+        }
+        drop(running);
+        let answer = admin
+            .read(Read::Verify, None, &verify)
+            .await
+            .expect("verified");
+        assert_eq!(answer.status(), StatusCode::OK);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn without_an_admin_section_there_are_no_routes() {
+        use tower::ServiceExt as _;
+        let (gw, dir) = gateway("").await;
+        let app: Router = routes(&gw);
+        let resp = app
+            .oneshot(
+                http::Request::get("/admin/v1/records")
+                    .body(axum::body::Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
