@@ -122,6 +122,14 @@ pub struct RequestRecord {
     /// else the Responses chain it continues (the first response's id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// Stream timing: microseconds from arrival to the first byte of the
+    /// answer relayed to the caller (for a stream, its first event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_us: Option<u64>,
+    /// Stream timing: how many body chunks were relayed up to the answer's
+    /// end (for SSE, about one per event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<u64>,
 }
 
 /// One masked entity type in one field of a request.

@@ -98,6 +98,18 @@ impl RecordGuard {
         self.with(|r| r.response_id = Some(id));
     }
 
+    /// The answer's first byte goes to the caller now (once).
+    pub fn first_byte(&mut self) {
+        let us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.with(|r| {
+            r.ttft_us.get_or_insert(us);
+        });
+    }
+
+    pub fn set_chunks(&mut self, chunks: u64) {
+        self.with(|r| r.chunks = Some(chunks));
+    }
+
     pub fn set_cost(&mut self, micros: Option<u64>) {
         self.with(|r| r.cost_usd_micros = micros);
     }

@@ -425,6 +425,8 @@ fn new_record(
         findings: Vec::new(),
         response_id: None,
         session_id: None,
+        ttft_us: None,
+        chunks: None,
     }
 }
 

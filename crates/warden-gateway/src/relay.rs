@@ -113,6 +113,8 @@ pub struct Relay {
     owns: Option<(Arc<ResponseOwners>, Created)>,
     state: State,
     commit_timeout: Duration,
+    /// Body chunks relayed so far (stream timings).
+    chunks: u64,
 }
 
 /// What the body is, for rewriting the model's text in it.
@@ -179,6 +181,7 @@ impl Relay {
             owns: None,
             state: State::Open,
             commit_timeout: Duration::from_secs(5),
+            chunks: 0,
         }
     }
 
@@ -296,6 +299,7 @@ impl Relay {
                 Some(warden_limits::estimate::cost_micros(price, usage))
             });
             guard.set_cost(cost);
+            guard.set_chunks(self.chunks);
             if let Some((owners, (owner, session))) = self.owns.take()
                 && let Some(id) = self.tap.response_id()
             {
@@ -339,6 +343,24 @@ impl Stream for Relay {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        let polled = this.poll_relay(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &polled
+            && !chunk.is_empty()
+        {
+            this.chunks += 1;
+            if this.chunks == 1
+                && let Some(guard) = this.guard.as_mut()
+            {
+                guard.first_byte();
+            }
+        }
+        polled
+    }
+}
+
+impl Relay {
+    fn poll_relay(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, RelayError>>> {
+        let this = self;
         loop {
             match &mut this.state {
                 State::Done => return Poll::Ready(None),

@@ -53,6 +53,8 @@ fn record(i: usize) -> RequestRecord {
         findings: Vec::new(),
         response_id: None,
         session_id: None,
+        ttft_us: None,
+        chunks: None,
     }
 }
 

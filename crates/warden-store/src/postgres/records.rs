@@ -14,10 +14,10 @@ use crate::{Owner, RecordFilter, SessionRow, StoreError, UsageBy, UsageRow};
 pub(super) const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups, \
     key_id, client_addr, method, path, endpoint, model, connection, stream, decision, reason, \
     policy_ids, status, outcome, upstream_latency_us, total_latency_us, input_tokens, \
-    output_tokens, total_tokens, cached_tokens, cost_micros, findings, response_id, session_id";
+    output_tokens, total_tokens, cached_tokens, cost_micros, findings, response_id, session_id, ttft_us, chunks";
 
-/// Binds per inserted row: seq, the 29 columns, prev_hash and hash.
-const BINDS_PER_ROW: usize = 32;
+/// Binds per inserted row: seq, the 31 columns, prev_hash and hash.
+const BINDS_PER_ROW: usize = 34;
 const ROWS_PER_STATEMENT: usize = MAX_BINDS / BINDS_PER_ROW;
 
 fn i64_of(v: u64) -> i64 {
@@ -103,6 +103,8 @@ pub(super) fn from_row(row: &PgRow) -> Result<RequestRecord, StoreError> {
         },
         response_id: get(row, "response_id")?,
         session_id: get(row, "session_id")?,
+        ttft_us: u64_of(row, "ttft_us")?,
+        chunks: u64_of(row, "chunks")?,
     })
 }
 
@@ -148,6 +150,8 @@ pub(super) async fn insert(
                 .push_bind((!r.findings.is_empty()).then_some(Json(&r.findings)))
                 .push_bind(&r.response_id)
                 .push_bind(&r.session_id)
+                .push_bind(r.ttft_us.map(i64_of))
+                .push_bind(r.chunks.map(i64_of))
                 .push_bind(prev.as_slice())
                 .push_bind(hash.as_slice());
         });

@@ -13,9 +13,9 @@ use crate::{Owner, RecordFilter, SessionRow, StoreError, UsageBy, UsageRow};
 pub(super) const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups_json, \
     key_id, client_addr, method, path, endpoint, model, connection, stream, decision, reason, \
     policy_ids_json, status, outcome, upstream_latency_us, total_latency_us, input_tokens, \
-    output_tokens, total_tokens, cached_tokens, cost_micros, findings_json, response_id, session_id";
+    output_tokens, total_tokens, cached_tokens, cost_micros, findings_json, response_id, session_id, ttft_us, chunks";
 
-/// SQLite binds at most 32766 parameters; 32 per row.
+/// SQLite binds at most 32766 parameters; 34 per row.
 const ROWS_PER_STATEMENT: usize = 500;
 
 fn i64_of(v: u64) -> i64 {
@@ -106,6 +106,8 @@ pub(super) fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
         },
         response_id: row.try_get("response_id")?,
         session_id: row.try_get("session_id")?,
+        ttft_us: u64_of(row, "ttft_us")?,
+        chunks: u64_of(row, "chunks")?,
     })
 }
 
@@ -153,6 +155,8 @@ pub(super) async fn insert(
                 )
                 .push_bind(&r.response_id)
                 .push_bind(&r.session_id)
+                .push_bind(r.ttft_us.map(i64_of))
+                .push_bind(r.chunks.map(i64_of))
                 .push_bind(prev.as_slice())
                 .push_bind(hash.as_slice());
         });

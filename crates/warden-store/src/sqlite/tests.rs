@@ -42,6 +42,8 @@ fn record(id: &str, usage: Option<Usage>) -> RequestRecord {
         },
         response_id: usage.map(|_| format!("resp_{id}")),
         session_id: usage.map(|_| "s1".to_owned()),
+        ttft_us: usage.map(|_| 812),
+        chunks: usage.map(|_| 31),
     }
 }
 

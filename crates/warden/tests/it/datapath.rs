@@ -36,6 +36,11 @@ async fn streams_pass_through_and_usage_is_recorded() {
     let r = &records[0];
     assert!(r.stream);
     assert_eq!(r.outcome, Outcome::Completed);
+    // Stream timings: the first event went out before the end, and the
+    // answer came in many chunks (the mock streams token-sized pieces).
+    let ttft = r.ttft_us.expect("time to first byte recorded");
+    assert!(ttft > 0 && ttft <= r.total_latency_us, "{r:?}");
+    assert!(r.chunks.is_some_and(|n| n > 1), "{r:?}");
     let usage = r.usage.expect("usage from the stream's final chunk");
     assert!(
         usage.output_tokens > 0 && usage.total_tokens == usage.input_tokens + usage.output_tokens
