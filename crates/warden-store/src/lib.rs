@@ -15,6 +15,9 @@ pub mod postgres;
 pub mod sqlite;
 pub mod trail;
 
+#[cfg(test)]
+mod test_records;
+
 use async_trait::async_trait;
 use warden_core::{Actor, AuditEvent, RequestRecord};
 
