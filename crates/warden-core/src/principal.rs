@@ -32,6 +32,17 @@ impl PrincipalKind {
             PrincipalKind::Key => "key",
         }
     }
+
+    /// The stable name back (stored records).
+    pub fn parse(s: &str) -> Option<PrincipalKind> {
+        [
+            PrincipalKind::User,
+            PrincipalKind::Workload,
+            PrincipalKind::Key,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
 }
 
 /// An authenticated caller.

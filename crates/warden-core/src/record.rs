@@ -26,6 +26,13 @@ impl Decision {
             Decision::Deny => "deny",
         }
     }
+
+    /// The stable name back (stored records).
+    pub fn parse(s: &str) -> Option<Decision> {
+        [Decision::Allow, Decision::Deny]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
 }
 
 /// How the exchange ended.

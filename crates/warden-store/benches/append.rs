@@ -129,7 +129,10 @@ async fn postgres(records: &[Entry], chain_rate: f64) {
             return;
         }
     };
-    println!("postgres at {url} ({settings}):");
+    println!(
+        "postgres at {} ({settings}):",
+        warden_store::PostgresStore::describe(&url)
+    );
     for (batch, n) in [(1, 2_000), (512, records.len())] {
         match run_pg(&url, &records[..n], batch).await {
             Ok(rate) => println!(

@@ -5,7 +5,7 @@
 //! where `canonical` is a versioned, fixed-order JSON encoding of the entry
 //! with its sequence number, and the first entry's `prev_hash` is 32 zero
 //! bytes. Editing, deleting, inserting or reordering rows breaks the chain
-//! at the first row touched, and [`verify`] names it. Truncating the tail
+//! at the first row touched, and the verifier names it. Truncating the tail
 //! leaves a shorter valid chain: catching that needs a checkpoint (tree
 //! size and head hash) kept elsewhere, which the signed-checkpoint step of
 //! the audit work adds.
@@ -35,15 +35,6 @@ pub enum Entry {
     /// Something done to Warden: keys, start and stop, approvals
     /// (`warden.event.v1`).
     Event(AuditEvent),
-}
-
-impl Entry {
-    pub fn as_request(&self) -> Option<&RequestRecord> {
-        match self {
-            Entry::Request(r) => Some(r),
-            Entry::Event(_) => None,
-        }
-    }
 }
 
 /// The bytes that are hashed: the version, the sequence number and every
@@ -87,6 +78,53 @@ pub fn link_and_leaf(prev: &Hash, seq: i64, entry: &Entry) -> (Hash, Hash) {
     (link.into(), leaf.into())
 }
 
+/// One entry linked into the chain, ready to insert.
+#[derive(Debug)]
+pub struct Link<'a, T> {
+    pub item: &'a T,
+    pub seq: i64,
+    pub prev: Hash,
+    pub hash: Hash,
+}
+
+/// A batch linked to the chain's head, by the table it goes to.
+#[derive(Debug, Default)]
+pub struct Linked<'a> {
+    pub requests: Vec<Link<'a, RequestRecord>>,
+    pub events: Vec<Link<'a, AuditEvent>>,
+}
+
+impl crate::ChainHead {
+    /// Links `entries` after this head (one encoding each, for the chain
+    /// hash and the Merkle leaf) and moves the head past them. Every backend
+    /// appends through this; only the SQL around it differs.
+    pub fn link<'a>(&mut self, entries: &'a [Entry]) -> Linked<'a> {
+        let mut linked = Linked::default();
+        for entry in entries {
+            self.seq += 1;
+            let (hash, leaf) = link_and_leaf(&self.hash, self.seq, entry);
+            self.frontier.push(leaf);
+            let (seq, prev) = (self.seq, self.hash);
+            match entry {
+                Entry::Request(item) => linked.requests.push(Link {
+                    item,
+                    seq,
+                    prev,
+                    hash,
+                }),
+                Entry::Event(item) => linked.events.push(Link {
+                    item,
+                    seq,
+                    prev,
+                    hash,
+                }),
+            }
+            self.hash = hash;
+        }
+        linked
+    }
+}
+
 /// One stored row as the verifier sees it.
 #[derive(Debug, Clone)]
 pub struct ChainRow {
@@ -107,16 +145,20 @@ pub struct StoredRow {
 }
 
 impl StoredRow {
-    /// The row, or the store's error when it does not decode.
-    pub fn decoded(self) -> Result<ChainRow, crate::StoreError> {
+    /// The row, or its seq and why it does not decode.
+    pub fn into_row(self) -> Result<ChainRow, (i64, String)> {
         Ok(ChainRow {
             seq: self.seq,
-            entry: self
-                .entry
-                .map_err(|e| crate::StoreError::Corrupt(format!("seq {}: {e}", self.seq)))?,
+            entry: self.entry.map_err(|e| (self.seq, e))?,
             prev_hash: self.prev_hash,
             hash: self.hash,
         })
+    }
+
+    /// The row, or the store's error when it does not decode.
+    pub fn decoded(self) -> Result<ChainRow, crate::StoreError> {
+        self.into_row()
+            .map_err(|(seq, e)| crate::StoreError::Corrupt(format!("seq {seq}: {e}")))
     }
 }
 
@@ -231,17 +273,6 @@ impl Verifier {
             head: self.prev,
         }
     }
-}
-
-/// Checks rows given in `seq` order. Stops at the first bad row.
-pub fn verify(rows: impl IntoIterator<Item = ChainRow>) -> Verdict {
-    let mut v = Verifier::default();
-    for row in rows {
-        if let Err(verdict) = v.push(&row) {
-            return verdict;
-        }
-    }
-    v.finish()
 }
 
 pub fn hex(h: &[u8]) -> String {

@@ -78,16 +78,32 @@ impl Checkpoint {
     pub fn verified(text: &str, key: &VerifyingKey) -> Result<Checkpoint, CheckpointError> {
         let cp: Checkpoint =
             serde_json::from_str(text).map_err(|e| CheckpointError::Format(e.to_string()))?;
-        if cp.version != VERSION {
-            return Err(CheckpointError::Format(format!("version {}", cp.version)));
+        cp.check(key)?;
+        Ok(cp)
+    }
+
+    /// Checks the version and the signature of a checkpoint already read.
+    pub fn check(&self, key: &VerifyingKey) -> Result<(), CheckpointError> {
+        if self.version != VERSION {
+            return Err(CheckpointError::Format(format!("version {}", self.version)));
         }
         let bytes = STANDARD
-            .decode(&cp.signature)
+            .decode(&self.signature)
             .map_err(|_| CheckpointError::Signature)?;
         let signature = Signature::from_slice(&bytes).map_err(|_| CheckpointError::Signature)?;
-        key.verify(cp.message().as_bytes(), &signature)
-            .map_err(|_| CheckpointError::Signature)?;
-        Ok(cp)
+        key.verify(self.message().as_bytes(), &signature)
+            .map_err(|_| CheckpointError::Signature)
+    }
+
+    /// The stored form (the store keeps checkpoints as this JSON).
+    pub fn to_json(&self) -> String {
+        // Strings and integers only: it always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A checkpoint the store kept, back (`table` names it in the error).
+    pub fn from_stored(table: &str, json: &str) -> Result<Checkpoint, crate::StoreError> {
+        serde_json::from_str(json).map_err(|e| crate::StoreError::Corrupt(format!("{table}: {e}")))
     }
 
     /// The head hash as bytes.

@@ -10,6 +10,7 @@
 
 pub mod chain;
 pub mod checkpoint;
+mod decode;
 pub mod merkle;
 pub mod postgres;
 pub mod sqlite;
@@ -63,15 +64,21 @@ impl StoredKey {
     pub fn created_event(&self, by: &Actor) -> AuditEvent {
         let mut event = AuditEvent::new("key.create", by.clone(), Some(self.id.clone()))
             .with("owner", &self.owner)
-            .with("groups", self.groups.join(","));
+            .with("groups", json_list(&self.groups));
         if let Some(models) = &self.models {
-            event = event.with("models", models.join(","));
+            event = event.with("models", json_list(models));
         }
         if let Some(at) = self.expires_at_ms {
             event = event.with("expires_at_ms", at.to_string());
         }
         event
     }
+}
+
+/// A list in an event's detail: JSON, so `["a,b"]` and `["a", "b"]` stay
+/// apart.
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_default()
 }
 
 /// Which records to read back, newest first.

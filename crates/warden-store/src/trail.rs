@@ -3,7 +3,7 @@
 
 use ed25519_dalek::SigningKey;
 
-use crate::chain::{ChainRow, Hash, Verdict, Verifier};
+use crate::chain::{ChainRow, Hash, StoredRow, Verdict, Verifier};
 use crate::checkpoint::Checkpoint;
 use crate::{RecordStore, StoreError};
 
@@ -15,11 +15,25 @@ pub const PAGE: i64 = 5000;
 /// with its hash (which catches truncation and rewritten history).
 ///
 /// The head row is read first: every seq up to it was committed before the
-/// pages are read, so a trail that ends before it lost its tail.
+/// pages are read, so a trail that ends before it lost its tail. A pruned
+/// trail is verified from its anchor; a prune that commits while the pages
+/// are read moves the anchor, and then the walk is done once more.
 pub async fn verify(
     store: &dyn RecordStore,
     checkpoint: Option<(i64, Hash)>,
 ) -> Result<Verdict, StoreError> {
+    let (verdict, anchor) = verify_once(store, checkpoint).await?;
+    if matches!(verdict, Verdict::Broken { .. }) && store.anchor().await?.map(|a| a.seq) != anchor {
+        return Ok(verify_once(store, checkpoint).await?.0);
+    }
+    Ok(verdict)
+}
+
+/// One walk; also the anchor seq it started from.
+async fn verify_once(
+    store: &dyn RecordStore,
+    checkpoint: Option<(i64, Hash)>,
+) -> Result<(Verdict, Option<i64>), StoreError> {
     let head = store.chain_head().await?;
     let anchor = store.anchor().await?;
     let mut verifier = match checkpoint {
@@ -31,9 +45,28 @@ pub async fn verify(
         let hash = a
             .head_hash()
             .ok_or_else(|| StoreError::Corrupt("chain_anchor: head is not a hash".into()))?;
+        // Rows up to the anchor are gone: a checkpoint inside them can only
+        // be held to the anchor itself.
+        if let Some((seq, cp_hash)) = checkpoint {
+            let broken = |reason: String| Ok((Verdict::Broken { seq, reason }, Some(a.seq)));
+            if seq < a.seq {
+                return broken(format!(
+                    "the signed checkpoint at seq {seq} predates the pruned trail's anchor \
+                     (seq {}): it cannot be checked against this trail",
+                    a.seq
+                ));
+            }
+            if seq == a.seq && cp_hash != hash {
+                return broken(
+                    "differs from the pruned trail's anchor at this seq (the trail was rewritten)"
+                        .into(),
+                );
+            }
+        }
         verifier = verifier.resume(a.seq, hash);
         last_seen = a.seq;
     }
+    let anchor = anchor.map(|a| a.seq);
     let mut after = i64::MIN;
     loop {
         let rows = store.chain_page(after, PAGE).await?;
@@ -41,51 +74,65 @@ pub async fn verify(
         after = last.seq;
         for row in rows {
             last_seen = row.seq;
-            let entry = match row.entry {
-                Ok(entry) => entry,
+            let row = match row.into_row() {
+                Ok(row) => row,
                 // A row that no longer decodes was edited too.
-                Err(e) => {
-                    return Ok(Verdict::Broken {
-                        seq: row.seq,
-                        reason: format!("row does not decode ({e}): edited"),
-                    });
+                Err((seq, e)) => {
+                    let reason = format!("row does not decode ({e}): edited");
+                    return Ok((Verdict::Broken { seq, reason }, anchor));
                 }
             };
-            let row = ChainRow {
-                seq: row.seq,
-                entry,
-                prev_hash: row.prev_hash,
-                hash: row.hash,
-            };
             if let Err(verdict) = verifier.push(&row) {
-                return Ok(verdict);
+                return Ok((verdict, anchor));
             }
         }
     }
     let verdict = verifier.finish();
     if let Verdict::Intact { head: chained, .. } = &verdict {
         if last_seen < head.seq {
-            return Ok(Verdict::Broken {
-                seq: last_seen + 1,
-                reason: format!(
-                    "truncated: the chain head names seq {}, the trail ends at {last_seen}",
-                    head.seq
-                ),
-            });
+            let reason = format!(
+                "truncated: the chain head names seq {}, the trail ends at {last_seen}",
+                head.seq
+            );
+            return Ok((
+                Verdict::Broken {
+                    seq: last_seen + 1,
+                    reason,
+                },
+                anchor,
+            ));
         }
         if let Some((seq, hash)) = chained
             && *seq == head.seq
             && *hash != head.hash
         {
-            return Ok(Verdict::Broken {
-                seq: *seq,
-                reason:
-                    "the chain head's hash differs from the last row's (the tail was rewritten)"
-                        .into(),
-            });
+            let reason =
+                "the chain head's hash differs from the last row's (the tail was rewritten)".into();
+            return Ok((Verdict::Broken { seq: *seq, reason }, anchor));
         }
     }
-    Ok(verdict)
+    Ok((verdict, anchor))
+}
+
+/// Merges one page of each table (both in seq order, each holding every one
+/// of its rows up to its last seq) into up to `limit` rows in seq order:
+/// complete up to the smaller last seq of a full page.
+pub fn merge_page(
+    mut requests: Vec<StoredRow>,
+    events: Vec<StoredRow>,
+    limit: i64,
+) -> Vec<StoredRow> {
+    let full = usize::try_from(limit).unwrap_or(usize::MAX);
+    let bound = |rows: &[StoredRow]| match rows.last() {
+        Some(last) if rows.len() >= full => last.seq,
+        _ => i64::MAX,
+    };
+    let bound = bound(&requests).min(bound(&events));
+    requests.extend(events);
+    requests.retain(|r| r.seq <= bound);
+    requests.sort_unstable_by_key(|r| r.seq);
+    requests.truncate(full);
+    requests
 }
 
 /// The Merkle leaf hashes of the chained entries up to `up_to_seq`, with
@@ -155,6 +202,10 @@ pub async fn prune(
         )));
     }
     let pruned = store.prune_to(&cp).await?;
+    if pruned == 0 {
+        // Another prune got there first.
+        return Ok(None);
+    }
     Ok(Some((cp, pruned)))
 }
 

@@ -53,6 +53,10 @@ impl PostgresStore {
 
     /// [`connect`](Self::connect) with options built in code.
     pub async fn connect_with(options: PgConnectOptions) -> Result<PostgresStore, StoreError> {
+        // The trail is durable whatever the server's default: a commit
+        // returns once its WAL is flushed (overrides an `off` in the URL or
+        // the server's config, for these sessions only).
+        let options = options.options([("synchronous_commit", "on")]);
         // The record writer, key lookups and the admin API's reads; appends
         // wait on the head row's lock, not on the pool.
         let pool = PgPoolOptions::new()
@@ -63,6 +67,21 @@ impl PostgresStore {
         // start together apply them once.
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PostgresStore { pool })
+    }
+
+    /// `host:port/database` of a URL, for messages: never its password.
+    pub fn describe(url: &str) -> String {
+        PgConnectOptions::from_str(url).map_or_else(
+            |_| "(an unparsable URL)".into(),
+            |o| {
+                format!(
+                    "{}:{}/{}",
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or("")
+                )
+            },
+        )
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -5,10 +5,11 @@
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
-use warden_core::{Decision, Outcome, PrincipalKind, RequestRecord, Usage};
+use warden_core::{PrincipalKind, RequestRecord};
 
 use super::{MAX_BINDS, PostgresStore, get, json_of, text_list};
-use crate::chain::Hash;
+use crate::chain::Link;
+use crate::decode;
 use crate::{Owner, RecordFilter, SessionRow, StoreError, UsageBy, UsageRow};
 
 pub(super) const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups, \
@@ -20,59 +21,24 @@ pub(super) const COLUMNS: &str = "request_id, started_at_ms, principal_kind, sub
 const BINDS_PER_ROW: usize = 34;
 const ROWS_PER_STATEMENT: usize = MAX_BINDS / BINDS_PER_ROW;
 
-fn i64_of(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// Reads a count. Decoding is strict (a negative count, a token column
-/// without usage, an unknown enum value are errors, not defaults): the hash
-/// chain covers the decoded record, so a stored value with no meaning must
-/// not decode to the same record as the value it replaced.
+/// A count column, strictly (see `crate::decode`).
 fn u64_of(row: &PgRow, column: &str) -> Result<Option<u64>, StoreError> {
-    let v: Option<i64> = get(row, column)?;
-    v.map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{column} {v}"))))
-        .transpose()
+    decode::count(column, get(row, column)?)
 }
 
 pub(super) fn from_row(row: &PgRow) -> Result<RequestRecord, StoreError> {
-    let kind: Option<String> = get(row, "principal_kind")?;
-    let principal_kind = kind
-        .map(|k| match k.as_str() {
-            "user" => Ok(PrincipalKind::User),
-            "workload" => Ok(PrincipalKind::Workload),
-            "key" => Ok(PrincipalKind::Key),
-            other => Err(StoreError::Corrupt(format!("principal_kind {other}"))),
-        })
-        .transpose()?;
-    let decision = match get::<&str>(row, "decision")? {
-        "allow" => Decision::Allow,
-        "deny" => Decision::Deny,
-        other => return Err(StoreError::Corrupt(format!("decision {other}"))),
-    };
-    let outcome: &str = get(row, "outcome")?;
-    let outcome =
-        Outcome::parse(outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome {outcome}")))?;
-    let tokens = [
+    let kind: Option<&str> = get(row, "principal_kind")?;
+    let principal_kind = decode::principal_kind(kind)?;
+    let decision = decode::decision(get(row, "decision")?)?;
+    let outcome = decode::outcome(get(row, "outcome")?)?;
+    let usage = decode::usage([
         u64_of(row, "input_tokens")?,
         u64_of(row, "output_tokens")?,
         u64_of(row, "total_tokens")?,
         u64_of(row, "cached_tokens")?,
-    ];
-    let usage = match tokens {
-        [None, None, None, None] => None,
-        [Some(input), Some(output), Some(total), Some(cached)] => Some(Usage {
-            input_tokens: input,
-            output_tokens: output,
-            total_tokens: total,
-            cached_tokens: cached,
-        }),
-        _ => return Err(StoreError::Corrupt("token columns partly NULL".into())),
-    };
-    let status: i32 = get(row, "status")?;
-    let status =
-        u16::try_from(status).map_err(|_| StoreError::Corrupt(format!("status {status}")))?;
-    let total_latency_us = u64_of(row, "total_latency_us")?
-        .ok_or_else(|| StoreError::Corrupt("total_latency_us NULL".into()))?;
+    ])?;
+    let status = decode::status(i64::from(get::<i32>(row, "status")?))?;
+    let total_latency_us = decode::required("total_latency_us", get(row, "total_latency_us")?)?;
     Ok(RequestRecord {
         request_id: get(row, "request_id")?,
         started_at_ms: get(row, "started_at_ms")?,
@@ -112,49 +78,58 @@ pub(super) fn from_row(row: &PgRow) -> Result<RequestRecord, StoreError> {
 /// transaction, in as few statements as the bind limit allows.
 pub(super) async fn insert(
     conn: &mut PgConnection,
-    rows: &[(&RequestRecord, i64, Hash, Hash)],
+    rows: &[Link<'_, RequestRecord>],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
             "INSERT INTO request_records (seq, {COLUMNS}, prev_hash, hash) "
         ));
-        q.push_values(chunk, |mut b, (r, seq, prev, hash)| {
-            let usage = r.usage.as_ref();
-            b.push_bind(*seq)
-                .push_bind(&r.request_id)
-                .push_bind(r.started_at_ms)
-                .push_bind(r.principal_kind.map(PrincipalKind::as_str))
-                .push_bind(&r.subject)
-                .push_bind(&r.issuer)
-                .push_bind(&r.groups)
-                .push_bind(&r.key_id)
-                .push_bind(&r.client_addr)
-                .push_bind(&r.method)
-                .push_bind(&r.path)
-                .push_bind(&r.endpoint)
-                .push_bind(&r.model)
-                .push_bind(&r.connection)
-                .push_bind(r.stream)
-                .push_bind(r.decision.as_str())
-                .push_bind(&r.reason)
-                .push_bind(&r.policy_ids)
-                .push_bind(i32::from(r.status))
-                .push_bind(r.outcome.as_str())
-                .push_bind(r.upstream_latency_us.map(i64_of))
-                .push_bind(i64_of(r.total_latency_us))
-                .push_bind(usage.map(|u| i64_of(u.input_tokens)))
-                .push_bind(usage.map(|u| i64_of(u.output_tokens)))
-                .push_bind(usage.map(|u| i64_of(u.total_tokens)))
-                .push_bind(usage.map(|u| i64_of(u.cached_tokens)))
-                .push_bind(r.cost_usd_micros.map(i64_of))
-                .push_bind((!r.findings.is_empty()).then_some(Json(&r.findings)))
-                .push_bind(&r.response_id)
-                .push_bind(&r.session_id)
-                .push_bind(r.ttft_us.map(i64_of))
-                .push_bind(r.chunks.map(i64_of))
-                .push_bind(prev.as_slice())
-                .push_bind(hash.as_slice());
-        });
+        q.push_values(
+            chunk,
+            |mut b,
+             Link {
+                 item: r,
+                 seq,
+                 prev,
+                 hash,
+             }| {
+                let usage = r.usage.as_ref();
+                b.push_bind(*seq)
+                    .push_bind(&r.request_id)
+                    .push_bind(r.started_at_ms)
+                    .push_bind(r.principal_kind.map(PrincipalKind::as_str))
+                    .push_bind(&r.subject)
+                    .push_bind(&r.issuer)
+                    .push_bind(&r.groups)
+                    .push_bind(&r.key_id)
+                    .push_bind(&r.client_addr)
+                    .push_bind(&r.method)
+                    .push_bind(&r.path)
+                    .push_bind(&r.endpoint)
+                    .push_bind(&r.model)
+                    .push_bind(&r.connection)
+                    .push_bind(r.stream)
+                    .push_bind(r.decision.as_str())
+                    .push_bind(&r.reason)
+                    .push_bind(&r.policy_ids)
+                    .push_bind(i32::from(r.status))
+                    .push_bind(r.outcome.as_str())
+                    .push_bind(r.upstream_latency_us.map(decode::i64_of))
+                    .push_bind(decode::i64_of(r.total_latency_us))
+                    .push_bind(usage.map(|u| decode::i64_of(u.input_tokens)))
+                    .push_bind(usage.map(|u| decode::i64_of(u.output_tokens)))
+                    .push_bind(usage.map(|u| decode::i64_of(u.total_tokens)))
+                    .push_bind(usage.map(|u| decode::i64_of(u.cached_tokens)))
+                    .push_bind(r.cost_usd_micros.map(decode::i64_of))
+                    .push_bind((!r.findings.is_empty()).then_some(Json(&r.findings)))
+                    .push_bind(&r.response_id)
+                    .push_bind(&r.session_id)
+                    .push_bind(r.ttft_us.map(decode::i64_of))
+                    .push_bind(r.chunks.map(decode::i64_of))
+                    .push_bind(prev.as_slice())
+                    .push_bind(hash.as_slice());
+            },
+        );
         q.build().execute(&mut *conn).await?;
     }
     Ok(())

@@ -41,9 +41,10 @@ impl TestDb {
             .build_hasher()
             .finish();
         let schema = format!("warden_test_{}_{random:016x}", std::process::id());
-        let mut conn = PgConnection::connect(&url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {url} must be running for these tests: {e}"));
+        let mut conn = PgConnection::connect(&url).await.unwrap_or_else(|e| {
+            let at = super::PostgresStore::describe(&url);
+            panic!("PostgreSQL at {at} must be running for these tests: {e}")
+        });
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&mut conn)
             .await
@@ -127,4 +128,11 @@ async fn the_url_chooses_the_schema() {
     assert_eq!(tables, 1, "migrated into the schema the URL names");
     store.pool().close().await;
     assert!(!crate::Store::is_ready(&store));
+}
+
+#[test]
+fn a_described_url_never_shows_its_password() {
+    let said = super::PostgresStore::describe("postgres://warden:s3cr3t-pw@db.internal:5433/audit");
+    assert_eq!(said, "db.internal:5433/audit");
+    assert!(!super::PostgresStore::describe("postgres://u:s3cr3t-pw@h/d").contains("s3cr3t"));
 }

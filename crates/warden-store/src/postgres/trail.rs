@@ -13,7 +13,8 @@ use sqlx::{AssertSqlSafe, PgConnection, Postgres, QueryBuilder};
 use warden_core::{Actor, AuditEvent, RequestRecord};
 
 use super::{MAX_BINDS, PostgresStore, get, json_of, records, text_list};
-use crate::chain::{self, Entry, Hash, StoredRow};
+use crate::chain::Link;
+use crate::chain::{Entry, Hash, StoredRow};
 use crate::checkpoint::Checkpoint;
 use crate::merkle::Frontier;
 use crate::{
@@ -48,35 +49,40 @@ fn event_from_row(row: &PgRow) -> Result<AuditEvent, StoreError> {
 
 async fn insert_events(
     conn: &mut PgConnection,
-    rows: &[(&AuditEvent, i64, Hash, Hash)],
+    rows: &[Link<'_, AuditEvent>],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(EVENTS_PER_STATEMENT) {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
             "INSERT INTO audit_events (seq, {EVENT_COLUMNS}, prev_hash, hash) "
         ));
-        q.push_values(chunk, |mut b, (e, seq, prev, hash)| {
-            b.push_bind(*seq)
-                .push_bind(&e.event_id)
-                .push_bind(e.time_ms)
-                .push_bind(&e.action)
-                .push_bind(&e.actor.subject)
-                .push_bind(&e.actor.issuer)
-                .push_bind(&e.actor.groups)
-                .push_bind(&e.actor.key_id)
-                .push_bind(&e.actor.client_addr)
-                .push_bind(&e.target)
-                .push_bind(&e.status)
-                .push_bind(Json(&e.detail))
-                .push_bind(prev.as_slice())
-                .push_bind(hash.as_slice());
-        });
+        q.push_values(
+            chunk,
+            |mut b,
+             Link {
+                 item: e,
+                 seq,
+                 prev,
+                 hash,
+             }| {
+                b.push_bind(*seq)
+                    .push_bind(&e.event_id)
+                    .push_bind(e.time_ms)
+                    .push_bind(&e.action)
+                    .push_bind(&e.actor.subject)
+                    .push_bind(&e.actor.issuer)
+                    .push_bind(&e.actor.groups)
+                    .push_bind(&e.actor.key_id)
+                    .push_bind(&e.actor.client_addr)
+                    .push_bind(&e.target)
+                    .push_bind(&e.status)
+                    .push_bind(Json(&e.detail))
+                    .push_bind(prev.as_slice())
+                    .push_bind(hash.as_slice());
+            },
+        );
         q.build().execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-fn parse_checkpoint(table: &str, json: &str) -> Result<Checkpoint, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{table}: {e}")))
 }
 
 fn stored(row: &PgRow, entry: Result<Entry, StoreError>) -> Result<StoredRow, StoreError> {
@@ -114,25 +120,15 @@ async fn page_on(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let full = usize::try_from(limit).unwrap_or(usize::MAX);
-    let bound = |rows: &[PgRow]| -> Result<i64, StoreError> {
-        Ok(match rows.last() {
-            Some(last) if rows.len() >= full => get(last, "seq")?,
-            _ => i64::MAX,
-        })
-    };
-    let bound = bound(&requests)?.min(bound(&events)?);
-    let mut out = Vec::with_capacity(requests.len() + events.len());
-    for row in &requests {
-        out.push(stored(row, records::from_row(row).map(Entry::Request))?);
-    }
-    for row in &events {
-        out.push(stored(row, event_from_row(row).map(Entry::Event))?);
-    }
-    out.retain(|r| r.seq <= bound);
-    out.sort_by_key(|r| r.seq);
-    out.truncate(full);
-    Ok(out)
+    let requests = requests
+        .iter()
+        .map(|row| stored(row, records::from_row(row).map(Entry::Request)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let events = events
+        .iter()
+        .map(|row| stored(row, event_from_row(row).map(Entry::Event)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::trail::merge_page(requests, events, limit))
 }
 
 /// The head row, locked until the transaction ends when `lock`.
@@ -163,32 +159,14 @@ impl PostgresStore {
         conn: &mut PgConnection,
         entries: &[Entry],
     ) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let ChainHead {
-            mut seq,
-            hash: mut prev,
-            mut frontier,
-        } = head_on(conn, true).await?;
-        let mut requests: Vec<(&RequestRecord, i64, Hash, Hash)> = Vec::new();
-        let mut events: Vec<(&AuditEvent, i64, Hash, Hash)> = Vec::new();
-        for entry in entries {
-            seq += 1;
-            let (hash, leaf) = chain::link_and_leaf(&prev, seq, entry);
-            frontier.push(leaf);
-            match entry {
-                Entry::Request(r) => requests.push((r, seq, prev, hash)),
-                Entry::Event(e) => events.push((e, seq, prev, hash)),
-            }
-            prev = hash;
-        }
-        records::insert(conn, &requests).await?;
-        insert_events(conn, &events).await?;
+        let mut head = head_on(conn, true).await?;
+        let linked = head.link(entries);
+        records::insert(conn, &linked.requests).await?;
+        insert_events(conn, &linked.events).await?;
         sqlx::query("UPDATE chain_head SET seq = $1, hash = $2, frontier = $3 WHERE id = 1")
-            .bind(seq)
-            .bind(prev.as_slice())
-            .bind(frontier.to_bytes())
+            .bind(head.seq)
+            .bind(head.hash.as_slice())
+            .bind(head.frontier.to_bytes())
             .execute(&mut *conn)
             .await?;
         Ok(())
@@ -234,7 +212,7 @@ impl RecordStore for PostgresStore {
         .bind(i64::try_from(cp.tree_size).unwrap_or(i64::MAX))
         .bind(&cp.root)
         .bind(cp.time_ms)
-        .bind(serde_json::to_string(cp).unwrap_or_default())
+        .bind(cp.to_json())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -248,7 +226,7 @@ impl RecordStore for PostgresStore {
         .bind(before_ms)
         .fetch_optional(&self.pool)
         .await?;
-        json.map(|j| parse_checkpoint("audit_checkpoints", &j))
+        json.map(|j| Checkpoint::from_stored("audit_checkpoints", &j))
             .transpose()
     }
 
@@ -257,7 +235,7 @@ impl RecordStore for PostgresStore {
             sqlx::query_scalar("SELECT checkpoint_json FROM chain_anchor WHERE id = 1")
                 .fetch_optional(&self.pool)
                 .await?;
-        json.map(|j| parse_checkpoint("chain_anchor", &j))
+        json.map(|j| Checkpoint::from_stored("chain_anchor", &j))
             .transpose()
     }
 
@@ -266,6 +244,15 @@ impl RecordStore for PostgresStore {
         // Takes its turn with the appends, as under SQLite's one writer:
         // every change to the trail is ordered by the head row's lock.
         head_on(&mut tx, true).await?;
+        // Re-read under the head lock: a prune that committed since the
+        // caller looked must never be moved back (rows after it would no
+        // longer link to the anchor).
+        let anchored: Option<i64> = sqlx::query_scalar("SELECT seq FROM chain_anchor WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        if anchored.is_some_and(|a| a >= cp.seq) {
+            return Ok(0);
+        }
         let mut pruned = 0;
         for table in ["request_records", "audit_events"] {
             pruned += sqlx::query(AssertSqlSafe(format!(
@@ -282,7 +269,7 @@ impl RecordStore for PostgresStore {
              checkpoint_json = excluded.checkpoint_json",
         )
         .bind(cp.seq)
-        .bind(serde_json::to_string(cp).unwrap_or_default())
+        .bind(cp.to_json())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -4,10 +4,11 @@
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
-use warden_core::{Decision, Outcome, PrincipalKind, RequestRecord, Usage};
+use warden_core::{PrincipalKind, RequestRecord};
 
 use super::{SqliteStore, json_list, parse_list};
-use crate::chain::Hash;
+use crate::chain::Link;
+use crate::decode;
 use crate::{Owner, RecordFilter, SessionRow, StoreError, UsageBy, UsageRow};
 
 pub(super) const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups_json, \
@@ -18,57 +19,23 @@ pub(super) const COLUMNS: &str = "request_id, started_at_ms, principal_kind, sub
 /// SQLite binds at most 32766 parameters; 34 per row.
 const ROWS_PER_STATEMENT: usize = 500;
 
-fn i64_of(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// Reads a count. Decoding is strict (a negative count, a token column
-/// without usage, an unknown enum value are errors, not defaults): the hash
-/// chain covers the decoded record, so a stored value with no meaning must
-/// not decode to the same record as the value it replaced.
+/// A count column, strictly (see `crate::decode`).
 fn u64_of(row: &SqliteRow, column: &str) -> Result<Option<u64>, StoreError> {
-    let v: Option<i64> = row.try_get(column)?;
-    v.map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{column} {v}"))))
-        .transpose()
+    decode::count(column, row.try_get(column)?)
 }
 
 pub(super) fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
-    let kind: Option<String> = row.try_get("principal_kind")?;
-    let principal_kind = kind
-        .map(|k| match k.as_str() {
-            "user" => Ok(PrincipalKind::User),
-            "workload" => Ok(PrincipalKind::Workload),
-            "key" => Ok(PrincipalKind::Key),
-            other => Err(StoreError::Corrupt(format!("principal_kind {other}"))),
-        })
-        .transpose()?;
-    let decision = match row.try_get::<&str, _>("decision")? {
-        "allow" => Decision::Allow,
-        "deny" => Decision::Deny,
-        other => return Err(StoreError::Corrupt(format!("decision {other}"))),
-    };
-    let outcome: &str = row.try_get("outcome")?;
-    let outcome =
-        Outcome::parse(outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome {outcome}")))?;
-    let tokens = [
+    let kind: Option<&str> = row.try_get("principal_kind")?;
+    let principal_kind = decode::principal_kind(kind)?;
+    let decision = decode::decision(row.try_get("decision")?)?;
+    let outcome = decode::outcome(row.try_get("outcome")?)?;
+    let usage = decode::usage([
         u64_of(row, "input_tokens")?,
         u64_of(row, "output_tokens")?,
         u64_of(row, "total_tokens")?,
         u64_of(row, "cached_tokens")?,
-    ];
-    let usage = match tokens {
-        [None, None, None, None] => None,
-        [Some(input), Some(output), Some(total), Some(cached)] => Some(Usage {
-            input_tokens: input,
-            output_tokens: output,
-            total_tokens: total,
-            cached_tokens: cached,
-        }),
-        _ => return Err(StoreError::Corrupt("token columns partly NULL".into())),
-    };
-    let status: i64 = row.try_get("status")?;
-    let status =
-        u16::try_from(status).map_err(|_| StoreError::Corrupt(format!("status {status}")))?;
+    ])?;
+    let status = decode::status(row.try_get("status")?)?;
     let stream: i64 = row.try_get("stream")?;
     let stream = match stream {
         0 => false,
@@ -96,7 +63,7 @@ pub(super) fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
         status,
         outcome,
         upstream_latency_us: u64_of(row, "upstream_latency_us")?,
-        total_latency_us: u64_of(row, "total_latency_us")?.unwrap_or(0),
+        total_latency_us: decode::required("total_latency_us", row.try_get("total_latency_us")?)?,
         usage,
         cost_usd_micros: u64_of(row, "cost_micros")?,
         findings: match row.try_get::<Option<String>, _>("findings_json")? {
@@ -114,52 +81,61 @@ pub(super) fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
 /// Inserts request records with their links, on the append's connection.
 pub(super) async fn insert(
     conn: &mut SqliteConnection,
-    rows: &[(&RequestRecord, i64, Hash, Hash)],
+    rows: &[Link<'_, RequestRecord>],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "INSERT INTO request_records (seq, {COLUMNS}, prev_hash, hash) "
         ));
-        q.push_values(chunk, |mut b, (r, seq, prev, hash)| {
-            let usage = r.usage.as_ref();
-            b.push_bind(*seq)
-                .push_bind(&r.request_id)
-                .push_bind(r.started_at_ms)
-                .push_bind(r.principal_kind.map(PrincipalKind::as_str))
-                .push_bind(&r.subject)
-                .push_bind(&r.issuer)
-                .push_bind(json_list(&r.groups))
-                .push_bind(&r.key_id)
-                .push_bind(&r.client_addr)
-                .push_bind(&r.method)
-                .push_bind(&r.path)
-                .push_bind(&r.endpoint)
-                .push_bind(&r.model)
-                .push_bind(&r.connection)
-                .push_bind(r.stream)
-                .push_bind(r.decision.as_str())
-                .push_bind(&r.reason)
-                .push_bind(json_list(&r.policy_ids))
-                .push_bind(i64::from(r.status))
-                .push_bind(r.outcome.as_str())
-                .push_bind(r.upstream_latency_us.map(i64_of))
-                .push_bind(i64_of(r.total_latency_us))
-                .push_bind(usage.map(|u| i64_of(u.input_tokens)))
-                .push_bind(usage.map(|u| i64_of(u.output_tokens)))
-                .push_bind(usage.map(|u| i64_of(u.total_tokens)))
-                .push_bind(usage.map(|u| i64_of(u.cached_tokens)))
-                .push_bind(r.cost_usd_micros.map(i64_of))
-                .push_bind(
-                    (!r.findings.is_empty())
-                        .then(|| serde_json::to_string(&r.findings).unwrap_or_default()),
-                )
-                .push_bind(&r.response_id)
-                .push_bind(&r.session_id)
-                .push_bind(r.ttft_us.map(i64_of))
-                .push_bind(r.chunks.map(i64_of))
-                .push_bind(prev.as_slice())
-                .push_bind(hash.as_slice());
-        });
+        q.push_values(
+            chunk,
+            |mut b,
+             Link {
+                 item: r,
+                 seq,
+                 prev,
+                 hash,
+             }| {
+                let usage = r.usage.as_ref();
+                b.push_bind(*seq)
+                    .push_bind(&r.request_id)
+                    .push_bind(r.started_at_ms)
+                    .push_bind(r.principal_kind.map(PrincipalKind::as_str))
+                    .push_bind(&r.subject)
+                    .push_bind(&r.issuer)
+                    .push_bind(json_list(&r.groups))
+                    .push_bind(&r.key_id)
+                    .push_bind(&r.client_addr)
+                    .push_bind(&r.method)
+                    .push_bind(&r.path)
+                    .push_bind(&r.endpoint)
+                    .push_bind(&r.model)
+                    .push_bind(&r.connection)
+                    .push_bind(r.stream)
+                    .push_bind(r.decision.as_str())
+                    .push_bind(&r.reason)
+                    .push_bind(json_list(&r.policy_ids))
+                    .push_bind(i64::from(r.status))
+                    .push_bind(r.outcome.as_str())
+                    .push_bind(r.upstream_latency_us.map(decode::i64_of))
+                    .push_bind(decode::i64_of(r.total_latency_us))
+                    .push_bind(usage.map(|u| decode::i64_of(u.input_tokens)))
+                    .push_bind(usage.map(|u| decode::i64_of(u.output_tokens)))
+                    .push_bind(usage.map(|u| decode::i64_of(u.total_tokens)))
+                    .push_bind(usage.map(|u| decode::i64_of(u.cached_tokens)))
+                    .push_bind(r.cost_usd_micros.map(decode::i64_of))
+                    .push_bind(
+                        (!r.findings.is_empty())
+                            .then(|| serde_json::to_string(&r.findings).unwrap_or_default()),
+                    )
+                    .push_bind(&r.response_id)
+                    .push_bind(&r.session_id)
+                    .push_bind(r.ttft_us.map(decode::i64_of))
+                    .push_bind(r.chunks.map(decode::i64_of))
+                    .push_bind(prev.as_slice())
+                    .push_bind(hash.as_slice());
+            },
+        );
         q.build().execute(&mut *conn).await?;
     }
     Ok(())
@@ -202,22 +178,24 @@ impl SqliteStore {
         .bind(since_ms)
         .fetch_all(&self.pool)
         .await?;
-        let n = |v: Option<i64>| v.map_or(0, |v| u64::try_from(v).unwrap_or(0));
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, calls, first, last, subject, input, output, cost)| SessionRow {
+        // Sums are strict like the rows they add up (no sum is 0).
+        let n = |column: &str, v: Option<i64>| -> Result<u64, StoreError> {
+            Ok(decode::count(column, v)?.unwrap_or(0))
+        };
+        rows.into_iter()
+            .map(|(id, calls, first, last, subject, input, output, cost)| {
+                Ok(SessionRow {
                     id,
-                    calls: n(Some(calls)),
+                    calls: n("calls", Some(calls))?,
                     first_ms: first,
                     last_ms: last,
                     subject,
-                    input_tokens: n(input),
-                    output_tokens: n(output),
-                    cost_usd_micros: n(cost),
-                },
-            )
-            .collect())
+                    input_tokens: n("input_tokens", input)?,
+                    output_tokens: n("output_tokens", output)?,
+                    cost_usd_micros: n("cost_micros", cost)?,
+                })
+            })
+            .collect()
     }
 
     pub(super) async fn list_records_impl(

@@ -493,3 +493,11 @@ async fn a_broken_trail_is_not_pruned() {
         .expect("list");
     assert_eq!(all.len(), 10, "the evidence stays");
 }
+
+#[tokio::test]
+async fn the_anchor_holds_against_late_prunes_and_old_checkpoints() {
+    let (_dir, store) = chained_store().await;
+    let (private, _) = crate::checkpoint::key_pair_pem([9; 32]).expect("keys");
+    let key = crate::checkpoint::signing_key_from_pem(&private).expect("key");
+    crate::test_records::anchor_holds_against_late_prunes_and_old_checkpoints(&store, &key).await;
+}

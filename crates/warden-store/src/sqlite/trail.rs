@@ -13,7 +13,8 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 use warden_core::{Actor, AuditEvent, RequestRecord};
 
 use super::{SqliteStore, json_list, parse_list, records};
-use crate::chain::{self, Entry, Hash, StoredRow};
+use crate::chain::Link;
+use crate::chain::{Entry, Hash, StoredRow};
 use crate::checkpoint::Checkpoint;
 use crate::merkle::{self, Frontier};
 use crate::{
@@ -49,35 +50,40 @@ fn event_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
 
 async fn insert_events(
     conn: &mut SqliteConnection,
-    rows: &[(&AuditEvent, i64, Hash, Hash)],
+    rows: &[Link<'_, AuditEvent>],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(EVENTS_PER_STATEMENT) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "INSERT INTO audit_events (seq, {EVENT_COLUMNS}, prev_hash, hash) "
         ));
-        q.push_values(chunk, |mut b, (e, seq, prev, hash)| {
-            b.push_bind(*seq)
-                .push_bind(&e.event_id)
-                .push_bind(e.time_ms)
-                .push_bind(&e.action)
-                .push_bind(&e.actor.subject)
-                .push_bind(&e.actor.issuer)
-                .push_bind(json_list(&e.actor.groups))
-                .push_bind(&e.actor.key_id)
-                .push_bind(&e.actor.client_addr)
-                .push_bind(&e.target)
-                .push_bind(&e.status)
-                .push_bind(serde_json::to_string(&e.detail).unwrap_or_default())
-                .push_bind(prev.as_slice())
-                .push_bind(hash.as_slice());
-        });
+        q.push_values(
+            chunk,
+            |mut b,
+             Link {
+                 item: e,
+                 seq,
+                 prev,
+                 hash,
+             }| {
+                b.push_bind(*seq)
+                    .push_bind(&e.event_id)
+                    .push_bind(e.time_ms)
+                    .push_bind(&e.action)
+                    .push_bind(&e.actor.subject)
+                    .push_bind(&e.actor.issuer)
+                    .push_bind(json_list(&e.actor.groups))
+                    .push_bind(&e.actor.key_id)
+                    .push_bind(&e.actor.client_addr)
+                    .push_bind(&e.target)
+                    .push_bind(&e.status)
+                    .push_bind(serde_json::to_string(&e.detail).unwrap_or_default())
+                    .push_bind(prev.as_slice())
+                    .push_bind(hash.as_slice());
+            },
+        );
         q.build().execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-fn parse_checkpoint(table: &str, json: &str) -> Result<Checkpoint, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{table}: {e}")))
 }
 
 fn stored(row: &SqliteRow, entry: Result<Entry, StoreError>) -> Result<StoredRow, StoreError> {
@@ -114,25 +120,15 @@ async fn page_on(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let full = usize::try_from(limit).unwrap_or(usize::MAX);
-    let bound = |rows: &[SqliteRow]| -> Result<i64, StoreError> {
-        Ok(match rows.last() {
-            Some(last) if rows.len() >= full => last.try_get("seq")?,
-            _ => i64::MAX,
-        })
-    };
-    let bound = bound(&requests)?.min(bound(&events)?);
-    let mut out = Vec::with_capacity(requests.len() + events.len());
-    for row in &requests {
-        out.push(stored(row, records::from_row(row).map(Entry::Request))?);
-    }
-    for row in &events {
-        out.push(stored(row, event_from_row(row).map(Entry::Event))?);
-    }
-    out.retain(|r| r.seq <= bound);
-    out.sort_by_key(|r| r.seq);
-    out.truncate(full);
-    Ok(out)
+    let requests = requests
+        .iter()
+        .map(|row| stored(row, records::from_row(row).map(Entry::Request)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let events = events
+        .iter()
+        .map(|row| stored(row, event_from_row(row).map(Entry::Event)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::trail::merge_page(requests, events, limit))
 }
 
 /// The head row as stored; the frontier is `None` until built.
@@ -150,6 +146,16 @@ async fn head_on(conn: &mut SqliteConnection) -> Result<(i64, Hash, Option<Front
         })
         .transpose()?;
     Ok((seq, hash, frontier))
+}
+
+/// The head row's frontier, which `open` builds for a trail written before
+/// the head row kept it.
+fn built(frontier: Option<Frontier>) -> Result<Frontier, StoreError> {
+    frontier.ok_or_else(|| {
+        StoreError::Corrupt(
+            "chain_head.frontier is empty (it is built when the store opens)".into(),
+        )
+    })
 }
 
 /// The tree's right edge rebuilt from the chained rows up to `up_to` (once,
@@ -181,32 +187,19 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         entries: &[Entry],
     ) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let (mut seq, mut prev, frontier) = head_on(conn).await?;
-        let mut frontier = match frontier {
-            Some(f) => f,
-            None => rebuild_frontier(conn, seq).await?,
+        let (seq, hash, frontier) = head_on(conn).await?;
+        let mut head = ChainHead {
+            seq,
+            hash,
+            frontier: built(frontier)?,
         };
-        let mut requests: Vec<(&RequestRecord, i64, Hash, Hash)> = Vec::new();
-        let mut events: Vec<(&AuditEvent, i64, Hash, Hash)> = Vec::new();
-        for entry in entries {
-            seq += 1;
-            let (hash, leaf) = chain::link_and_leaf(&prev, seq, entry);
-            frontier.push(leaf);
-            match entry {
-                Entry::Request(r) => requests.push((r, seq, prev, hash)),
-                Entry::Event(e) => events.push((e, seq, prev, hash)),
-            }
-            prev = hash;
-        }
-        records::insert(conn, &requests).await?;
-        insert_events(conn, &events).await?;
+        let linked = head.link(entries);
+        records::insert(conn, &linked.requests).await?;
+        insert_events(conn, &linked.events).await?;
         sqlx::query("UPDATE chain_head SET seq = ?, hash = ?, frontier = ? WHERE id = 1")
-            .bind(seq)
-            .bind(prev.as_slice())
-            .bind(frontier.to_bytes())
+            .bind(head.seq)
+            .bind(head.hash.as_slice())
+            .bind(head.frontier.to_bytes())
             .execute(&mut *conn)
             .await?;
         Ok(())
@@ -236,6 +229,9 @@ impl SqliteStore {
 #[async_trait]
 impl RecordStore for SqliteStore {
     async fn append(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         let _one_writer = self.writer.lock().await;
         let mut tx = self.write().await?;
         SqliteStore::append_on(&mut tx, entries).await?;
@@ -255,26 +251,10 @@ impl RecordStore for SqliteStore {
     async fn chain_head(&self) -> Result<ChainHead, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let (seq, hash, frontier) = head_on(&mut conn).await?;
-        let frontier = match frontier {
-            Some(f) => f,
-            None => {
-                drop(conn);
-                self.ensure_frontier().await?;
-                let mut conn = self.pool.acquire().await?;
-                return match head_on(&mut conn).await? {
-                    (seq, hash, Some(frontier)) => Ok(ChainHead {
-                        seq,
-                        hash,
-                        frontier,
-                    }),
-                    _ => Err(StoreError::Corrupt("chain_head.frontier".into())),
-                };
-            }
-        };
         Ok(ChainHead {
             seq,
             hash,
-            frontier,
+            frontier: built(frontier)?,
         })
     }
 
@@ -287,7 +267,7 @@ impl RecordStore for SqliteStore {
         .bind(i64::try_from(cp.tree_size).unwrap_or(i64::MAX))
         .bind(&cp.root)
         .bind(cp.time_ms)
-        .bind(serde_json::to_string(cp).unwrap_or_default())
+        .bind(cp.to_json())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -301,7 +281,7 @@ impl RecordStore for SqliteStore {
         .bind(before_ms)
         .fetch_optional(&self.pool)
         .await?;
-        json.map(|j| parse_checkpoint("audit_checkpoints", &j))
+        json.map(|j| Checkpoint::from_stored("audit_checkpoints", &j))
             .transpose()
     }
 
@@ -310,13 +290,22 @@ impl RecordStore for SqliteStore {
             sqlx::query_scalar("SELECT checkpoint_json FROM chain_anchor WHERE id = 1")
                 .fetch_optional(&self.pool)
                 .await?;
-        json.map(|j| parse_checkpoint("chain_anchor", &j))
+        json.map(|j| Checkpoint::from_stored("chain_anchor", &j))
             .transpose()
     }
 
     async fn prune_to(&self, cp: &Checkpoint) -> Result<u64, StoreError> {
         let _one_writer = self.writer.lock().await;
         let mut tx = self.write().await?;
+        // Re-read under the write lock: a prune that committed since the
+        // caller looked must never be moved back (rows after it would no
+        // longer link to the anchor).
+        let anchored: Option<i64> = sqlx::query_scalar("SELECT seq FROM chain_anchor WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        if anchored.is_some_and(|a| a >= cp.seq) {
+            return Ok(0);
+        }
         let mut pruned = 0;
         for table in ["request_records", "audit_events"] {
             pruned += sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE seq <= ?")))
@@ -331,7 +320,7 @@ impl RecordStore for SqliteStore {
              checkpoint_json = excluded.checkpoint_json",
         )
         .bind(cp.seq)
-        .bind(serde_json::to_string(cp).unwrap_or_default())
+        .bind(cp.to_json())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

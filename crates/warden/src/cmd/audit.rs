@@ -101,7 +101,8 @@ async fn verify(
     let anchor = store.anchor().await?;
     if let (Some(anchor), Some(key)) = (&anchor, &verifying) {
         // A pruned trail is verified from its anchor: it must be signed.
-        Checkpoint::verified(&serde_json::to_string(anchor)?, key)
+        anchor
+            .check(key)
             .context("the pruned trail's anchor checkpoint is not signed by this key")?;
     }
     let verdict = trail::verify(&*store, expected).await?;
@@ -323,7 +324,8 @@ fn check_proof(proof: &Path, public_key: &Path) -> anyhow::Result<()> {
         proof.version
     );
     // The checkpoint is trusted only once its signature verifies.
-    let cp = Checkpoint::verified(&serde_json::to_string(&proof.checkpoint)?, &key)?;
+    proof.checkpoint.check(&key)?;
+    let cp = proof.checkpoint;
     let root = cp
         .root_hash()
         .context("checkpoint root is not a SHA-256 in hex")?;

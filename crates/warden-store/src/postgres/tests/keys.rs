@@ -88,7 +88,7 @@ async fn keys_insert_find_revoke_with_their_events_in_the_chain() {
     assert_eq!(created.actor, alice);
     assert_eq!(
         created.detail.get("groups").map(String::as_str),
-        Some("ci,a,b")
+        Some(r#"["ci","a,b"]"#)
     );
     assert_eq!(
         created.detail.get("expires_at_ms").map(String::as_str),

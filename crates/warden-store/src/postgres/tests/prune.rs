@@ -191,3 +191,10 @@ async fn pruning_while_another_replica_appends() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_anchor_holds_against_late_prunes_and_old_checkpoints() {
+    let db = TestDb::new().await;
+    let (store, key) = chained(&db).await;
+    crate::test_records::anchor_holds_against_late_prunes_and_old_checkpoints(&store, &key).await;
+}
