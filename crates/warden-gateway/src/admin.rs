@@ -4,7 +4,7 @@
 //! `/admin/v1/openapi.json`.
 //!
 //! Where: under `/admin/v1/` on the main listener, or on `[admin] listen`
-//! alone ([`serve`]). Without an `[admin]` section there are no admin routes
+//! alone (`crate::serve`). Without an `[admin]` section there are no admin routes
 //! at all, so the paths fall through to the data path's 404: there is no
 //! default admin group to get wrong.
 //!
@@ -14,8 +14,8 @@
 //! status) and wait for its commit before answering. Reading the trail is
 //! recorded in the trail; if the event cannot be committed in time the
 //! caller gets 503 `audit_unavailable` instead of the data, as on the data
-//! path. The work runs on its own task, so a caller who hangs up cancels
-//! neither the read nor its event.
+//! path. A caller who hangs up cancels the read (a verify stops too), but
+//! its event is still written (status `client_gone`, see `EventGuard`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use axum::extract::{ConnectInfo, Query, RawPathParams, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use http::request::Parts;
-use http::{HeaderMap, Method, StatusCode, Uri, header};
+use http::{HeaderMap, Method, Uri, header};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -36,6 +36,7 @@ use warden_store::{EventFilter, RecordFilter, SessionRow, StoreError};
 
 use crate::Gateway;
 use crate::error::GatewayError;
+use crate::records::EventGuard;
 
 /// The OpenAPI 3.1 document: hand-written, checked against [`ROUTES`] by a
 /// test.
@@ -81,7 +82,7 @@ struct Admin {
 }
 
 /// The admin routes, or none without an `[admin]` section (fail closed).
-pub fn routes<S: Clone + Send + Sync + 'static>(gw: &Arc<Gateway>) -> Router<S> {
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(gw: &Arc<Gateway>) -> Router<S> {
     let Some(config) = &gw.config.admin else {
         return Router::new();
     };
@@ -118,30 +119,21 @@ pub fn routes<S: Clone + Send + Sync + 'static>(gw: &Arc<Gateway>) -> Router<S> 
 
 /// The admin API alone, for its own listener: anything outside
 /// `/admin/v1/` is a plain 404.
-pub fn app(gw: &Arc<Gateway>) -> Router {
+pub(crate) fn app(gw: &Arc<Gateway>) -> Router {
     routes(gw).fallback(|request: Request| async move {
         unknown(request.method(), request.uri()).into_response()
     })
 }
 
-/// Serves [`app`] until `shutdown` resolves, then drains in-flight calls.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    gw: Arc<Gateway>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    crate::serve_app(listener, app(&gw), shutdown).await
-}
-
 fn unknown(method: &Method, uri: &Uri) -> GatewayError {
-    GatewayError::AdminUnknownEndpoint {
+    GatewayError::UnknownEndpoint {
         method: method.to_string(),
         path: uri.path().chars().take(256).collect(),
     }
 }
 
-/// One admin call, on its own task (see the module docs). `read`: the route
-/// and its `{id}`, `None` for an unknown path.
+/// One admin call. `read`: the route and its `{id}`, `None` for an unknown
+/// path.
 async fn call(
     admin: Arc<Admin>,
     read: Option<(Read, Option<String>)>,
@@ -152,9 +144,7 @@ async fn call(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let (parts, _body) = request.into_parts();
-    tokio::spawn(async move { admin.answer(read, &parts, client).await })
-        .await
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    admin.answer(read, &parts, client).await
 }
 
 impl Admin {
@@ -164,22 +154,13 @@ impl Admin {
         parts: &Parts,
         client: Option<SocketAddr>,
     ) -> Response {
-        let mut actor = Actor {
-            client_addr: client.map(|a| a.to_string()),
-            ..Actor::default()
-        };
-        let result = match self.authorize(&parts.headers, &mut actor).await {
-            Ok(()) => match read {
-                Some((read, id)) if parts.method == Method::GET => {
-                    self.read(read, id, &parts.uri).await
-                }
-                _ => Err(unknown(&parts.method, &parts.uri)),
-            },
-            Err(refused) => Err(refused),
-        };
+        // Written even if the caller hangs up and this future is dropped.
         let mut event = AuditEvent::new(
             "admin.read",
-            actor,
+            Actor {
+                client_addr: client.map(|a| a.to_string()),
+                ..Actor::default()
+            },
             Some(parts.uri.path().chars().take(512).collect()),
         );
         if let Some(query) = parts.uri.query() {
@@ -188,13 +169,23 @@ impl Admin {
         if parts.method != Method::GET {
             event = event.with("method", parts.method.as_str());
         }
-        if let Err(refused) = &result {
-            event.status = refused.code().to_owned();
-        }
-        let commit = self.gw.records.event(event);
-        if let Err(error) =
-            crate::committed(Some(commit), self.gw.config.audit.commit_timeout).await
-        {
+        let mut guard = EventGuard::new(self.gw.records.clone(), event);
+        let authorized = match guard.event() {
+            Some(event) => self.authorize(&parts.headers, &mut event.actor).await,
+            None => Ok(()),
+        };
+        let result = match authorized {
+            Ok(()) => match read {
+                Some((read, id)) if parts.method == Method::GET => {
+                    self.read(read, id, &parts.uri).await
+                }
+                _ => Err(unknown(&parts.method, &parts.uri)),
+            },
+            Err(refused) => Err(refused),
+        };
+        let status = result.as_ref().map_or_else(GatewayError::code, |_| "ok");
+        let commit = guard.finish(status);
+        if let Err(error) = crate::committed(commit, self.gw.config.audit.commit_timeout).await {
             return error.into_response();
         }
         result.unwrap_or_else(IntoResponse::into_response)
@@ -253,10 +244,9 @@ impl Admin {
                 let q = Params::parse(uri, &["since_ms", "limit"])?;
                 let (since_ms, limit) = (q.since_ms()?.unwrap_or(0), q.limit()?);
                 let rows = store.sessions(since_ms).await.map_err(unavailable)?;
-                let data: Vec<SessionSummary> = rows
+                let data: Vec<SessionRow> = rows
                     .into_iter()
                     .take(usize::try_from(limit).unwrap_or(usize::MAX))
-                    .map(SessionSummary::from)
                     .collect();
                 json!({ "data": data })
             }
@@ -344,7 +334,7 @@ impl Admin {
 /// The store's error is logged, not shown.
 fn unavailable(error: StoreError) -> GatewayError {
     tracing::error!(%error, "admin API: the store could not answer");
-    GatewayError::TrailUnavailable
+    GatewayError::StoreUnavailable
 }
 
 /// One session: its calls, oldest first. Agent trace spans join here once
@@ -356,33 +346,6 @@ struct SessionView {
     /// The session has more than [`SESSION_CALLS`] calls: only its newest
     /// are listed.
     truncated: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct SessionSummary {
-    id: String,
-    calls: u64,
-    first_ms: i64,
-    last_ms: i64,
-    subject: Option<String>,
-    input_tokens: u64,
-    output_tokens: u64,
-    cost_usd_micros: u64,
-}
-
-impl From<SessionRow> for SessionSummary {
-    fn from(r: SessionRow) -> SessionSummary {
-        SessionSummary {
-            id: r.id,
-            calls: r.calls,
-            first_ms: r.first_ms,
-            last_ms: r.last_ms,
-            subject: r.subject,
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            cost_usd_micros: r.cost_usd_micros,
-        }
-    }
 }
 
 fn bad(param: &str, reason: impl Into<String>) -> GatewayError {
@@ -466,6 +429,8 @@ impl Params {
 mod tests {
     use std::collections::BTreeSet;
 
+    use http::StatusCode;
+
     use super::*;
 
     #[test]
@@ -480,6 +445,56 @@ mod tests {
             let ops: Vec<&String> = item.as_object().expect("path item").keys().collect();
             assert_eq!(ops, ["get"], "{path}: the admin API only reads");
         }
+    }
+
+    /// The schemas name exactly the fields the API serializes: a field added
+    /// to a record or a session summary must be documented.
+    #[test]
+    fn the_openapi_schemas_match_what_is_served() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        let documented = |schema: &str| -> BTreeSet<String> {
+            doc["components"]["schemas"][schema]["properties"]
+                .as_object()
+                .unwrap_or_else(|| panic!("schema {schema}"))
+                .keys()
+                .cloned()
+                .collect()
+        };
+        let keys = |v: serde_json::Value| -> BTreeSet<String> {
+            v.as_object().expect("object").keys().cloned().collect()
+        };
+        // Every optional field set, so none is skipped.
+        let mut record = crate::new_record("r".into(), &Method::POST, "/v1/x", None);
+        record.principal_kind = Some(warden_core::PrincipalKind::User);
+        record.subject = Some("s".into());
+        record.issuer = Some("i".into());
+        record.key_id = Some("k".into());
+        record.client_addr = Some("c".into());
+        record.model = Some("m".into());
+        record.connection = Some("c".into());
+        record.reason = Some("r".into());
+        record.upstream_latency_us = Some(1);
+        record.usage = Some(warden_core::Usage::default());
+        record.cost_usd_micros = Some(1);
+        record.response_id = Some("resp".into());
+        record.session_id = Some("s".into());
+        record.ttft_us = Some(1);
+        record.chunks = Some(1);
+        assert_eq!(keys(json!(record)), documented("RequestRecord"));
+        let session = SessionRow {
+            id: "s".into(),
+            calls: 1,
+            first_ms: 0,
+            last_ms: 0,
+            subject: Some("s".into()),
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd_micros: 0,
+        };
+        assert_eq!(keys(json!(session)), documented("SessionSummary"));
+        let event = AuditEvent::new("a", Actor::default(), Some("t".into()));
+        assert_eq!(keys(json!(event)), documented("AuditEvent"));
+        assert_eq!(keys(json!(event.actor)), documented("Actor"));
     }
 
     fn uri(q: &str) -> Uri {

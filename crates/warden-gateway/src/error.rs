@@ -15,7 +15,10 @@ use crate::probe::ProbeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("unknown endpoint {method} {path}; Warden serves the OpenAI API under /v1")]
+    /// A path or method neither the data path nor the admin API serves.
+    #[error(
+        "unknown endpoint {method} {path}; Warden serves the OpenAI API under /v1 (and, when configured, its admin API under /admin/v1)"
+    )]
     UnknownEndpoint { method: String, path: String },
     #[error("{0}")]
     Identity(#[from] IdentityError),
@@ -57,8 +60,10 @@ pub enum GatewayError {
     /// Also what a caller gets for a response someone else created.
     #[error("no response found with id '{0}'")]
     ResponseNotFound(String),
-    #[error("Warden's store could not answer ({0}); the request was not forwarded")]
-    StoreUnavailable(String),
+    /// The store could not be read; its error is logged, never shown (it
+    /// can name database hosts and files).
+    #[error("Warden's store could not answer, so nothing was done; try again shortly")]
+    StoreUnavailable,
     #[error("`X-Warden-Session` must be 1 to 128 visible ASCII characters")]
     BadSession,
     #[error(
@@ -68,11 +73,6 @@ pub enum GatewayError {
     /// Admin API: the caller is authenticated but in none of `[admin] groups`.
     #[error("the admin API is for members of the admin groups, and you are not in one")]
     AdminForbidden,
-    /// Admin API: a path or method it does not serve.
-    #[error(
-        "unknown admin endpoint {method} {path}; the admin API is described at /admin/v1/openapi.json"
-    )]
-    AdminUnknownEndpoint { method: String, path: String },
     /// Admin API: a query parameter that is unknown, repeated or malformed.
     #[error("query parameter `{param}` {reason}")]
     BadQuery { param: String, reason: String },
@@ -80,9 +80,6 @@ pub enum GatewayError {
     SessionNotFound(String),
     #[error("the audit trail is being verified by another call; retry when it is done")]
     VerifyInProgress,
-    /// Admin API: the store could not be read (the cause is logged, not shown).
-    #[error("Warden's store could not answer; try again shortly")]
-    TrailUnavailable,
 }
 
 fn deny_message(reason: &DenyReason, model: Option<&str>) -> String {
@@ -122,16 +119,13 @@ impl GatewayError {
             GatewayError::MaskingUnsupported | GatewayError::BadSession => StatusCode::BAD_REQUEST,
             GatewayError::ContentBlocked { .. } => StatusCode::FORBIDDEN,
             GatewayError::AnalyzerUnavailable
-            | GatewayError::StoreUnavailable(_)
+            | GatewayError::StoreUnavailable
             | GatewayError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::ResponseNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::AdminForbidden => StatusCode::FORBIDDEN,
-            GatewayError::AdminUnknownEndpoint { .. } | GatewayError::SessionNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
+            GatewayError::SessionNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::BadQuery { .. } => StatusCode::BAD_REQUEST,
             GatewayError::VerifyInProgress => StatusCode::TOO_MANY_REQUESTS,
-            GatewayError::TrailUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
                 LimitError::PriceUnknown(_) => StatusCode::FORBIDDEN,
@@ -167,15 +161,13 @@ impl GatewayError {
             GatewayError::ContentBlocked { .. } => "content_blocked",
             GatewayError::AnalyzerUnavailable => "analyzer_unavailable",
             GatewayError::ResponseNotFound(_) => "response_not_found",
-            GatewayError::StoreUnavailable(_) => "store_unavailable",
+            GatewayError::StoreUnavailable => "store_unavailable",
             GatewayError::AuditUnavailable => "audit_unavailable",
             GatewayError::BadSession => "invalid_session",
             GatewayError::AdminForbidden => "admin_forbidden",
-            GatewayError::AdminUnknownEndpoint { .. } => "unknown_endpoint",
             GatewayError::BadQuery { .. } => "invalid_request_error",
             GatewayError::SessionNotFound(_) => "session_not_found",
             GatewayError::VerifyInProgress => "verify_in_progress",
-            GatewayError::TrailUnavailable => "store_unavailable",
         }
     }
 
@@ -196,7 +188,6 @@ impl GatewayError {
             | GatewayError::MaskingUnsupported
             | GatewayError::ResponseNotFound(_)
             | GatewayError::BadSession
-            | GatewayError::AdminUnknownEndpoint { .. }
             | GatewayError::BadQuery { .. }
             | GatewayError::SessionNotFound(_) => "invalid_request_error",
             GatewayError::VerifyInProgress => "rate_limit_error",
@@ -205,9 +196,8 @@ impl GatewayError {
             | GatewayError::UpstreamTimeout(_)
             | GatewayError::ListingFailed
             | GatewayError::AnalyzerUnavailable
-            | GatewayError::StoreUnavailable(_)
-            | GatewayError::AuditUnavailable
-            | GatewayError::TrailUnavailable => "server_error",
+            | GatewayError::StoreUnavailable
+            | GatewayError::AuditUnavailable => "server_error",
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => "rate_limit_error",
                 LimitError::PriceUnknown(_) => "permission_error",
@@ -265,7 +255,7 @@ impl IntoResponse for GatewayError {
             | GatewayError::UpstreamUnconfigured(_)
             | GatewayError::AnalyzerUnavailable
             | GatewayError::VerifyInProgress
-            | GatewayError::TrailUnavailable
+            | GatewayError::StoreUnavailable
             | GatewayError::Limited(LimitError::Unavailable) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }

@@ -92,6 +92,8 @@ pub enum BuildError {
         name: String,
         kind: &'static str,
     },
+    #[error("audit.checkpoint_webhook: cannot set up an HTTP client: {0}")]
+    AuditWebhook(String),
     #[error("policy `{policy}`: @{key}(\"{name}\") names no {what} in the config")]
     Obligation {
         policy: String,
@@ -124,28 +126,41 @@ fn start_checkpoints(
     let key =
         warden_store::checkpoint::signing_key_from_pem(&pem).map_err(|e| bad(e.to_string()))?;
     let audit = config.audit.clone();
-    let webhook = audit
-        .checkpoint_webhook
-        .clone()
-        .map(|url| (url, warden_identity::http::client_builder().build()));
+    // A webhook that cannot be set up stops start-up: configured means sent.
+    let webhook = match audit.checkpoint_webhook.clone() {
+        None => None,
+        Some(url) => {
+            let client = warden_identity::http::client_builder()
+                .build()
+                .map_err(|e| BuildError::AuditWebhook(e.to_string()))?;
+            Some((url, client))
+        }
+    };
+    let every = audit.checkpoint_every;
+    let mut committed = sink.committed();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(audit.checkpoint_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut signed = 0;
-        let mut at_count = sink.committed();
+        let mut at_count = *committed.borrow();
         loop {
-            let every = audit
-                .checkpoint_every
-                .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+            // Without `checkpoint_every`, commits do not wake this task.
+            let grown_enough = async {
+                match every {
+                    Some(every) => {
+                        if committed.wait_for(|n| n - at_count >= every).await.is_err() {
+                            // The writer is gone: only the interval is left.
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tick.tick() => {}
-                () = async {
-                    while sink.committed() - at_count < every {
-                        sink.grown().await;
-                    }
-                } => {}
+                () = grown_enough => {}
             }
-            at_count = sink.committed();
+            at_count = *committed.borrow();
             let cp = match warden_store::trail::sign_checkpoint(&*store, &key, signed).await {
                 Ok(Some(cp)) => cp,
                 Ok(None) => continue,
@@ -167,7 +182,7 @@ fn start_checkpoints(
                     tracing::warn!(%error, file = %file.display(), "could not publish the audit checkpoint");
                 }
             }
-            if let Some((url, Ok(client))) = &webhook {
+            if let Some((url, client)) = &webhook {
                 tokio::spawn(post_checkpoint(client.clone(), url.clone(), text));
             }
         }
@@ -392,7 +407,7 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn new_record(
+pub(crate) fn new_record(
     request_id: String,
     method: &http::Method,
     path: &str,
@@ -534,13 +549,40 @@ fn refuse(error: &GatewayError, mut guard: RecordGuard) -> Option<records::Commi
     guard.finish(outcome, None)
 }
 
-/// Serves until `shutdown` resolves, then drains in-flight requests.
+/// Serves the API on `listener` and, with `[admin] listen`, the admin API
+/// on `admin`, until `shutdown` resolves; then both drain in-flight
+/// requests. If either server stops on its own, the other is stopped too,
+/// so a caller never runs half a gateway.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    admin: Option<tokio::net::TcpListener>,
     gw: Arc<Gateway>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_app(listener, gw.router(), shutdown).await
+    let stop = tokio_util::sync::CancellationToken::new();
+    let one = |app: Router, listener: tokio::net::TcpListener| {
+        let stop = stop.clone();
+        async move {
+            let served = serve_app(listener, app, stop.clone().cancelled_owned()).await;
+            stop.cancel();
+            served
+        }
+    };
+    let main = one(gw.router(), listener);
+    let admin = async {
+        match admin {
+            Some(listener) => one(admin::app(&gw), listener).await,
+            None => Ok(()),
+        }
+    };
+    let signal = async {
+        tokio::select! {
+            () = shutdown => stop.cancel(),
+            () = stop.cancelled() => {}
+        }
+    };
+    let ((), main, admin) = tokio::join!(signal, main, admin);
+    main.and(admin)
 }
 
 /// Serves `app` (with each connection's peer address) until `shutdown`

@@ -74,11 +74,10 @@ pub async fn check(
 ) -> Result<Option<String>, GatewayError> {
     let created = match gw.owners.get(id) {
         Some(c) => Some(c),
-        None => gw
-            .store
-            .response_owner(id)
-            .await
-            .map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?,
+        None => gw.store.response_owner(id).await.map_err(|error| {
+            tracing::error!(%error, "cannot read a response's owner");
+            GatewayError::StoreUnavailable
+        })?,
     };
     match created {
         Some((owner, session)) if owner == owner_of(principal) => Ok(session),

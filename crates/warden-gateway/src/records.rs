@@ -16,7 +16,7 @@
 //! drain it: no entry is lost on a clean stop.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -35,9 +35,9 @@ const LINGER: Duration = Duration::from_millis(2);
 /// fsync'd). An error means the writer stopped before that.
 pub type Committed = oneshot::Receiver<()>;
 
-struct Item {
-    entry: Entry,
-    ack: Option<oneshot::Sender<()>>,
+pub(crate) struct Item {
+    pub(crate) entry: Entry,
+    pub(crate) ack: Option<oneshot::Sender<()>>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,9 +45,9 @@ pub struct RecordSink {
     tx: mpsc::Sender<Item>,
     healthy: Arc<AtomicBool>,
     durable: bool,
-    /// Entries committed since start-up (for checkpoints every M entries).
-    committed: Arc<AtomicI64>,
-    grew: Arc<tokio::sync::Notify>,
+    /// Entries committed since start-up (checkpoints every N entries wait
+    /// on it).
+    committed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Owns the writer task; `close` drains it.
@@ -67,11 +67,24 @@ impl RecordSink {
             tx,
             healthy: Arc::new(AtomicBool::new(true)),
             durable,
-            committed: Arc::default(),
-            grew: Arc::default(),
+            committed: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         let handle = tokio::spawn(write_loop(store, rx, closing, sink.clone()));
         (sink, RecordWriter { handle, close })
+    }
+
+    /// A sink with no writer: the test reads what is queued and answers
+    /// (or withholds) the acks itself.
+    #[cfg(test)]
+    pub(crate) fn detached(durable: bool) -> (RecordSink, mpsc::Receiver<Item>) {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        let sink = RecordSink {
+            tx,
+            healthy: Arc::new(AtomicBool::new(true)),
+            durable,
+            committed: Arc::new(tokio::sync::watch::Sender::new(0)),
+        };
+        (sink, rx)
     }
 
     /// Queues a record; nobody waits for it (a caller who already left).
@@ -128,14 +141,51 @@ impl RecordSink {
         self.durable
     }
 
-    /// Entries committed by this process so far.
-    pub fn committed(&self) -> i64 {
-        self.committed.load(Ordering::Relaxed)
+    /// Entries committed by this process so far, watched.
+    pub fn committed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+}
+
+/// An audit event that is written whatever happens to its caller:
+/// [`finish`](EventGuard::finish) submits it and returns its commit to wait
+/// for; dropped unfinished (the caller hung up and the handler was
+/// cancelled), it is submitted as it stands. The admin API's counterpart of
+/// the data path's `RecordGuard`.
+#[derive(Debug)]
+pub struct EventGuard {
+    sink: RecordSink,
+    event: Option<AuditEvent>,
+}
+
+impl EventGuard {
+    /// Starts with status `client_gone`, what it says if never finished.
+    pub fn new(sink: RecordSink, mut event: AuditEvent) -> EventGuard {
+        "client_gone".clone_into(&mut event.status);
+        EventGuard {
+            sink,
+            event: Some(event),
+        }
     }
 
-    /// Wakes after each commit.
-    pub async fn grown(&self) {
-        self.grew.notified().await;
+    /// The event, to fill in as the call goes.
+    pub fn event(&mut self) -> Option<&mut AuditEvent> {
+        self.event.as_mut()
+    }
+
+    /// Submits the event with its final status (once).
+    pub fn finish(&mut self, status: &str) -> Option<Committed> {
+        let mut event = self.event.take()?;
+        status.clone_into(&mut event.status);
+        Some(self.sink.event(event))
+    }
+}
+
+impl Drop for EventGuard {
+    fn drop(&mut self) {
+        if let Some(event) = self.event.take() {
+            drop(self.sink.event(event));
+        }
     }
 }
 
@@ -207,11 +257,7 @@ async fn write_loop(
                 }
             }
         }
-        sink.committed.fetch_add(
-            i64::try_from(entries.len()).unwrap_or(i64::MAX),
-            Ordering::Relaxed,
-        );
-        sink.grew.notify_waiters();
+        sink.committed.send_modify(|n| *n += entries.len() as u64);
         for ack in acks {
             let _ = ack.send(());
         }

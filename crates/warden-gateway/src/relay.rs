@@ -81,10 +81,12 @@ pub enum RelayError {
     AuditUnavailable,
 }
 
-/// Where the relay is in the answer.
+/// Where the relay is in the answer. Whether the record is still open is
+/// whether the relay still holds its guard.
 enum State {
-    /// Passing the upstream's body on.
-    Open,
+    /// Passing the upstream's body on (after a terminal event was recorded,
+    /// whatever the upstream still sends passes through).
+    Relaying,
     /// The record is written; `held` (the terminal chunk, or the tail) waits
     /// for its commit, then the body ends if `last`.
     Committing {
@@ -92,9 +94,6 @@ enum State {
         held: Bytes,
         last: bool,
     },
-    /// Recorded: whatever the upstream still sends after its terminal event
-    /// passes through.
-    Recorded,
     Done,
 }
 
@@ -179,7 +178,7 @@ impl Relay {
             content_type,
             rewrite: None,
             owns: None,
-            state: State::Open,
+            state: State::Relaying,
             commit_timeout: Duration::from_secs(5),
             chunks: 0,
         }
@@ -287,34 +286,32 @@ impl Relay {
     /// Writes the record; what to wait for before the answer completes.
     fn end(&mut self, outcome: Outcome) -> Option<Committed> {
         let mut guard = self.guard.take()?;
-        {
-            let usage = self.tap.finish();
-            // Estimates become actuals; without usage (a cut stream) they stay.
-            let cost = match self.ticket.take() {
-                Some(ticket) => ticket.settle(usage.as_ref()),
-                None => None,
-            }
-            .or_else(|| {
-                let (price, usage) = (self.price?, usage.as_ref()?);
-                Some(warden_limits::estimate::cost_micros(price, usage))
-            });
-            guard.set_cost(cost);
-            guard.set_chunks(self.chunks);
-            if let Some((owners, (owner, session))) = self.owns.take()
-                && let Some(id) = self.tap.response_id()
-            {
-                // A response that starts a chain names its session.
-                let session = session.unwrap_or_else(|| id.clone());
-                guard.set_response_id(id.clone());
-                guard.set_session(session.clone());
-                owners.insert(id, (owner, Some(session)));
-            }
-            let found = self.output_findings();
-            if !found.is_empty() {
-                guard.add_findings(found);
-            }
-            guard.finish(outcome, usage)
+        let usage = self.tap.finish();
+        // Estimates become actuals; without usage (a cut stream) they stay.
+        let cost = match self.ticket.take() {
+            Some(ticket) => ticket.settle(usage.as_ref()),
+            None => None,
         }
+        .or_else(|| {
+            let (price, usage) = (self.price?, usage.as_ref()?);
+            Some(warden_limits::estimate::cost_micros(price, usage))
+        });
+        guard.set_cost(cost);
+        guard.set_chunks(self.chunks);
+        if let Some((owners, (owner, session))) = self.owns.take()
+            && let Some(id) = self.tap.response_id()
+        {
+            // A response that starts a chain names its session.
+            let session = session.unwrap_or_else(|| id.clone());
+            guard.set_response_id(id.clone());
+            guard.set_session(session.clone());
+            owners.insert(id, (owner, Some(session)));
+        }
+        let found = self.output_findings();
+        if !found.is_empty() {
+            guard.add_findings(found);
+        }
+        guard.finish(outcome, usage)
     }
 
     /// Ends a failed answer: recorded, and nobody waits for the commit
@@ -327,7 +324,9 @@ impl Relay {
     /// Holds `held` until the record `end` wrote is committed.
     fn hold(&mut self, commit: Option<Committed>, held: Bytes, last: bool) -> Option<Bytes> {
         let Some(commit) = commit else {
-            self.state = if last { State::Done } else { State::Recorded };
+            if last {
+                self.state = State::Done;
+            }
             return Some(held);
         };
         self.timer
@@ -360,51 +359,50 @@ impl Stream for Relay {
 
 impl Relay {
     fn poll_relay(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, RelayError>>> {
-        let this = self;
         loop {
-            match &mut this.state {
+            match &mut self.state {
                 State::Done => return Poll::Ready(None),
                 State::Committing { commit, held, last } => {
                     let committed = match Pin::new(commit).poll(cx) {
                         Poll::Ready(result) => result.is_ok(),
                         Poll::Pending => {
-                            ready!(this.timer.as_mut().poll(cx));
+                            ready!(self.timer.as_mut().poll(cx));
                             false
                         }
                     };
                     if !committed {
                         tracing::error!("audit record not committed in time; cutting the answer");
-                        this.state = State::Done;
+                        self.state = State::Done;
                         return Poll::Ready(Some(Err(RelayError::AuditUnavailable)));
                     }
                     let held = std::mem::take(held);
-                    this.state = if *last { State::Done } else { State::Recorded };
+                    self.state = if *last { State::Done } else { State::Relaying };
                     if !held.is_empty() {
                         return Poll::Ready(Some(Ok(held)));
                     }
                     continue;
                 }
-                State::Open | State::Recorded => {}
+                State::Relaying => {}
             }
-            let open = matches!(this.state, State::Open);
-            match this.upstream.as_mut().poll_next(cx) {
+            let open = self.guard.is_some();
+            match self.upstream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
                     if open {
-                        this.tap.observe(&chunk);
+                        self.tap.observe(&chunk);
                     }
-                    let deadline = Instant::now() + this.idle;
-                    this.timer.as_mut().reset(deadline);
-                    let chunk = match this.rewrite(chunk) {
+                    let deadline = Instant::now() + self.idle;
+                    self.timer.as_mut().reset(deadline);
+                    let chunk = match self.rewrite(chunk) {
                         Ok(chunk) => chunk,
                         Err(e) => {
                             tracing::warn!(error = %e, "answer too large to rewrite");
-                            this.fail(Outcome::UpstreamBroken);
+                            self.fail(Outcome::UpstreamBroken);
                             return Poll::Ready(Some(Err(e)));
                         }
                     };
-                    if open && this.tap.ended() {
-                        let commit = this.end(Outcome::Completed);
-                        match this.hold(commit, chunk, false) {
+                    if open && self.tap.ended() {
+                        let commit = self.end(Outcome::Completed);
+                        match self.hold(commit, chunk, false) {
                             Some(chunk) if !chunk.is_empty() => {
                                 return Poll::Ready(Some(Ok(chunk)));
                             }
@@ -421,35 +419,35 @@ impl Relay {
                 Poll::Ready(Some(Err(e))) => {
                     if !open {
                         // The answer was complete and recorded already.
-                        this.state = State::Done;
+                        self.state = State::Done;
                         return Poll::Ready(None);
                     }
                     tracing::warn!(error = %e, "upstream body broke mid-response");
-                    this.fail(Outcome::UpstreamBroken);
+                    self.fail(Outcome::UpstreamBroken);
                     return Poll::Ready(Some(Err(RelayError::Upstream(e))));
                 }
                 Poll::Ready(None) => {
-                    let tail = Bytes::from(this.rewrite_end());
+                    let tail = Bytes::from(self.rewrite_end());
                     let commit = if open {
-                        this.end(Outcome::Completed)
+                        self.end(Outcome::Completed)
                     } else {
                         None
                     };
-                    match this.hold(commit, tail, true) {
+                    match self.hold(commit, tail, true) {
                         Some(tail) if !tail.is_empty() => return Poll::Ready(Some(Ok(tail))),
                         Some(_) => return Poll::Ready(None),
                         None => continue,
                     }
                 }
                 Poll::Pending => {
-                    ready!(this.timer.as_mut().poll(cx));
+                    ready!(self.timer.as_mut().poll(cx));
                     if !open {
-                        this.state = State::Done;
+                        self.state = State::Done;
                         return Poll::Ready(None);
                     }
-                    tracing::warn!(idle = ?this.idle, "upstream body stalled");
-                    this.fail(Outcome::UpstreamBroken);
-                    return Poll::Ready(Some(Err(RelayError::Idle(this.idle))));
+                    tracing::warn!(idle = ?self.idle, "upstream body stalled");
+                    self.fail(Outcome::UpstreamBroken);
+                    return Poll::Ready(Some(Err(RelayError::Idle(self.idle))));
                 }
             }
         }
@@ -498,6 +496,83 @@ mod tests {
         assert_eq!(
             text_or_refuse(&mut restoring, vec![0xff, b'<']),
             vec![0xff, b'<']
+        );
+    }
+
+    /// An SSE answer of `events`, relayed with a durable record whose commit
+    /// the test controls.
+    fn relay(
+        events: &[&'static str],
+    ) -> (Relay, tokio::sync::mpsc::Receiver<crate::records::Item>) {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = events
+            .iter()
+            .map(|e| Ok(Bytes::from_static(e.as_bytes())))
+            .collect();
+        let upstream = http::Response::builder()
+            .header(http::header::CONTENT_TYPE, "text/event-stream")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .expect("response");
+        let (sink, queued) = crate::records::RecordSink::detached(true);
+        let record = crate::new_record(
+            "r1".into(),
+            &http::Method::POST,
+            "/v1/chat/completions",
+            None,
+        );
+        let guard = RecordGuard::new(sink, record, std::time::Instant::now());
+        let relay = Relay::new(upstream.into(), Duration::from_secs(5), guard, None, None)
+            .committing(Duration::from_millis(200));
+        (relay, queued)
+    }
+
+    const DELTA: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n";
+    const DONE: &str = "data: [DONE]\n\n";
+
+    #[tokio::test]
+    async fn the_terminal_event_waits_for_the_records_commit() {
+        use futures_util::StreamExt as _;
+        let (mut relay, mut queued) = relay(&[DELTA, DONE]);
+        assert_eq!(relay.next().await.expect("delta").expect("ok"), DELTA);
+        // [DONE] is not released before the record's commit is answered.
+        let next = relay.next();
+        tokio::pin!(next);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut next)
+                .await
+                .is_err(),
+            "released before the commit"
+        );
+        let item = queued.recv().await.expect("record queued");
+        let warden_store::Entry::Request(record) = &item.entry else {
+            panic!("not a record");
+        };
+        assert_eq!(record.outcome, Outcome::Completed);
+        assert!(
+            record.ttft_us.is_some() && record.chunks == Some(1),
+            "{record:?}"
+        );
+        item.ack.expect("durable").send(()).expect("ack");
+        assert_eq!(next.await.expect("done").expect("ok"), DONE);
+        assert!(relay.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_answer_whose_record_is_not_committed_in_time_is_cut() {
+        use futures_util::StreamExt as _;
+        let (mut relay, mut queued) = relay(&[DELTA, DONE]);
+        assert!(relay.next().await.expect("delta").is_ok());
+        // The record is queued but never committed (its ack waits unread in
+        // the queue): the answer ends broken, [DONE] never goes out.
+        assert!(matches!(
+            relay.next().await,
+            Some(Err(RelayError::AuditUnavailable))
+        ));
+        assert!(relay.next().await.is_none());
+        assert!(
+            queued.recv().await.is_some(),
+            "the record itself was queued"
         );
     }
 }

@@ -90,8 +90,8 @@ pub struct RecordFilter {
     pub limit: Option<u32>,
 }
 
-/// One session's summary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One session's summary (the admin API's JSON too).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SessionRow {
     pub id: String,
     pub calls: u64,

@@ -21,6 +21,8 @@ pub const PII_HASH_KEY: &str = "test-pii-hash-key-0123456789";
 #[derive(Debug)]
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// The admin API's own listener, with `[admin] listen`.
+    pub admin_addr: Option<SocketAddr>,
     pub gateway: Arc<Gateway>,
     pub store: Arc<SqliteStore>,
     pub dir: tempfile::TempDir,
@@ -59,9 +61,17 @@ impl TestGateway {
         let (gateway, writer) = Gateway::new(Arc::new(config), store.clone()).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        // `[admin] listen` is honoured on a random port, as `warden serve`
+        // honours it on the configured one.
+        let admin = match gateway.config.admin.as_ref().and_then(|a| a.listen) {
+            Some(_) => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await?),
+            None => None,
+        };
+        let admin_addr = admin.as_ref().map(|l| l.local_addr()).transpose()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(warden_gateway::serve(
             listener,
+            admin,
             Arc::clone(&gateway),
             async move {
                 let _ = stopped.await;
@@ -69,6 +79,7 @@ impl TestGateway {
         ));
         Ok(TestGateway {
             addr,
+            admin_addr,
             gateway,
             store,
             dir,

@@ -11,6 +11,7 @@ pub mod mock_upstream;
 pub mod oidc;
 pub mod presidio;
 pub mod sdk;
+pub mod webhook;
 
 use std::path::PathBuf;
 

@@ -142,39 +142,20 @@ pub async fn run(config_path: Option<&Path>, listen: Option<SocketAddr>) -> anyh
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(warden_gateway::serve(
         listener,
+        admin_listener,
         Arc::clone(&gw),
         async move {
             let _ = stop_rx.await;
         },
     ));
-    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut admin = admin_listener.map(|l| {
-        tokio::spawn(warden_gateway::admin::serve(
-            l,
-            Arc::clone(&gw),
-            async move {
-                let _ = admin_stopped.await;
-            },
-        ))
-    });
     tokio::select! {
         () = shutdown_signal() => {}
         ended = &mut server => {
             anyhow::bail!("the server stopped unexpectedly: {ended:?}");
         }
-        Some(ended) = async { match &mut admin { Some(a) => Some(a.await), None => None } } => {
-            anyhow::bail!("the admin server stopped unexpectedly: {ended:?}");
-        }
     }
     let _ = stop_tx.send(());
-    let _ = admin_stop.send(());
-    let deadline = tokio::time::Instant::now() + grace;
-    if let Some(mut admin) = admin
-        && tokio::time::timeout_at(deadline, &mut admin).await.is_err()
-    {
-        admin.abort();
-    }
-    match tokio::time::timeout_at(deadline, &mut server).await {
+    match tokio::time::timeout(grace, &mut server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
         Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),

@@ -4,8 +4,6 @@
 //! an `admin.read` event in the trail, and without `[admin]` there is no
 //! admin API at all.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -15,26 +13,12 @@ const ADMIN: &str = "[admin]\ngroups = [\"security\"]\n";
 /// A world whose IdP has an admin: alice (eng) and bob (interns) call
 /// models, sec (security) reads the trail.
 async fn world(extra: &str) -> World {
-    let mock = MockUpstream::start().await.expect("mock upstream");
-    let idp = OidcProvider::start_with_clients(Some(json!([
+    let clients = json!([
         {"client_id": "alice", "groups": ["eng"]},
         {"client_id": "bob", "groups": ["interns"]},
         {"client_id": "sec", "groups": ["security"]},
-    ])))
-    .await
-    .expect("OIDC provider");
-    let config = format!(
-        "{}\n{}\n{extra}\n{POLICY}",
-        idp.issuer_toml(),
-        connection_toml(&mock.base_url())
-    );
-    let gw = TestGateway::start(&config).await.expect("gateway");
-    World {
-        mock,
-        idp,
-        gw,
-        http: http(),
-    }
+    ]);
+    World::start_with_clients(extra, POLICY, Some(clients)).await
 }
 
 async fn get(w: &World, token: Option<&str>, path: &str) -> reqwest::Response {
@@ -415,21 +399,7 @@ async fn a_separate_admin_listener_serves_the_api_and_the_main_one_does_not() {
         ),
     )
     .expect("write");
-    let out = warden_cmd()
-        .args([
-            "keys", "create", "--owner", "auditor", "--group", "security",
-        ])
-        .args(["--json", "--config"])
-        .arg(&config)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let key = key["key"].as_str().expect("key").to_owned();
+    let key = create_key(&config, "auditor", &["--group", "security"], &[]);
 
     let mut served = Served::start(&config);
     let admin_addr = served
@@ -498,20 +468,8 @@ async fn a_separate_admin_listener_serves_the_api_and_the_main_one_does_not() {
         .expect("chat");
     assert_eq!(chat.status(), 200);
 
-    let pid = served.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let status = served.child.wait().expect("wait");
+    let status = served.terminate();
     assert!(status.success(), "exit status {status}");
-    assert!(
-        std::net::TcpStream::connect(&admin_addr).is_err(),
-        "the admin listener closed with the main one"
-    );
     let store = warden_store::SqliteStore::open(&dir.path().join("w.db"))
         .await
         .expect("db");
@@ -528,5 +486,19 @@ async fn a_separate_admin_listener_serves_the_api_and_the_main_one_does_not() {
         reads.len(),
         3,
         "every admin call on the admin listener is audited"
+    );
+    // Both listeners drained before the server's last event.
+    let last = warden_store::RecordStore::list_events(
+        &store,
+        &warden_store::EventFilter {
+            limit: Some(1),
+            ..warden_store::EventFilter::default()
+        },
+    )
+    .await
+    .expect("events");
+    assert_eq!(
+        last.first().map(|(_, e)| e.action.as_str()),
+        Some("server.stop")
     );
 }

@@ -453,19 +453,7 @@ async fn serve_keeps_the_trail_in_postgres_when_configured() {
     )
     .expect("write");
     let env = [("WARDEN_TEST_PG", url.as_str())];
-    let key = warden_cmd()
-        .args(["keys", "create", "--owner", "pg", "--json", "--config"])
-        .arg(&config)
-        .env("WARDEN_TEST_PG", &url)
-        .output()
-        .expect("keys create");
-    assert!(
-        key.status.success(),
-        "{}",
-        String::from_utf8_lossy(&key.stderr)
-    );
-    let key: serde_json::Value = serde_json::from_slice(&key.stdout).expect("json");
-    let key = key["key"].as_str().expect("key").to_owned();
+    let key = create_key(&config, "pg", &[], &env);
     let served = Served::start_with_env(&config, &env);
     let http = http();
     for _ in 0..3 {
@@ -516,4 +504,49 @@ fn rand_suffix() -> u64 {
             .map_or(0, |d| d.as_nanos()),
     );
     h.finish()
+}
+
+/// `checkpoint_every` and `checkpoint_webhook`: with the interval an hour
+/// away, three calls make the server sign a checkpoint, publish it to the
+/// file and POST it to the webhook, and it verifies with the public key.
+#[tokio::test]
+async fn checkpoints_every_n_entries_are_posted_and_published() {
+    let hook = warden_testkit::webhook::WebhookReceiver::start()
+        .await
+        .expect("webhook receiver");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (private, public) = warden_store::checkpoint::key_pair_pem([3; 32]).expect("keys");
+    let key_file = dir.path().join("audit.key");
+    std::fs::write(&key_file, private).expect("key");
+    let published = dir.path().join("checkpoint.json");
+    let w = World::start(&format!(
+        "[audit]\nsigning_key_file = {:?}\ncheckpoint_interval = \"1h\"\ncheckpoint_every = 3\n\
+         checkpoint_file = {:?}\ncheckpoint_webhook = {:?}\n",
+        key_file.display().to_string(),
+        published.display().to_string(),
+        hook.url()
+    ))
+    .await;
+    let alice = w.token("alice").await;
+    for _ in 0..3 {
+        let _ = w.chat(&alice, chat_body("gpt-4o")).await.text().await;
+    }
+    let public = warden_store::checkpoint::verifying_key_from_pem(&public).expect("public");
+    let delivery = hook
+        .wait_for(std::time::Duration::from_secs(10), |_| true)
+        .await
+        .expect("a checkpoint was POSTed");
+    assert_eq!(
+        delivery
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let text = std::str::from_utf8(&delivery.body).expect("utf-8");
+    let cp = warden_store::checkpoint::Checkpoint::verified(text, &public).expect("signed");
+    assert!(cp.seq >= 3 && cp.tree_size >= 3, "{cp:?}");
+    let file = std::fs::read_to_string(&published).expect("published");
+    let on_file = warden_store::checkpoint::Checkpoint::verified(&file, &public).expect("signed");
+    assert!(on_file.seq >= cp.seq);
 }

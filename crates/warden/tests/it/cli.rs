@@ -111,18 +111,7 @@ async fn serve_runs_announces_proxies_and_shuts_down_cleanly() {
     )
     .expect("write");
     // A key made by the CLI, used against the served process.
-    let out = warden()
-        .args(["keys", "create", "--owner", "erin", "--json", "--config"])
-        .arg(&config)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let key = key["key"].as_str().expect("key").to_owned();
+    let key = create_key(&config, "erin", &[], &[]);
 
     let mut served = Served::start(&config);
     let (addr, banner) = (served.addr.clone(), std::mem::take(&mut served.banner));
@@ -158,15 +147,7 @@ async fn serve_runs_announces_proxies_and_shuts_down_cleanly() {
     assert_eq!(resp.status(), 200);
 
     // SIGTERM: drain, flush records, exit 0.
-    let pid = served.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let status = served.child.wait().expect("wait");
+    let status = served.terminate();
     assert!(status.success(), "exit status {status}");
     let rest: Vec<String> = served.lines.try_iter().collect();
     assert!(

@@ -62,18 +62,7 @@ async fn kill_9_under_load_loses_no_acknowledged_record() {
         ),
     )
     .expect("write");
-    let out = warden_cmd()
-        .args(["keys", "create", "--owner", "load", "--json", "--config"])
-        .arg(&config)
-        .output()
-        .expect("keys create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let key = key["key"].as_str().expect("key").to_owned();
+    let key = create_key(&config, "load", &[], &[]);
 
     let mut served = Served::start(&config);
     let addr = served.addr.clone();

@@ -46,8 +46,16 @@ impl World {
 
     /// The same with another policy section.
     pub async fn start_with_policy(extra: &str, policy: &str) -> World {
+        World::start_with_clients(extra, policy, None).await
+    }
+
+    /// The same with the IdP's own clients (`[{"client_id", "groups"}]`),
+    /// `None` for the testkit's defaults.
+    pub async fn start_with_clients(extra: &str, policy: &str, clients: Option<Value>) -> World {
         let mock = MockUpstream::start().await.expect("mock upstream");
-        let idp = OidcProvider::start().await.expect("OIDC provider");
+        let idp = OidcProvider::start_with_clients(clients)
+            .await
+            .expect("OIDC provider");
         let config = format!(
             "{}\n{}\n{extra}\n{policy}",
             idp.issuer_toml(),
@@ -135,6 +143,31 @@ pub fn warden_cmd() -> std::process::Command {
     c
 }
 
+/// A Warden key made by the CLI (`warden keys create --json`) for the
+/// config's store; `extra` adds arguments (`--group g`), `env` variables.
+pub fn create_key(
+    config: &std::path::Path,
+    owner: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> String {
+    let out = warden_cmd()
+        .args(["keys", "create", "--owner", owner, "--json"])
+        .args(extra)
+        .arg("--config")
+        .arg(config)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run warden keys create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made: Value = serde_json::from_slice(&out.stdout).expect("json");
+    made["key"].as_str().expect("key").to_owned()
+}
+
 /// A real `warden serve` process on a random port.
 pub struct Served {
     pub child: std::process::Child,
@@ -188,6 +221,19 @@ impl Served {
         let _ = child.kill();
         let _ = child.wait();
         panic!("no serving line in: {banner:#?}");
+    }
+}
+
+impl Served {
+    /// SIGTERM, then the exit status once it has drained and flushed.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        self.child.wait().expect("wait")
     }
 }
 
