@@ -28,6 +28,10 @@ pub const ANALYZER_SCORE_THRESHOLD: f64 = 0.5;
 pub const ANALYZER_LANGUAGE: &str = "en";
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const OPENAI_KEY_ENV: &str = "OPENAI_API_KEY";
+/// `[audit.export]`: entries per POST, the idle poll, the cursor's name.
+pub const EXPORT_BATCH: u32 = 500;
+pub const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
+pub const EXPORT_NAME: &str = "default";
 /// Group that `warden keys create` puts keys in when none is named, and that
 /// the embedded default policy lets use every model.
 pub const DEFAULT_KEY_GROUP: &str = "users";

@@ -38,6 +38,16 @@ pub struct RawConfig {
     /// Absent: no admin API (it answers 404).
     #[serde(default)]
     pub admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub traces: RawTraces,
+}
+
+/// Agent traces sent to `POST /v1/traces/ingest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraces {
+    /// A connection to send each masked batch on to (with its credential).
+    pub forward: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +84,35 @@ pub struct RawAudit {
     /// Entries older than this are pruned, up to a signed checkpoint.
     #[serde(default, with = "humantime_serde")]
     pub retention: Option<Duration>,
+    /// `[audit.export]`: stream the trail to a SIEM webhook.
+    pub export: Option<RawAuditExport>,
+    /// Session recording: `off`, `metadata` (default: chunk times) or
+    /// `full` (also the masked request and answer bodies).
+    pub record_bodies: Option<String>,
+    /// With `full`: each body is kept up to this many bytes (default 256 KiB).
+    pub body_max_bytes: Option<u64>,
+    /// Recorded bodies older than this are deleted (hourly); absent: they
+    /// go with their records.
+    #[serde(default, with = "humantime_serde")]
+    pub body_retention: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuditExport {
+    /// Where batches of entries are POSTed as JSON lines (required).
+    pub webhook: Option<String>,
+    /// The environment variable holding the HMAC key batches are signed
+    /// with; unset: unsigned.
+    pub secret_env: Option<String>,
+    /// At most this many entries per POST (default 500).
+    pub batch: Option<u64>,
+    /// How often to look for new entries when nothing wakes the exporter
+    /// (default 1s).
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// The cursor's name in the store (default `default`).
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

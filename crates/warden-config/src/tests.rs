@@ -353,3 +353,139 @@ fn admin_section_needs_groups_and_has_no_default() {
     .expect_err("unknown key");
     assert!(err.to_string().contains("group"), "{err}");
 }
+
+#[test]
+fn audit_export_defaults_and_mistakes_name_their_key() {
+    use secrecy::ExposeSecret as _;
+    assert!(parse(MINIMAL).expect("valid").audit.export.is_none());
+    let hook = "[audit.export]\nwebhook = \"https://ops:pw@siem.example.com:8443/in/?token=t0k\"";
+    let c = parse(&format!("{MINIMAL}\n{hook}\n")).expect("valid");
+    let e = c.audit.export.expect("export");
+    assert_eq!(e.batch, 500);
+    assert_eq!(e.interval, std::time::Duration::from_secs(1));
+    assert_eq!(e.name, "default");
+    assert!(e.secret.is_none(), "unsigned without secret_env");
+    assert_eq!(e.webhook_shown(), "https://siem.example.com:8443/in/");
+    assert!(
+        e.webhook.expose_secret().ends_with("?token=t0k"),
+        "kept whole"
+    );
+
+    let full = format!(
+        "{MINIMAL}\n{hook}\nsecret_env = \"EXPORT_SECRET\"\nbatch = 10000\ninterval = \"250ms\"\nname = \"splunk-1\"\n"
+    );
+    let c = parse(&full).expect("valid");
+    let dbg = format!("{c:?}");
+    assert!(
+        !dbg.contains("sk-test-EXPORT_SECRET") && !dbg.contains("t0k") && !dbg.contains("pw@"),
+        "neither the secret nor the URL's credentials in Debug: {dbg}"
+    );
+    let e = c.audit.export.expect("export");
+    assert_eq!(
+        e.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+        Some("sk-test-EXPORT_SECRET".to_owned())
+    );
+    assert_eq!(
+        (e.batch, e.interval, e.name.as_str()),
+        (10_000, std::time::Duration::from_millis(250), "splunk-1")
+    );
+
+    let cases = [
+        ("[audit.export]", "audit.export.webhook"),
+        (
+            "[audit.export]\nwebhook = \"ftp://siem.example.com/in\"",
+            "audit.export.webhook",
+        ),
+        (
+            "[audit.export]\nwebhook = \"https://\"",
+            "audit.export.webhook",
+        ),
+        (
+            "[audit.export]\nwebhook = \"siem.example.com/in\"",
+            "audit.export.webhook",
+        ),
+        (
+            "[audit.export]\nwebhook = \"https://s/in\"\nsecret_env = \"UNSET_VAR\"",
+            "audit.export.secret_env",
+        ),
+        (
+            "[audit.export]\nwebhook = \"https://s/in\"\nbatch = 0",
+            "audit.export.batch",
+        ),
+        (
+            "[audit.export]\nwebhook = \"https://s/in\"\nbatch = 10001",
+            "audit.export.batch",
+        ),
+        (
+            "[audit.export]\nwebhook = \"https://s/in\"\ninterval = \"1ms\"",
+            "audit.export.interval",
+        ),
+        (
+            "[audit.export]\nwebhook = \"https://s/in\"\nname = \"\"",
+            "audit.export.name",
+        ),
+        (
+            "[audit.export]\nwebhook = \"https://s/in\"\nname = \"a b\"",
+            "audit.export.name",
+        ),
+    ];
+    for (extra, key) in cases {
+        match parse(&format!("{MINIMAL}\n{extra}\n")) {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{extra}"),
+            other => panic!("{extra}: expected Invalid at {key}, got {other:?}"),
+        }
+    }
+    // A URL that may carry a token is never repeated in the message.
+    let err = parse(&format!(
+        "{MINIMAL}\n[audit.export]\nwebhook = \"siem.example.com/in?token=t0k\"\n"
+    ))
+    .expect_err("invalid");
+    assert!(!err.to_string().contains("t0k"), "{err}");
+    let err = parse(&format!(
+        "{MINIMAL}\n[audit.export]\nwebhook = \"https://s/in\"\nwebhok = \"x\"\n"
+    ))
+    .expect_err("unknown key");
+    assert!(err.to_string().contains("webhok"), "{err}");
+}
+
+#[test]
+fn recording_and_traces_defaults_and_mistakes_name_their_key() {
+    let c = parse(MINIMAL).expect("valid");
+    assert_eq!(c.audit.record_bodies, RecordBodies::Metadata);
+    assert_eq!(
+        (c.audit.body_max_bytes, c.audit.body_retention),
+        (256 * 1024, None)
+    );
+    assert_eq!(c.traces.forward, None);
+    let c = parse(&format!(
+        "{MINIMAL}\n[audit]\nrecord_bodies = \"full\"\nbody_max_bytes = 4096\nbody_retention = \"2h\"\n"
+    ))
+    .expect("valid");
+    assert_eq!(
+        (
+            c.audit.record_bodies,
+            c.audit.body_max_bytes,
+            c.audit.body_retention
+        ),
+        (
+            RecordBodies::Full,
+            4096,
+            Some(std::time::Duration::from_secs(7200))
+        )
+    );
+    let cases = [
+        ("[audit]\nrecord_bodies = \"all\"", "audit.record_bodies"),
+        ("[audit]\nbody_max_bytes = 10", "audit.body_max_bytes"),
+        (
+            "[audit]\nbody_max_bytes = 99999999999",
+            "audit.body_max_bytes",
+        ),
+        ("[audit]\nbody_retention = \"5m\"", "audit.body_retention"),
+        ("[traces]\nforward = \"nowhere\"", "traces.forward"),
+        ("[traces]\nsend = \"x\"", "send"),
+    ];
+    for (extra, key) in cases {
+        let err = parse(&format!("{MINIMAL}\n{extra}\n")).expect_err(extra);
+        assert!(err.to_string().contains(key), "{extra}: {err}");
+    }
+}

@@ -29,6 +29,15 @@ pub struct Config {
     pub audit: AuditConfig,
     /// `None` without an `[admin]` section: no admin API at all.
     pub admin: Option<AdminConfig>,
+    pub traces: TracesConfig,
+}
+
+/// Agent traces sent to Warden (`POST /v1/traces/ingest`).
+#[derive(Debug, Clone, Default)]
+pub struct TracesConfig {
+    /// A connection each masked batch is also sent on to, with that
+    /// connection's credential; `None`: traces stay in Warden.
+    pub forward: Option<String>,
 }
 
 /// Who may use the admin API, and where it is served.
@@ -55,6 +64,57 @@ pub struct AuditConfig {
     /// Entries older than this are pruned hourly, up to the newest signed
     /// checkpoint that covers only older entries.
     pub retention: Option<Duration>,
+    /// `None` without `[audit.export]`: the trail is not streamed anywhere.
+    pub export: Option<ExportConfig>,
+    /// Session recording: what is kept of each call beyond its record.
+    pub record_bodies: RecordBodies,
+    /// With `full`, each body is cut at this many bytes.
+    pub body_max_bytes: usize,
+    /// Recorded bodies older than this are deleted hourly.
+    pub body_retention: Option<Duration>,
+}
+
+/// `[audit.export]`: the trail streamed to a SIEM webhook, at least once,
+/// from a cursor kept in the store.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// An http(s) URL. It may carry credentials (userinfo, a token in the
+    /// query), so it is never shown whole: use [`ExportConfig::webhook_shown`].
+    pub webhook: SecretString,
+    /// The HMAC-SHA256 key each batch is signed with.
+    pub secret: Option<SecretString>,
+    /// Entries per POST, 1 to [`MAX_EXPORT_BATCH`].
+    pub batch: u32,
+    /// How often to look for new entries when no commit woke the exporter.
+    pub interval: Duration,
+    /// The cursor's name in the store.
+    pub name: String,
+}
+
+/// The most entries one export POST carries.
+pub const MAX_EXPORT_BATCH: u32 = 10_000;
+
+impl ExportConfig {
+    /// The webhook as logs may show it: scheme, host, port and path, without
+    /// userinfo or query.
+    pub fn webhook_shown(&self) -> String {
+        use secrecy::ExposeSecret as _;
+        shown_url(self.webhook.expose_secret())
+    }
+}
+
+/// `scheme://host[:port]/path` of a URL: never its userinfo, query or
+/// fragment.
+pub(crate) fn shown_url(url: &str) -> String {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return "(an unparsable URL)".into();
+    };
+    let scheme = uri.scheme_str().unwrap_or("?");
+    let host = uri.host().unwrap_or("?");
+    match uri.port_u16() {
+        Some(port) => format!("{scheme}://{host}:{port}{}", uri.path()),
+        None => format!("{scheme}://{host}{}", uri.path()),
+    }
 }
 
 impl Default for AuditConfig {
@@ -68,8 +128,24 @@ impl Default for AuditConfig {
             checkpoint_file: None,
             checkpoint_webhook: None,
             retention: None,
+            export: None,
+            record_bodies: RecordBodies::Metadata,
+            body_max_bytes: 256 * 1024,
+            body_retention: None,
         }
     }
+}
+
+/// What session recording keeps of each call beyond its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordBodies {
+    /// Nothing.
+    Off,
+    /// The answer's chunk times.
+    Metadata,
+    /// Chunk times, and the masked request and answer bodies (each up to
+    /// `body_max_bytes`).
+    Full,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

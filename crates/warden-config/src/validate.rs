@@ -114,6 +114,17 @@ pub fn validate(
     let content = content(&cx, raw.content)?;
     let audit = audit(&cx, raw.audit)?;
     let admin = raw.admin.map(|a| admin(&cx, a, &server)).transpose()?;
+    if let Some(name) = &raw.traces.forward
+        && !connections.iter().any(|c| &c.name == name)
+    {
+        return Err(cx.invalid(
+            "traces.forward",
+            format!("`{name}` is not a [[connection]] name"),
+        ));
+    }
+    let traces = TracesConfig {
+        forward: raw.traces.forward,
+    };
     if issuers.is_empty() && !raw.keys.enabled {
         return Err(cx.invalid(
             "keys.enabled",
@@ -137,6 +148,7 @@ pub fn validate(
         content,
         audit,
         admin,
+        traces,
     })
 }
 
@@ -233,6 +245,34 @@ fn audit(cx: &Ctx, raw: RawAudit) -> Result<AuditConfig, ConfigError> {
         .checkpoint_webhook
         .map(|u| http_url(cx, "audit.checkpoint_webhook", &u))
         .transpose()?;
+    let export = raw.export.map(|e| audit_export(cx, e)).transpose()?;
+    let record_bodies = match raw.record_bodies.as_deref() {
+        Some("off") => RecordBodies::Off,
+        None | Some("metadata") => RecordBodies::Metadata,
+        Some("full") => RecordBodies::Full,
+        Some(other) => {
+            return Err(cx.invalid(
+                "audit.record_bodies",
+                format!("`{other}`: use \"off\", \"metadata\" or \"full\""),
+            ));
+        }
+    };
+    let body_max_bytes = raw.body_max_bytes.unwrap_or(256 * 1024);
+    let body_max_bytes = usize::try_from(body_max_bytes)
+        .ok()
+        .filter(|n| (1024..=16 * 1024 * 1024).contains(n))
+        .ok_or_else(|| {
+            cx.invalid(
+                "audit.body_max_bytes",
+                format!("{body_max_bytes}: must be 1024 to 16777216"),
+            )
+        })?;
+    if raw
+        .body_retention
+        .is_some_and(|r| r < std::time::Duration::from_secs(3600))
+    {
+        return Err(cx.invalid("audit.body_retention", "must be at least 1h"));
+    }
     Ok(AuditConfig {
         durability,
         commit_timeout,
@@ -242,6 +282,76 @@ fn audit(cx: &Ctx, raw: RawAudit) -> Result<AuditConfig, ConfigError> {
         checkpoint_file: raw.checkpoint_file.map(|p| cx.resolve(&p)),
         checkpoint_webhook,
         retention: raw.retention,
+        export,
+        record_bodies,
+        body_max_bytes,
+        body_retention: raw.body_retention,
+    })
+}
+
+/// `[audit.export]`. The webhook URL may carry credentials, so no message
+/// repeats it.
+fn audit_export(cx: &Ctx, raw: RawAuditExport) -> Result<ExportConfig, ConfigError> {
+    let Some(webhook) = raw.webhook else {
+        return Err(cx.invalid(
+            "audit.export.webhook",
+            "required: the http(s) URL batches of entries are POSTed to",
+        ));
+    };
+    let parsed = webhook.parse::<http::Uri>().ok();
+    let usable = parsed.as_ref().is_some_and(|u| {
+        matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
+    });
+    if !usable || webhook.contains(char::is_whitespace) {
+        return Err(cx.invalid(
+            "audit.export.webhook",
+            "is not an http(s) URL with a host (like https://siem.example.com/warden)",
+        ));
+    }
+    let secret = match raw.secret_env {
+        None => None,
+        Some(var) => match (cx.env)(&var) {
+            Some(v) if v.trim().len() >= 16 => Some(SecretString::from(v.trim().to_owned())),
+            _ => {
+                return Err(cx.invalid(
+                    "audit.export.secret_env",
+                    format!("environment variable `{var}` must hold at least 16 characters"),
+                ));
+            }
+        },
+    };
+    let batch = raw.batch.unwrap_or(u64::from(d::EXPORT_BATCH));
+    let batch = u32::try_from(batch)
+        .ok()
+        .filter(|b| (1..=MAX_EXPORT_BATCH).contains(b))
+        .ok_or_else(|| {
+            cx.invalid(
+                "audit.export.batch",
+                format!("{batch}: must be 1 to {MAX_EXPORT_BATCH}"),
+            )
+        })?;
+    let interval = raw.interval.unwrap_or(d::EXPORT_INTERVAL);
+    if interval < Duration::from_millis(10) {
+        return Err(cx.invalid("audit.export.interval", "must be at least 10ms"));
+    }
+    let name = raw.name.unwrap_or_else(|| d::EXPORT_NAME.to_owned());
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !name_ok {
+        return Err(cx.invalid(
+            "audit.export.name",
+            format!("`{name}`: 1 to 64 of A-Z a-z 0-9 - _ ."),
+        ));
+    }
+    Ok(ExportConfig {
+        webhook: SecretString::from(webhook),
+        secret,
+        batch,
+        interval,
+        name,
     })
 }
 

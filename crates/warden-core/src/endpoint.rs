@@ -18,11 +18,13 @@ pub enum EndpointKind {
     VectorStores,
     Images,
     Audio,
+    /// Agent traces sent to Warden (`POST /v1/traces/ingest`).
+    Traces,
 }
 
 impl EndpointKind {
     /// Every kind, in a stable order (used to build the Cedar action list).
-    pub const ALL: [EndpointKind; 12] = [
+    pub const ALL: [EndpointKind; 13] = [
         EndpointKind::ChatCompletions,
         EndpointKind::Completions,
         EndpointKind::Responses,
@@ -35,6 +37,7 @@ impl EndpointKind {
         EndpointKind::VectorStores,
         EndpointKind::Images,
         EndpointKind::Audio,
+        EndpointKind::Traces,
     ];
 
     /// Stable name: the Cedar action id and the `endpoint` column of records.
@@ -52,6 +55,7 @@ impl EndpointKind {
             EndpointKind::VectorStores => "vector_stores",
             EndpointKind::Images => "images",
             EndpointKind::Audio => "audio",
+            EndpointKind::Traces => "traces",
         }
     }
 
@@ -75,7 +79,8 @@ impl EndpointKind {
             | EndpointKind::Files
             | EndpointKind::Uploads
             | EndpointKind::Batches
-            | EndpointKind::VectorStores => false,
+            | EndpointKind::VectorStores
+            | EndpointKind::Traces => false,
         }
     }
 }

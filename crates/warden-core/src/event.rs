@@ -40,6 +40,17 @@ pub struct AuditEvent {
     /// `ok`, or why it was refused.
     pub status: String,
     pub detail: BTreeMap<String, String>,
+    /// The session the event belongs to (agent trace spans, approvals).
+    /// Left out of the encoding when absent, so events written before the
+    /// field existed hash as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The Responses API object the event is about (a trace's `response`
+    /// span names the model call it timed): what joins a call to the
+    /// session of the trace that made it. Left out of the encoding when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
 }
 
 impl AuditEvent {
@@ -52,6 +63,8 @@ impl AuditEvent {
             target,
             status: "ok".into(),
             detail: BTreeMap::new(),
+            session_id: None,
+            response_id: None,
         }
     }
 
@@ -70,6 +83,8 @@ impl AuditEvent {
         }
         for s in [
             &mut self.target,
+            &mut self.session_id,
+            &mut self.response_id,
             &mut self.actor.subject,
             &mut self.actor.issuer,
             &mut self.actor.key_id,

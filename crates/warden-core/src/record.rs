@@ -137,6 +137,11 @@ pub struct RequestRecord {
     /// end (for SSE, about one per event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunks: Option<u64>,
+    /// Session recording: the SHA-256 (hex) of the call's recorded bodies
+    /// and chunk times, kept beside the trail (`warden_store::bodies`), so
+    /// an edited body is caught. Left out of the encoding when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
 }
 
 /// One masked entity type in one field of a request.

@@ -54,19 +54,23 @@ enum Read {
     Events,
     Sessions,
     Session,
+    Body,
     Verify,
+    VerifyBodies,
     Head,
     OpenApi,
 }
 
 /// Every admin route (all `GET`). Anything else under `/admin/v1/` is a 404,
 /// after the same authentication, group check and audit event.
-const ROUTES: [(&str, Read); 7] = [
+const ROUTES: [(&str, Read); 9] = [
     ("/admin/v1/records", Read::Records),
+    ("/admin/v1/records/{id}/body", Read::Body),
     ("/admin/v1/events", Read::Events),
     ("/admin/v1/sessions", Read::Sessions),
     ("/admin/v1/sessions/{id}", Read::Session),
     ("/admin/v1/audit/verify", Read::Verify),
+    ("/admin/v1/audit/verify-bodies", Read::VerifyBodies),
     ("/admin/v1/audit/head", Read::Head),
     ("/admin/v1/openapi.json", Read::OpenApi),
 ];
@@ -227,10 +231,15 @@ impl Admin {
                 json!({ "data": data })
             }
             Read::Events => {
-                let q = Params::parse(uri, &["action_prefix", "since_ms", "limit"])?;
+                let q = Params::parse(
+                    uri,
+                    &["action_prefix", "session", "target", "since_ms", "limit"],
+                )?;
                 let filter = EventFilter {
                     action_prefix: q.text("action_prefix")?,
                     since_ms: q.since_ms()?,
+                    session_id: q.text("session")?,
+                    target: q.text("target")?,
                     limit: Some(q.limit()?),
                 };
                 let events = store.list_events(&filter).await.map_err(unavailable)?;
@@ -278,6 +287,30 @@ impl Admin {
                     }
                 }
             }
+            Read::Body => {
+                Params::parse(uri, &[])?;
+                let id = id.ok_or_else(|| bad("id", "must be percent-encoded UTF-8"))?;
+                let body = self
+                    .gw
+                    .store
+                    .body(&id)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| GatewayError::BodyNotFound(id.chars().take(128).collect()))?;
+                json!(body)
+            }
+            Read::VerifyBodies => {
+                Params::parse(uri, &[])?;
+                let _only = self.one_verify()?;
+                let verdict = warden_store::trail::verify_bodies(&*self.gw.store)
+                    .await
+                    .map_err(unavailable)?;
+                json!({
+                    "intact": verdict.problems.is_empty(),
+                    "checked": verdict.checked,
+                    "problems": verdict.problems,
+                })
+            }
             Read::Head => {
                 Params::parse(uri, &[])?;
                 let head = store.chain_head().await.map_err(unavailable)?;
@@ -302,23 +335,35 @@ impl Admin {
             limit: Some(SESSION_CALLS + 1),
             ..RecordFilter::default()
         };
-        let mut calls = self
-            .gw
-            .store
-            .list_records(&filter)
+        let store = &self.gw.store;
+        let mut calls = store.list_records(&filter).await.map_err(unavailable)?;
+        let mut events = store
+            .list_events(&EventFilter {
+                session_id: Some(id.clone()),
+                limit: Some(SESSION_CALLS + 1),
+                ..EventFilter::default()
+            })
             .await
             .map_err(unavailable)?;
-        if calls.is_empty() {
+        if calls.is_empty() && events.is_empty() {
             return Err(GatewayError::SessionNotFound(
                 id.chars().take(128).collect(),
             ));
         }
-        let truncated = calls.len() > SESSION_CALLS as usize;
+        let truncated =
+            calls.len() > SESSION_CALLS as usize || events.len() > SESSION_CALLS as usize;
         calls.truncate(SESSION_CALLS as usize);
         calls.reverse();
+        events.truncate(SESSION_CALLS as usize);
+        events.reverse();
+        let events = events
+            .into_iter()
+            .map(|(seq, event)| SeqEvent { seq, event })
+            .collect();
         Ok(SessionView {
             id,
             calls,
+            events,
             truncated,
         })
     }
@@ -337,15 +382,23 @@ fn unavailable(error: StoreError) -> GatewayError {
     GatewayError::StoreUnavailable
 }
 
-/// One session: its calls, oldest first. Agent trace spans join here once
-/// Warden records them.
+/// One session: its calls and its events (agent trace spans), each oldest
+/// first.
 #[derive(Debug, Serialize)]
 struct SessionView {
     id: String,
     calls: Vec<RequestRecord>,
-    /// The session has more than [`SESSION_CALLS`] calls: only its newest
-    /// are listed.
+    events: Vec<SeqEvent>,
+    /// The session has more than [`SESSION_CALLS`] calls or events: only
+    /// the newest are listed.
     truncated: bool,
+}
+
+/// An audit event with its place in the trail.
+#[derive(Debug, Serialize)]
+struct SeqEvent {
+    seq: i64,
+    event: AuditEvent,
 }
 
 fn bad(param: &str, reason: impl Into<String>) -> GatewayError {
@@ -480,7 +533,10 @@ mod tests {
         record.session_id = Some("s".into());
         record.ttft_us = Some(1);
         record.chunks = Some(1);
+        record.body_sha256 = Some("ab".into());
         assert_eq!(keys(json!(record)), documented("RequestRecord"));
+        let body = warden_store::bodies::CallBody::default();
+        assert_eq!(keys(json!(body)), documented("CallBody"));
         let session = SessionRow {
             id: "s".into(),
             calls: 1,
@@ -492,7 +548,9 @@ mod tests {
             cost_usd_micros: 0,
         };
         assert_eq!(keys(json!(session)), documented("SessionSummary"));
-        let event = AuditEvent::new("a", Actor::default(), Some("t".into()));
+        let mut event = AuditEvent::new("a", Actor::default(), Some("t".into()));
+        event.session_id = Some("s".into());
+        event.response_id = Some("resp".into());
         assert_eq!(keys(json!(event)), documented("AuditEvent"));
         assert_eq!(keys(json!(event.actor)), documented("Actor"));
     }

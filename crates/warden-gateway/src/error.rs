@@ -78,8 +78,15 @@ pub enum GatewayError {
     BadQuery { param: String, reason: String },
     #[error("no session with id '{0}'")]
     SessionNotFound(String),
+    /// Admin API: no recorded body for this request (never recorded, or
+    /// past its retention).
+    #[error("no recorded body for request '{0}'")]
+    BodyNotFound(String),
     #[error("the audit trail is being verified by another call; retry when it is done")]
     VerifyInProgress,
+    /// `POST /v1/traces/ingest`: a batch that is not the exporter's shape.
+    #[error("invalid trace batch: {0}")]
+    BadTraceBatch(String),
 }
 
 fn deny_message(reason: &DenyReason, model: Option<&str>) -> String {
@@ -123,8 +130,12 @@ impl GatewayError {
             | GatewayError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::ResponseNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::AdminForbidden => StatusCode::FORBIDDEN,
-            GatewayError::SessionNotFound(_) => StatusCode::NOT_FOUND,
-            GatewayError::BadQuery { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::SessionNotFound(_) | GatewayError::BodyNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            GatewayError::BadQuery { .. } | GatewayError::BadTraceBatch(_) => {
+                StatusCode::BAD_REQUEST
+            }
             GatewayError::VerifyInProgress => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -167,7 +178,9 @@ impl GatewayError {
             GatewayError::AdminForbidden => "admin_forbidden",
             GatewayError::BadQuery { .. } => "invalid_request_error",
             GatewayError::SessionNotFound(_) => "session_not_found",
+            GatewayError::BodyNotFound(_) => "body_not_found",
             GatewayError::VerifyInProgress => "verify_in_progress",
+            GatewayError::BadTraceBatch(_) => "invalid_trace_batch",
         }
     }
 
@@ -189,7 +202,9 @@ impl GatewayError {
             | GatewayError::ResponseNotFound(_)
             | GatewayError::BadSession
             | GatewayError::BadQuery { .. }
-            | GatewayError::SessionNotFound(_) => "invalid_request_error",
+            | GatewayError::BadTraceBatch(_)
+            | GatewayError::SessionNotFound(_)
+            | GatewayError::BodyNotFound(_) => "invalid_request_error",
             GatewayError::VerifyInProgress => "rate_limit_error",
             GatewayError::UpstreamUnconfigured(_)
             | GatewayError::UpstreamUnreachable(_)
@@ -210,6 +225,7 @@ impl GatewayError {
         match self {
             GatewayError::BadBody(e) => e.param(),
             GatewayError::BadQuery { param, .. } => Some(param),
+            GatewayError::BadTraceBatch(_) => Some("data"),
             GatewayError::ModelNotFound(_) | GatewayError::Denied { model: Some(_), .. } => {
                 Some("model")
             }

@@ -8,7 +8,9 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
 use warden_core::{Decision, Outcome, Principal, RequestRecord, Usage};
+use warden_store::bodies::{CallBody, MAX_CHUNK_TIMES};
 
 use crate::records::{Committed, RecordSink};
 
@@ -17,6 +19,23 @@ pub struct RecordGuard {
     record: Option<RequestRecord>,
     started: Instant,
     sink: RecordSink,
+    /// Session recording (`[audit] record_bodies`); `None` when off.
+    recording: Option<Box<Recording>>,
+}
+
+/// What session recording keeps of this call, gathered as it goes.
+#[derive(Debug, Default)]
+struct Recording {
+    /// Bodies too (`full`), not only chunk times (`metadata`).
+    bodies: bool,
+    max: usize,
+    /// The forwarded (masked) request body, cut at `max` (shared, not
+    /// copied).
+    request: Option<Bytes>,
+    request_truncated: bool,
+    response: Option<Vec<u8>>,
+    response_truncated: bool,
+    chunk_us: Vec<u64>,
 }
 
 impl RecordGuard {
@@ -25,7 +44,65 @@ impl RecordGuard {
             record: Some(record),
             started,
             sink,
+            recording: None,
         }
+    }
+
+    /// Turns session recording on: chunk times, and with `bodies` the
+    /// request and answer bodies up to `max` bytes each.
+    pub fn recording(&mut self, bodies: bool, max: usize) {
+        self.recording = Some(Box::new(Recording {
+            bodies,
+            max,
+            ..Recording::default()
+        }));
+    }
+
+    /// The request body as forwarded (after masking).
+    pub fn record_request(&mut self, body: &Bytes) {
+        if let Some(r) = self.recording.as_deref_mut()
+            && r.bodies
+        {
+            r.request_truncated = body.len() > r.max;
+            r.request = Some(body.slice(..body.len().min(r.max)));
+        }
+    }
+
+    /// A chunk of the answer on its way to the caller (after masking).
+    pub fn record_chunk(&mut self, chunk: &[u8]) {
+        let Some(r) = self.recording.as_deref_mut() else {
+            return;
+        };
+        if r.chunk_us.len() < MAX_CHUNK_TIMES {
+            r.chunk_us
+                .push(u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        }
+        if r.bodies {
+            let kept = r.response.get_or_insert_with(Vec::new);
+            let room = r.max.saturating_sub(kept.len());
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            r.response_truncated |= chunk.len() > room;
+        }
+    }
+
+    /// What was recorded, as the store keeps it, its digest put in the
+    /// record; `None` when nothing was (a refusal, recording off).
+    fn recorded(&mut self, record: &mut RequestRecord) -> Option<CallBody> {
+        let r = self.recording.take()?;
+        if r.request.is_none() && r.response.is_none() && r.chunk_us.is_empty() {
+            return None;
+        }
+        let body = CallBody {
+            request_id: record.request_id.clone(),
+            time_ms: record.started_at_ms,
+            request: r.request.map(|b| b.to_vec()),
+            request_truncated: r.request_truncated,
+            response: r.response,
+            response_truncated: r.response_truncated,
+            chunk_us: r.chunk_us,
+        };
+        record.body_sha256 = Some(body.digest());
+        Some(body)
     }
 
     fn with(&mut self, f: impl FnOnce(&mut RequestRecord)) {
@@ -90,6 +167,20 @@ impl RecordGuard {
         self.with(|r| r.findings.extend(findings));
     }
 
+    /// Who is calling, as audit events name them (the principal once
+    /// authenticated, and the client's address).
+    pub fn actor(&self) -> warden_core::Actor {
+        self.record
+            .as_ref()
+            .map_or_else(warden_core::Actor::default, |r| warden_core::Actor {
+                subject: r.subject.clone(),
+                issuer: r.issuer.clone(),
+                groups: r.groups.clone(),
+                key_id: r.key_id.clone(),
+                client_addr: r.client_addr.clone(),
+            })
+    }
+
     pub fn set_session(&mut self, id: String) {
         self.with(|r| r.session_id = Some(id));
     }
@@ -134,8 +225,9 @@ impl RecordGuard {
                 r.reason = Some("upstream_stream_broken".into());
             }
         });
-        let r = self.take()?;
-        self.sink.submit_durable(r)
+        let mut r = self.take()?;
+        let body = self.recorded(&mut r);
+        self.sink.submit_durable(r, body)
     }
 
     /// The record, finished, for submission (once).
@@ -165,8 +257,9 @@ impl Drop for RecordGuard {
         // A new record starts as `client_gone` with status 499; what was
         // learned before the caller left (principal, upstream status) stays.
         // Nobody is left to wait for its commit.
-        if let Some(r) = self.take() {
-            self.sink.submit(r);
+        if let Some(mut r) = self.take() {
+            let body = self.recorded(&mut r);
+            self.sink.submit(r, body);
         }
     }
 }

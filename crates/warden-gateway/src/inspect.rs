@@ -45,6 +45,7 @@ fn shape(kind: EndpointKind) -> Option<Shape> {
             Some(Shape::Field("input"))
         }
         EndpointKind::VectorStores => Some(Shape::Field("query")),
+        EndpointKind::Traces => Some(Shape::Everything),
         EndpointKind::Models
         | EndpointKind::Files
         | EndpointKind::Uploads
@@ -224,7 +225,46 @@ async fn check_and_mask(
         return Ok(None);
     };
     let mut session = Session::default();
-    let (found, skipped) = mask(gw, shape, &mut value, profile, &mut session).await?;
+    if !mask_recorded(gw, shape, &mut value, profile, &mut session, guard).await? {
+        return Ok(None);
+    }
+    *bytes = Bytes::from(serde_json::to_vec(&value).map_err(|_| GatewayError::MaskingUnsupported)?);
+    // Pseudonyms handed out are put back in the answer the caller reads.
+    Ok(Some(session))
+}
+
+/// Masks a JSON body Warden keeps rather than forwards (agent trace
+/// spans) with the caller's request profile, as a forwarded body would be,
+/// the findings going into the call's record. Nothing to do without a
+/// profile.
+pub async fn mask_kept(
+    gw: &Gateway,
+    principal: &Principal,
+    obligations: &Obligations,
+    shape: Shape,
+    value: &mut Value,
+    guard: &mut RecordGuard,
+) -> Result<(), GatewayError> {
+    let Some(profile) = request_profile(gw, principal, obligations) else {
+        return Ok(());
+    };
+    let mut session = Session::default();
+    mask_recorded(gw, shape, value, &profile, &mut session, guard)
+        .await
+        .map(drop)
+}
+
+/// Masks `value` and puts what was found in the record; whether anything
+/// was masked.
+async fn mask_recorded(
+    gw: &Gateway,
+    shape: Shape,
+    value: &mut Value,
+    profile: &Profile,
+    session: &mut Session,
+    guard: &mut RecordGuard,
+) -> Result<bool, GatewayError> {
+    let (found, skipped) = mask(gw, shape, value, profile, session).await?;
     let mut findings: Vec<FindingSummary> = found
         .iter()
         .map(|f| FindingSummary {
@@ -245,12 +285,7 @@ async fn check_and_mask(
     if !findings.is_empty() {
         guard.set_findings(findings);
     }
-    if found.is_empty() {
-        return Ok(None);
-    }
-    *bytes = Bytes::from(serde_json::to_vec(&value).map_err(|_| GatewayError::MaskingUnsupported)?);
-    // Pseudonyms handed out are put back in the answer the caller reads.
-    Ok(Some(session))
+    Ok(!found.is_empty())
 }
 
 /// Masks the body's texts: with the built-in detectors, and with the

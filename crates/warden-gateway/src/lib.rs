@@ -12,6 +12,7 @@
 //! - [`exchange`] + [`records`]: one record per request, batched to the store.
 //! - [`models`]: the policy-filtered model listing.
 //! - [`admin`]: the admin API (audit trail reads), for `[admin] groups`.
+//! - [`siem`]: the audit trail streamed to a SIEM webhook (`[audit.export]`).
 //! - [`error`]: every refusal as an OpenAI-style error.
 
 pub mod admin;
@@ -27,6 +28,8 @@ pub mod rate_headers;
 pub mod records;
 pub mod relay;
 pub mod routes;
+pub mod siem;
+pub mod traces;
 pub mod upstream;
 pub mod usage;
 
@@ -69,6 +72,8 @@ pub struct Gateway {
     pub analyzer: Option<analyzer::Analyzer>,
     /// Who created recent Responses API objects (see `owners`).
     pub owners: Arc<owners::ResponseOwners>,
+    /// The sessions recent agent traces were filed under (see `traces`).
+    pub traces: traces::TraceSessions,
 }
 
 /// Why the gateway could not be built from a config.
@@ -94,6 +99,8 @@ pub enum BuildError {
     },
     #[error("audit.checkpoint_webhook: cannot set up an HTTP client: {0}")]
     AuditWebhook(String),
+    #[error("audit.export.webhook: {0}")]
+    AuditExport(String),
     #[error("policy `{policy}`: @{key}(\"{name}\") names no {what} in the config")]
     Obligation {
         policy: String,
@@ -194,6 +201,32 @@ fn start_checkpoints(
 /// start-up) up to the newest checkpoint older than the retention, after
 /// verifying it (see `warden_store::trail::prune`), and records an
 /// `audit.prune` event. A trail that does not verify is never pruned.
+/// With `audit.body_retention`: deletes recorded bodies older than it,
+/// hourly (first a minute after start-up). Bodies are not trail entries, so
+/// this needs no checkpoint; their records keep the digests.
+fn start_body_pruning(config: &Config, store: Arc<dyn warden_store::bodies::BodyStore>) {
+    let Some(retention) = config.audit.body_retention else {
+        return;
+    };
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut tick = tokio::time::interval_at(start, std::time::Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            match store
+                .prune_bodies(now_ms().saturating_sub(retention_ms))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(bodies = n, "recorded bodies past their retention deleted"),
+                Err(error) => tracing::warn!(%error, "could not delete old recorded bodies"),
+            }
+        }
+    });
+}
+
 fn start_pruning(config: &Config, store: Arc<dyn warden_store::RecordStore>, sink: RecordSink) {
     let Some(retention) = config.audit.retention else {
         return;
@@ -315,8 +348,11 @@ impl Gateway {
         let identity = Identity::new(&config, key_store);
         let record_store: Arc<dyn warden_store::RecordStore> = store.clone();
         let durable = config.audit.durability == warden_config::Durability::Fsync;
-        let (records, writer) = RecordSink::start(Arc::clone(&record_store), durable);
+        let body_store: Arc<dyn warden_store::bodies::BodyStore> = store.clone();
+        start_body_pruning(&config, Arc::clone(&body_store));
+        let (records, writer) = RecordSink::start(Arc::clone(&record_store), body_store, durable);
         start_checkpoints(&config, Arc::clone(&record_store), records.clone())?;
+        siem::start(&config, Arc::clone(&record_store), &records)?;
         start_pruning(&config, record_store, records.clone());
         // The detectors' tables (tens of milliseconds for the phone metadata)
         // load now, off the runtime, not on the first masked request.
@@ -341,6 +377,7 @@ impl Gateway {
             limits,
             analyzer,
             owners: Arc::default(),
+            traces: traces::TraceSessions::default(),
         };
         Ok((Arc::new(gw), writer))
     }
@@ -442,6 +479,7 @@ pub(crate) fn new_record(
         session_id: None,
         ttft_us: None,
         chunks: None,
+        body_sha256: None,
     }
 }
 
@@ -456,6 +494,13 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
     let request_id = ulid::Ulid::new().to_string();
     let record = new_record(request_id.clone(), &parts.method, parts.uri.path(), client);
     let mut guard = RecordGuard::new(gw.records.clone(), record, started);
+    match gw.config.audit.record_bodies {
+        warden_config::RecordBodies::Off => {}
+        warden_config::RecordBodies::Metadata => guard.recording(false, 0),
+        warden_config::RecordBodies::Full => {
+            guard.recording(true, gw.config.audit.body_max_bytes);
+        }
+    }
     // Everything logged while handling this request carries its id.
     let span = tracing::info_span!("request", request_id = %request_id);
     let result = pipeline::run(&gw, &parts, body, &mut guard)

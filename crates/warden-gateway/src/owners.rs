@@ -64,6 +64,18 @@ pub fn id_in_path(sub_path: &str) -> Option<&str> {
     (!id.is_empty()).then_some(id)
 }
 
+/// Who created response `id`, and its session; `None` when Warden has no
+/// record of it. A store that cannot answer is an error.
+pub async fn created(gw: &Gateway, id: &str) -> Result<Option<Created>, GatewayError> {
+    match gw.owners.get(id) {
+        Some(c) => Ok(Some(c)),
+        None => gw.store.response_owner(id).await.map_err(|error| {
+            tracing::error!(%error, "cannot read a response's owner");
+            GatewayError::StoreUnavailable
+        }),
+    }
+}
+
 /// Refuses unless `principal` created response `id`; its session when
 /// allowed. Fails closed: an id Warden has no record of, or a store that
 /// cannot answer, is refused.
@@ -72,14 +84,7 @@ pub async fn check(
     principal: &Principal,
     id: &str,
 ) -> Result<Option<String>, GatewayError> {
-    let created = match gw.owners.get(id) {
-        Some(c) => Some(c),
-        None => gw.store.response_owner(id).await.map_err(|error| {
-            tracing::error!(%error, "cannot read a response's owner");
-            GatewayError::StoreUnavailable
-        })?,
-    };
-    match created {
+    match created(gw, id).await? {
         Some((owner, session)) if owner == owner_of(principal) => Ok(session),
         _ => Err(GatewayError::ResponseNotFound(
             id.chars().take(100).collect(),

@@ -26,6 +26,7 @@ use crate::models;
 use crate::owners;
 use crate::probe::{self, Probe};
 use crate::routes::{self, BodyMode, ModelFrom, Route};
+use crate::traces;
 use crate::upstream::Upstream;
 
 /// How a request that passed every stage is answered.
@@ -117,8 +118,23 @@ pub async fn run(
         let chain = owners::check(gw, &principal, previous).await?;
         session = session.or(chain).or_else(|| Some(previous.to_owned()));
     }
+    // A call in a conversation joins the conversation's session.
+    if let Some(conversation) = body_probe.as_ref().and_then(|p| p.conversation.as_deref())
+        && session.is_none()
+        && valid_session(conversation)
+    {
+        session = Some(conversation.to_owned());
+    }
     if let Some(s) = &session {
         guard.set_session(s.clone());
+    }
+    if route.kind == EndpointKind::Traces {
+        let ReadBody::Json(bytes, _) = &body else {
+            return Err(GatewayError::BadTraceBatch("the body must be JSON".into()));
+        };
+        return traces::ingest(gw, &principal, &obligations, bytes, session, guard)
+            .await
+            .map(Reply::Local);
     }
     let creates_response = route.kind == EndpointKind::Responses && sub_path == "/responses";
     let view = match &mut body {
@@ -139,7 +155,10 @@ pub async fn run(
     let answer =
         inspect::apply(gw, &principal, &obligations, route.kind, asked, view, guard).await?;
     let (json, max_output) = match &body {
-        ReadBody::Json(bytes, probe) => (Some(bytes.clone()), probe.max_tokens),
+        ReadBody::Json(bytes, probe) => {
+            guard.record_request(bytes);
+            (Some(bytes.clone()), probe.max_tokens)
+        }
         _ => (None, None),
     };
     let ticket = admit(
@@ -264,10 +283,15 @@ pub fn session_header(headers: &HeaderMap) -> Result<Option<String>, GatewayErro
         return Ok(None);
     };
     let s = v.to_str().map_err(|_| GatewayError::BadSession)?.trim();
-    if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+    if !valid_session(s) {
         return Err(GatewayError::BadSession);
     }
     Ok(Some(s.to_owned()))
+}
+
+/// A session id Warden files calls under: 1-128 visible ASCII characters.
+fn valid_session(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn content_type(headers: &HeaderMap) -> Option<&str> {

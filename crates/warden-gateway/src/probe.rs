@@ -27,6 +27,17 @@ pub struct Probe {
     pub max_tokens: Option<u64>,
     /// Responses API: the response this one continues.
     pub previous_response_id: Option<String>,
+    /// Responses API: the conversation this call belongs to
+    /// (`"conversation": "conv_..."` or `{"id": "conv_..."}`).
+    pub conversation: Option<String>,
+}
+
+/// The two shapes of the Responses API's `conversation`.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Conversation {
+    Id(String),
+    Object { id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +114,7 @@ fn wrong_type(field: &str) -> ProbeError {
         "stream" => ("stream", "a boolean"),
         "tools" => ("tools", "an array of objects"),
         "previous_response_id" => ("previous_response_id", "a string"),
+        "conversation" => ("conversation", "a string or an object with an `id`"),
         _ => ("max_tokens", "a non-negative integer"),
     };
     ProbeError::WrongType { field, expected }
@@ -185,6 +197,20 @@ impl<'de> Visitor<'de> for Top {
                     p.previous_response_id = map
                         .next_value::<Option<String>>()
                         .map_err(typed("previous_response_id"))?;
+                }
+                "conversation" => {
+                    p.conversation = map
+                        .next_value::<Option<Conversation>>()
+                        .map_err(|e: A::Error| {
+                            if e.to_string().starts_with("data did not match any variant") {
+                                de::Error::custom(format_args!("{WRONG_TYPE}conversation"))
+                            } else {
+                                e
+                            }
+                        })?
+                        .map(|c| match c {
+                            Conversation::Id(id) | Conversation::Object { id } => id,
+                        });
                 }
                 "stream_options" => {
                     p.has_stream_options = true;

@@ -72,3 +72,32 @@ fn depth_limit_is_exact() {
     // Top object is level 1; eight levels pass with a budget of 8.
     assert!(p("{\"a\":[[[[[[1]]]]]]}").is_ok());
 }
+
+#[test]
+fn conversation_in_either_shape() {
+    let got = p(r#"{"model":"m","conversation":"conv_1"}"#).expect("string");
+    assert_eq!(got.conversation.as_deref(), Some("conv_1"));
+    let got = p(r#"{"model":"m","conversation":{"id":"conv_2","extra":[1]}}"#).expect("object");
+    assert_eq!(got.conversation.as_deref(), Some("conv_2"));
+    assert_eq!(
+        p(r#"{"conversation":null}"#).expect("null").conversation,
+        None
+    );
+    for bad in [r#"{"conversation":5}"#, r#"{"conversation":{"name":"x"}}"#] {
+        let err = p(bad).expect_err(bad);
+        assert_eq!(
+            (err.code(), err.param()),
+            ("invalid_type", Some("conversation")),
+            "{bad}"
+        );
+    }
+    let deep = format!(
+        "{{\"conversation\":{}{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    assert_eq!(
+        probe(deep.as_bytes(), 64).unwrap_err().code(),
+        "nesting_too_deep"
+    );
+}

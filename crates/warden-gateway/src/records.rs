@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use warden_core::{AuditEvent, RequestRecord};
+use warden_store::bodies::{BodyStore, CallBody};
 use warden_store::{Entry, RecordStore};
 
 const CHANNEL: usize = 16 * 1024;
@@ -38,6 +39,9 @@ pub type Committed = oneshot::Receiver<()>;
 pub(crate) struct Item {
     pub(crate) entry: Entry,
     pub(crate) ack: Option<oneshot::Sender<()>>,
+    /// The call's recorded bodies (session recording), kept after the
+    /// entries are appended and before the ack.
+    pub(crate) body: Option<Box<CallBody>>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,7 +64,11 @@ pub struct RecordWriter {
 impl RecordSink {
     /// `durable`: callers wait for their entry's commit (see the module
     /// docs); the store must have been opened to fsync its commits.
-    pub fn start(store: Arc<dyn RecordStore>, durable: bool) -> (RecordSink, RecordWriter) {
+    pub fn start(
+        store: Arc<dyn RecordStore>,
+        bodies: Arc<dyn BodyStore>,
+        durable: bool,
+    ) -> (RecordSink, RecordWriter) {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let (close, closing) = oneshot::channel();
         let sink = RecordSink {
@@ -69,7 +77,7 @@ impl RecordSink {
             durable,
             committed: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
-        let handle = tokio::spawn(write_loop(store, rx, closing, sink.clone()));
+        let handle = tokio::spawn(write_loop(store, bodies, rx, closing, sink.clone()));
         (sink, RecordWriter { handle, close })
     }
 
@@ -88,35 +96,40 @@ impl RecordSink {
     }
 
     /// Queues a record; nobody waits for it (a caller who already left).
-    pub fn submit(&self, record: RequestRecord) {
-        self.send(Entry::Request(record), None);
+    pub fn submit(&self, record: RequestRecord, body: Option<CallBody>) {
+        self.send(Entry::Request(record), None, body);
     }
 
     /// Queues a record; with durability on, the returned [`Committed`]
     /// resolves once it is on disk. `None` when nobody needs to wait.
-    pub fn submit_durable(&self, record: RequestRecord) -> Option<Committed> {
+    pub fn submit_durable(
+        &self,
+        record: RequestRecord,
+        body: Option<CallBody>,
+    ) -> Option<Committed> {
         if !self.durable {
-            self.submit(record);
+            self.submit(record, body);
             return None;
         }
         let (ack, committed) = oneshot::channel();
-        self.send(Entry::Request(record), Some(ack));
+        self.send(Entry::Request(record), Some(ack), body);
         Some(committed)
     }
 
     /// Queues an audit event (start, stop, checkpoint, admin actions).
     pub fn event(&self, event: AuditEvent) -> Committed {
         let (ack, committed) = oneshot::channel();
-        self.send(Entry::Event(event), Some(ack));
+        self.send(Entry::Event(event), Some(ack), None);
         committed
     }
 
-    fn send(&self, mut entry: Entry, ack: Option<oneshot::Sender<()>>) {
+    fn send(&self, mut entry: Entry, ack: Option<oneshot::Sender<()>>, body: Option<CallBody>) {
         match &mut entry {
             Entry::Request(r) => r.scrub_nul(),
             Entry::Event(e) => e.scrub_nul(),
         }
-        match self.tx.try_send(Item { entry, ack }) {
+        let body = body.map(Box::new);
+        match self.tx.try_send(Item { entry, ack, body }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(item)) => {
                 let tx = self.tx.clone();
@@ -203,12 +216,14 @@ impl RecordWriter {
 
 async fn write_loop(
     store: Arc<dyn RecordStore>,
+    body_store: Arc<dyn BodyStore>,
     mut rx: mpsc::Receiver<Item>,
     mut closing: oneshot::Receiver<()>,
     sink: RecordSink,
 ) {
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
     let mut entries: Vec<Entry> = Vec::with_capacity(BATCH);
+    let mut bodies: Vec<CallBody> = Vec::new();
     let mut open = true;
     loop {
         let received = if open {
@@ -241,6 +256,7 @@ async fn write_loop(
         for item in batch.drain(..) {
             entries.push(item.entry);
             acks.extend(item.ack);
+            bodies.extend(item.body.map(|b| *b));
         }
         let mut delay = Duration::from_millis(50);
         loop {
@@ -258,9 +274,34 @@ async fn write_loop(
             }
         }
         sink.committed.send_modify(|n| *n += entries.len() as u64);
+        if !bodies.is_empty() {
+            keep_bodies(&*body_store, &bodies).await;
+            bodies.clear();
+        }
         for ack in acks {
             let _ = ack.send(());
         }
         entries.clear();
+    }
+}
+
+/// Keeps recorded bodies, after their records: three tries, then they are
+/// dropped with an error logged (a missing body is only missing: its
+/// record's digest still says what it was, and verification does not
+/// believe a body that is not there).
+async fn keep_bodies(store: &dyn BodyStore, bodies: &[CallBody]) {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=3 {
+        match store.put_bodies(bodies).await {
+            Ok(()) => return,
+            Err(e) if attempt == 3 => {
+                tracing::error!(error = %e, bodies = bodies.len(), "cannot keep recorded bodies; dropped");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "cannot keep recorded bodies; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+        }
     }
 }

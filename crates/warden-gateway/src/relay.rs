@@ -112,8 +112,11 @@ pub struct Relay {
     owns: Option<(Arc<ResponseOwners>, Created)>,
     state: State,
     commit_timeout: Duration,
-    /// Body chunks relayed so far (stream timings).
+    /// Body chunks of the answer so far (stream timings), counted as they
+    /// leave the rewrite, so a terminal chunk held for the commit counts.
     chunks: u64,
+    /// Whether a chunk reached the caller yet (time to first byte).
+    relayed: bool,
 }
 
 /// What the body is, for rewriting the model's text in it.
@@ -181,6 +184,7 @@ impl Relay {
             state: State::Relaying,
             commit_timeout: Duration::from_secs(5),
             chunks: 0,
+            relayed: false,
         }
     }
 
@@ -345,11 +349,10 @@ impl Stream for Relay {
         let polled = this.poll_relay(cx);
         if let Poll::Ready(Some(Ok(chunk))) = &polled
             && !chunk.is_empty()
+            && !this.relayed
         {
-            this.chunks += 1;
-            if this.chunks == 1
-                && let Some(guard) = this.guard.as_mut()
-            {
+            this.relayed = true;
+            if let Some(guard) = this.guard.as_mut() {
                 guard.first_byte();
             }
         }
@@ -400,6 +403,12 @@ impl Relay {
                             return Poll::Ready(Some(Err(e)));
                         }
                     };
+                    if !chunk.is_empty()
+                        && let Some(guard) = self.guard.as_mut()
+                    {
+                        self.chunks += 1;
+                        guard.record_chunk(&chunk);
+                    }
                     if open && self.tap.ended() {
                         let commit = self.end(Outcome::Completed);
                         match self.hold(commit, chunk, false) {
@@ -428,6 +437,12 @@ impl Relay {
                 }
                 Poll::Ready(None) => {
                     let tail = Bytes::from(self.rewrite_end());
+                    if !tail.is_empty()
+                        && let Some(guard) = self.guard.as_mut()
+                    {
+                        self.chunks += 1;
+                        guard.record_chunk(&tail);
+                    }
                     let commit = if open {
                         self.end(Outcome::Completed)
                     } else {
@@ -549,8 +564,9 @@ mod tests {
             panic!("not a record");
         };
         assert_eq!(record.outcome, Outcome::Completed);
+        // Both chunks count: the held [DONE] is part of the answer.
         assert!(
-            record.ttft_us.is_some() && record.chunks == Some(1),
+            record.ttft_us.is_some() && record.chunks == Some(2),
             "{record:?}"
         );
         item.ack.expect("durable").send(()).expect("ack");

@@ -75,6 +75,7 @@ pub fn classify(method: &Method, path: &str) -> Option<Route> {
             route(K::Responses, B::None, ModelFrom::None)
         }
         (["responses", _, "cancel"], _) if post => route(K::Responses, B::Json, ModelFrom::None),
+        (["traces", "ingest"], _) if post => route(K::Traces, B::Json, ModelFrom::None),
         (["embeddings"], _) if post => route(K::Embeddings, B::Json, REQUIRED),
         (["moderations"], _) if post => route(
             K::Moderations,
@@ -159,6 +160,7 @@ mod tests {
             ),
             ("POST", "/images/generations", EndpointKind::Images),
             ("POST", "/audio/transcriptions", EndpointKind::Audio),
+            ("POST", "/traces/ingest", EndpointKind::Traces),
         ];
         for (m, p, kind) in ok {
             let r = classify(&m.parse().unwrap_or(Method::GET), p);
@@ -171,6 +173,7 @@ mod tests {
             ("GET", "/files/../admin"),
             ("GET", "//models"),
             ("POST", "/fine_tuning/jobs"),
+            ("GET", "/traces/ingest"),
         ];
         for (m, p) in refused {
             assert!(

@@ -16,7 +16,7 @@ use warden_config::{ConnectionConfig, UpstreamAuth};
 
 use crate::error::GatewayError;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Upstream {
     pub config: ConnectionConfig,
     client: reqwest::Client,

@@ -25,7 +25,27 @@ pub enum Shape {
     /// generation), `input` (embeddings, moderations, speech), `query`
     /// (vector store search).
     Field(&'static str),
+    /// Every string anywhere in the body, except the structural fields in
+    /// [`STRUCTURAL_KEYS`] (ids, times, type tags): for bodies whose text
+    /// can be anywhere, such as agent trace spans (tool inputs and outputs,
+    /// generation inputs, errors, metadata).
+    Everything,
 }
+
+/// Fields [`Shape::Everything`] leaves alone: they name and order things
+/// and hold no free text, and masking them would break the joins built on
+/// them.
+pub const STRUCTURAL_KEYS: [&str; 9] = [
+    "object",
+    "id",
+    "trace_id",
+    "parent_id",
+    "group_id",
+    "response_id",
+    "started_at",
+    "ended_at",
+    "type",
+];
 
 /// What was masked where: an entity type, the action, the field path and how
 /// many times. Never the value.
@@ -93,6 +113,38 @@ pub fn visit_texts(shape: Shape, body: &mut Value, f: &mut dyn FnMut(&mut Value,
                 content(p, name, f);
             }
         }
+        Shape::Everything => everything(body, &mut String::new(), f),
+    }
+}
+
+/// Every string under `v` (see [`Shape::Everything`]), depth first, with
+/// its path (`data[3].span_data.input`).
+fn everything(v: &mut Value, path: &mut String, f: &mut dyn FnMut(&mut Value, &str)) {
+    let len = path.len();
+    match v {
+        Value::String(_) => f(v, path),
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                use std::fmt::Write;
+                let _ = write!(path, "[{i}]");
+                everything(item, path, f);
+                path.truncate(len);
+            }
+        }
+        Value::Object(fields) => {
+            for (key, item) in fields.iter_mut() {
+                if STRUCTURAL_KEYS.contains(&key.as_str()) {
+                    continue;
+                }
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                everything(item, path, f);
+                path.truncate(len);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -191,6 +243,47 @@ mod tests {
             hash_key: Vec::new(),
             ..Profile::default()
         }
+    }
+
+    #[test]
+    fn everything_masks_every_text_but_ids_and_times() {
+        let mut body = json!({"data": [
+            {"object": "trace", "id": "trace_1", "group_id": "thread_bob@example.com",
+             "metadata": {"owner": "bob@example.com"}},
+            {"object": "trace.span", "id": "span_1", "trace_id": "trace_1", "parent_id": null,
+             "started_at": "2026-11-24T10:00:00.000000+00:00",
+             "span_data": {"type": "function", "name": "lookup",
+                           "input": "{\"card\":\"4111 1111 1111 1111\"}",
+                           "output": ["call jane@example.org", 4111]},
+             "error": {"message": "no 123-45-6789", "data": null}}
+        ]});
+        let found = mask_request(
+            Shape::Everything,
+            &mut body,
+            &redact_all(),
+            &mut Session::default(),
+        );
+        let text = body.to_string();
+        for raw in ["4111 1111", "jane@example.org", "123-45-6789"] {
+            assert!(!text.contains(raw), "{raw} left in {text}");
+        }
+        assert_eq!(body["data"][0]["metadata"]["owner"], "[EMAIL]");
+        // Structural fields are never rewritten: they join spans together.
+        assert_eq!(body["data"][0]["group_id"], "thread_bob@example.com");
+        assert_eq!(
+            body["data"][1]["started_at"],
+            "2026-11-24T10:00:00.000000+00:00"
+        );
+        let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "data[0].metadata.owner",
+                "data[1].span_data.input",
+                "data[1].span_data.output[0]",
+                "data[1].error.message"
+            ]
+        );
     }
 
     #[test]

@@ -55,6 +55,7 @@ fn record(i: usize) -> RequestRecord {
         session_id: None,
         ttft_us: None,
         chunks: None,
+        body_sha256: None,
     }
 }
 

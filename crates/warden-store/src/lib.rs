@@ -8,9 +8,11 @@
 //! The store is written to from the data path only through a batching writer
 //! (see `warden-gateway`'s `records` module), never once per request inline.
 
+pub mod bodies;
 pub mod chain;
 pub mod checkpoint;
 mod decode;
+pub mod export;
 pub mod merkle;
 pub mod postgres;
 pub mod sqlite;
@@ -85,6 +87,8 @@ fn json_list(items: &[String]) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct RecordFilter {
     pub subject: Option<String>,
+    /// Calls in this session: those filed under it, and those an agent
+    /// trace filed under it joined by their `response` span.
     pub session_id: Option<String>,
     pub since_ms: Option<i64>,
     pub limit: Option<u32>,
@@ -141,6 +145,10 @@ pub struct EventFilter {
     /// Actions starting with this (`key.` for every key event).
     pub action_prefix: Option<String>,
     pub since_ms: Option<i64>,
+    /// Events filed under this session (agent trace spans, approvals).
+    pub session_id: Option<String>,
+    /// Events about this target (a trace id, a key id, ...).
+    pub target: Option<String>,
     pub limit: Option<u32>,
 }
 
@@ -186,6 +194,14 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<(Owner, Option<String>)>, StoreError>;
     /// Sessions active since `since_ms`, most recent first.
     async fn sessions(&self, since_ms: i64) -> Result<Vec<SessionRow>, StoreError>;
+    /// The last seq the streaming export named `name` delivered (its
+    /// receiver acknowledged everything up to it); `None` before its first
+    /// delivery.
+    async fn export_cursor(&self, name: &str) -> Result<Option<i64>, StoreError>;
+    /// Moves the export cursor `name` to `seq`, creating it if needed. It
+    /// never moves back: an older acknowledgement (a slower replica's)
+    /// leaves it where it is.
+    async fn save_export_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError>;
 }
 
 /// Key changes are audited in the same transaction as the change: a key
@@ -201,7 +217,7 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 }
 
 /// Everything Warden needs from a store.
-pub trait Store: RecordStore + KeyStore {
+pub trait Store: RecordStore + KeyStore + bodies::BodyStore {
     /// Cheap liveness check for `/readyz`.
     fn is_ready(&self) -> bool;
 }

@@ -42,6 +42,7 @@ pub(crate) fn record(id: &str, usage: Option<Usage>) -> RequestRecord {
         session_id: usage.map(|_| "s1".to_owned()),
         ttft_us: usage.map(|_| 812),
         chunks: usage.map(|_| 31),
+        body_sha256: usage.map(|_| "ab".repeat(32)),
     }
 }
 
@@ -105,5 +106,189 @@ pub(crate) async fn anchor_holds_against_late_prunes_and_old_checkpoints(
     assert!(
         matches!(&verdict, Verdict::Broken { seq, .. } if *seq == later.seq),
         "{verdict:?}"
+    );
+}
+
+/// Both stores: a call with no session of its own joins the session an agent
+/// trace's `response` span filed it under; a call with its own session keeps
+/// it; the session's events are read back by session and by target. `store`
+/// is empty.
+pub(crate) async fn trace_spans_join_calls_to_their_session(store: &dyn crate::RecordStore) {
+    use crate::chain::Entry;
+    use crate::{EventFilter, RecordFilter};
+    use warden_core::{Actor, AuditEvent};
+    let usage = Usage {
+        input_tokens: 10,
+        output_tokens: 5,
+        total_tokens: 15,
+        cached_tokens: 0,
+    };
+    let mut loose = record("loose", Some(usage));
+    loose.session_id = None;
+    let mut other = record("other", Some(usage));
+    other.session_id = None;
+    let own = record("own", Some(usage));
+    // A Responses chain's first call names itself as its session: a trace
+    // that timed it still files it.
+    let mut head = record("head", Some(usage));
+    head.session_id.clone_from(&head.response_id);
+    let span = |response: &RequestRecord, session: &str| {
+        let mut e = AuditEvent::new("trace.span", Actor::default(), Some("trace_1".into()))
+            .with("type", "response");
+        e.session_id = Some(session.into());
+        e.response_id.clone_from(&response.response_id);
+        Entry::Event(e)
+    };
+    store
+        .append(&[
+            Entry::Request(loose.clone()),
+            Entry::Request(other.clone()),
+            Entry::Request(own.clone()),
+            Entry::Request(head.clone()),
+            span(&loose, "group_7"),
+            span(&head, "group_7"),
+            // A span cannot move a call out of the session it was filed under.
+            span(&own, "group_7"),
+        ])
+        .await
+        .expect("append");
+    let calls = store
+        .list_records(&RecordFilter {
+            session_id: Some("group_7".into()),
+            ..RecordFilter::default()
+        })
+        .await
+        .expect("list");
+    let ids: Vec<&str> = calls.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(ids, ["head", "loose"]);
+    let sessions = store.sessions(0).await.expect("sessions");
+    let mut summary: Vec<(&str, u64)> = sessions.iter().map(|s| (s.id.as_str(), s.calls)).collect();
+    summary.sort_unstable();
+    assert_eq!(summary, [("group_7", 2), ("s1", 1)]);
+    let group = sessions.iter().find(|s| s.id == "group_7").expect("group");
+    assert_eq!((group.input_tokens, group.output_tokens), (20, 10));
+    for filter in [
+        EventFilter {
+            session_id: Some("group_7".into()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            target: Some("trace_1".into()),
+            ..EventFilter::default()
+        },
+    ] {
+        let events = store.list_events(&filter).await.expect("events");
+        assert_eq!(events.len(), 3, "{filter:?}");
+        assert!(
+            events
+                .iter()
+                .all(|(_, e)| e.session_id.as_deref() == Some("group_7"))
+        );
+        let linked: Vec<_> = events
+            .iter()
+            .filter_map(|(_, e)| e.response_id.clone())
+            .collect();
+        let ids = |r: &RequestRecord| r.response_id.clone().expect("id");
+        assert_eq!(linked, [ids(&own), ids(&head), ids(&loose)]);
+    }
+    assert!(matches!(
+        crate::trail::verify(store, None).await.expect("verify"),
+        crate::chain::Verdict::Intact { .. }
+    ));
+}
+
+/// Both stores: bodies round-trip, are checked against their records'
+/// digests, and go with pruning. Leaves one good body, of request `b-good`,
+/// for the caller's tamper test. `store` is empty.
+pub(crate) async fn bodies_round_trip_and_are_checked<S>(store: &S)
+where
+    S: crate::RecordStore + crate::bodies::BodyStore,
+{
+    use crate::bodies::{BodyStore, CallBody};
+    use crate::trail::verify_bodies;
+    let body = |id: &str| CallBody {
+        request_id: id.into(),
+        time_ms: 1_700_000_000_000,
+        request: Some(br#"{"model":"gpt-4o","messages":[]}"#.to_vec()),
+        request_truncated: false,
+        response: Some(vec![0xff, b'd', b'a']),
+        response_truncated: true,
+        chunk_us: vec![120, 4_000, 9_000],
+    };
+    let good = body("b-good");
+    let mut record_good = record("b-good", None);
+    record_good.body_sha256 = Some(good.digest());
+    let undigested = body("b-undigested");
+    let record_undigested = record("b-undigested", None);
+    let orphan = body("b-orphan");
+    let mut old = body("b-old");
+    old.time_ms = 1_000;
+    let mut record_old = record("b-old", None);
+    record_old.body_sha256 = Some(old.digest());
+    store
+        .append_records(&[record_good, record_undigested, record_old])
+        .await
+        .expect("append");
+    store
+        .put_bodies(&[good.clone(), undigested, orphan, old])
+        .await
+        .expect("put");
+    // A second put of the same request id leaves the first.
+    let mut again = good.clone();
+    again.response = Some(b"other".to_vec());
+    store.put_bodies(&[again]).await.expect("put again");
+    assert_eq!(
+        BodyStore::body(store, "b-good").await.expect("read"),
+        Some(good.clone())
+    );
+    assert_eq!(BodyStore::body(store, "nope").await.expect("read"), None);
+    let verdict = verify_bodies(store).await.expect("verify");
+    assert_eq!(verdict.checked, 4);
+    let problems: Vec<(&str, &str)> = verdict
+        .problems
+        .iter()
+        .map(|p| (p.request_id.as_str(), p.reason))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            ("b-orphan", "no record has this request id"),
+            ("b-undigested", "its record holds no body digest"),
+        ]
+    );
+    assert_eq!(store.prune_bodies(2_000).await.expect("prune"), 1);
+    assert_eq!(BodyStore::body(store, "b-old").await.expect("read"), None);
+}
+
+/// Both stores: pruning the trail to a checkpoint takes the pruned calls'
+/// bodies too (after [`bodies_round_trip_and_are_checked`]).
+pub(crate) async fn pruning_takes_the_bodies<S>(store: &S)
+where
+    S: crate::RecordStore + crate::bodies::BodyStore,
+{
+    use crate::bodies::BodyStore;
+    let (private, _) = crate::checkpoint::key_pair_pem([9; 32]).expect("keys");
+    let key = crate::checkpoint::signing_key_from_pem(&private).expect("key");
+    let cp = crate::trail::sign_checkpoint(store, &key, 0)
+        .await
+        .expect("sign")
+        .expect("cp");
+    crate::trail::prune(store, cp.time_ms + 1)
+        .await
+        .expect("prune")
+        .expect("pruned");
+    for id in ["b-good", "b-undigested"] {
+        assert_eq!(
+            BodyStore::body(store, id).await.expect("read"),
+            None,
+            "{id}"
+        );
+    }
+    assert!(
+        BodyStore::body(store, "b-orphan")
+            .await
+            .expect("read")
+            .is_some(),
+        "no record of its was pruned"
     );
 }

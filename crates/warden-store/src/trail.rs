@@ -233,3 +233,60 @@ pub async fn sign_checkpoint(
     store.save_checkpoint(&cp).await?;
     Ok(Some(cp))
 }
+
+/// A recorded body that does not match the trail.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BodyProblem {
+    pub request_id: String,
+    /// Its record's seq; `None` when no record has this request id.
+    pub seq: Option<i64>,
+    pub reason: &'static str,
+}
+
+/// What [`verify_bodies`] found: how many bodies it checked, and the first
+/// problems (at most [`MAX_BODY_PROBLEMS`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BodyVerdict {
+    pub checked: u64,
+    pub problems: Vec<BodyProblem>,
+}
+
+pub const MAX_BODY_PROBLEMS: usize = 100;
+
+/// Checks every kept body against the digest its (chained) record holds:
+/// an edited body, or one no record vouches for, is a problem. A body that
+/// is missing is not: bodies have their own retention, so a missing one is
+/// only gone, never believed.
+pub async fn verify_bodies(
+    store: &dyn crate::bodies::BodyStore,
+) -> Result<BodyVerdict, StoreError> {
+    let mut verdict = BodyVerdict::default();
+    let mut after = String::new();
+    loop {
+        let page = store.body_page(&after, PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(verdict);
+        };
+        after.clone_from(&last.body.request_id);
+        for row in &page {
+            verdict.checked += 1;
+            let reason = match (&row.seq, &row.recorded_digest) {
+                (None, _) => Some("no record has this request id"),
+                (Some(_), None) => Some("its record holds no body digest"),
+                (Some(_), Some(d)) if *d != row.body.digest() => {
+                    Some("the body differs from the digest its record holds")
+                }
+                _ => None,
+            };
+            if let Some(reason) = reason
+                && verdict.problems.len() < MAX_BODY_PROBLEMS
+            {
+                verdict.problems.push(BodyProblem {
+                    request_id: row.body.request_id.clone(),
+                    seq: row.seq,
+                    reason,
+                });
+            }
+        }
+    }
+}

@@ -33,7 +33,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::serve::ListenerExt as _;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -337,6 +337,10 @@ fn dispatch(
     }
     if *m == Method::POST && rest == "/moderations" {
         return moderations(body, n);
+    }
+    // The Agents SDK's trace exporter: accepted, nothing answered.
+    if *m == Method::POST && rest == "/traces/ingest" {
+        return StatusCode::NO_CONTENT.into_response();
     }
     if let Some(id) = rest.strip_prefix("/models/")
         && *m == Method::GET

@@ -58,7 +58,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Sessions: calls grouped by `X-Warden-Session` or Responses chain.
+    /// Sessions: calls grouped by `X-Warden-Session`, Responses chain or
+    /// conversation, or agent trace, with the traces' spans.
     Sessions {
         #[command(flatten)]
         config: ConfigArg,
@@ -130,11 +131,15 @@ pub enum SessionsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// One session's calls, in order.
+    /// One session's calls and agent trace spans, oldest first.
     Show {
         id: String,
         #[arg(long)]
         json: bool,
+        /// Also each call's recorded bodies and chunk times (with
+        /// `[audit] record_bodies`).
+        #[arg(long)]
+        bodies: bool,
     },
 }
 

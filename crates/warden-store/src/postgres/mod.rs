@@ -27,6 +27,8 @@
 //!
 //! [`RecordStore::chain_page`]: crate::RecordStore::chain_page
 
+mod bodies;
+mod export;
 mod keys;
 mod records;
 mod trail;

@@ -5,6 +5,7 @@
 //! parallel (and in parallel processes) against one server.
 
 mod chain;
+mod export;
 mod keys;
 mod prune;
 mod reads;

@@ -23,10 +23,10 @@ use crate::{
 };
 
 const EVENT_COLUMNS: &str = "event_id, time_ms, action, subject, issuer, groups, key_id, \
-    client_addr, target, status, detail";
+    client_addr, target, status, detail, session_id, response_id";
 
-/// Binds per inserted event: seq, the 11 columns, prev_hash and hash.
-const BINDS_PER_EVENT: usize = 14;
+/// Binds per inserted event: seq, the 13 columns, prev_hash and hash.
+const BINDS_PER_EVENT: usize = 16;
 const EVENTS_PER_STATEMENT: usize = MAX_BINDS / BINDS_PER_EVENT;
 
 fn event_from_row(row: &PgRow) -> Result<AuditEvent, StoreError> {
@@ -44,6 +44,8 @@ fn event_from_row(row: &PgRow) -> Result<AuditEvent, StoreError> {
         target: get(row, "target")?,
         status: get(row, "status")?,
         detail: json_of("detail", get(row, "detail")?)?,
+        session_id: get(row, "session_id")?,
+        response_id: get(row, "response_id")?,
     })
 }
 
@@ -76,6 +78,8 @@ async fn insert_events(
                     .push_bind(&e.target)
                     .push_bind(&e.status)
                     .push_bind(Json(&e.detail))
+                    .push_bind(&e.session_id)
+                    .push_bind(&e.response_id)
                     .push_bind(prev.as_slice())
                     .push_bind(hash.as_slice());
             },
@@ -253,6 +257,14 @@ impl RecordStore for PostgresStore {
         if anchored.is_some_and(|a| a >= cp.seq) {
             return Ok(0);
         }
+        // The pruned calls' recorded bodies go with them.
+        sqlx::query(
+            "DELETE FROM request_bodies WHERE request_id IN \
+             (SELECT request_id FROM request_records WHERE seq <= $1)",
+        )
+        .bind(cp.seq)
+        .execute(&mut *tx)
+        .await?;
         let mut pruned = 0;
         for table in ["request_records", "audit_events"] {
             pruned += sqlx::query(AssertSqlSafe(format!(
@@ -291,6 +303,12 @@ impl RecordStore for PostgresStore {
         if let Some(since) = filter.since_ms {
             q.push(" AND time_ms >= ").push_bind(since);
         }
+        if let Some(session) = &filter.session_id {
+            q.push(" AND session_id = ").push_bind(session);
+        }
+        if let Some(target) = &filter.target {
+            q.push(" AND target = ").push_bind(target);
+        }
         q.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(i64::from(filter.limit.unwrap_or(1000)));
         let rows = q.build().fetch_all(&self.pool).await?;
@@ -316,5 +334,13 @@ impl RecordStore for PostgresStore {
 
     async fn sessions(&self, since_ms: i64) -> Result<Vec<SessionRow>, StoreError> {
         self.sessions_impl(since_ms).await
+    }
+
+    async fn export_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.export_cursor_impl(name).await
+    }
+
+    async fn save_export_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
+        self.save_export_cursor_impl(name, seq).await
     }
 }

@@ -4,6 +4,8 @@
 //! commits but never corrupts the file). One pool shared by the writer and
 //! readers.
 
+mod bodies;
+mod export;
 mod keys;
 mod records;
 mod trail;

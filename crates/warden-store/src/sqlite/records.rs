@@ -14,7 +14,7 @@ use crate::{Owner, RecordFilter, SessionRow, StoreError, UsageBy, UsageRow};
 pub(super) const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups_json, \
     key_id, client_addr, method, path, endpoint, model, connection, stream, decision, reason, \
     policy_ids_json, status, outcome, upstream_latency_us, total_latency_us, input_tokens, \
-    output_tokens, total_tokens, cached_tokens, cost_micros, findings_json, response_id, session_id, ttft_us, chunks";
+    output_tokens, total_tokens, cached_tokens, cost_micros, findings_json, response_id, session_id, ttft_us, chunks, body_sha256";
 
 /// SQLite binds at most 32766 parameters; 34 per row.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -75,6 +75,7 @@ pub(super) fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
         session_id: row.try_get("session_id")?,
         ttft_us: u64_of(row, "ttft_us")?,
         chunks: u64_of(row, "chunks")?,
+        body_sha256: row.try_get("body_sha256")?,
     })
 }
 
@@ -132,6 +133,7 @@ pub(super) async fn insert(
                     .push_bind(&r.session_id)
                     .push_bind(r.ttft_us.map(decode::i64_of))
                     .push_bind(r.chunks.map(decode::i64_of))
+                    .push_bind(&r.body_sha256)
                     .push_bind(prev.as_slice())
                     .push_bind(hash.as_slice());
             },
@@ -170,10 +172,17 @@ impl SqliteStore {
 
     pub(super) async fn sessions_impl(&self, since_ms: i64) -> Result<Vec<SessionRow>, StoreError> {
         let rows: Vec<SessionSums> = sqlx::query_as(
-            "SELECT session_id, COUNT(*), MIN(started_at_ms), MAX(started_at_ms), \
+            "SELECT sid, COUNT(*), MIN(started_at_ms), MAX(started_at_ms), \
                  MIN(subject), SUM(input_tokens), SUM(output_tokens), SUM(cost_micros) \
-                 FROM request_records WHERE session_id IS NOT NULL AND started_at_ms >= ? \
-                 GROUP BY session_id ORDER BY MAX(started_at_ms) DESC LIMIT 1000",
+             FROM (SELECT CASE WHEN r.session_id IS NOT NULL \
+                       AND r.session_id IS DISTINCT FROM r.response_id THEN r.session_id \
+                   ELSE COALESCE((SELECT e.session_id FROM audit_events e \
+                       WHERE e.response_id = r.response_id AND e.session_id IS NOT NULL \
+                       ORDER BY e.seq LIMIT 1), r.session_id) END AS sid, \
+                   r.started_at_ms, r.subject, r.input_tokens, r.output_tokens, r.cost_micros \
+                   FROM request_records r WHERE r.started_at_ms >= ?) \
+             WHERE sid IS NOT NULL \
+             GROUP BY sid ORDER BY MAX(started_at_ms) DESC, sid LIMIT 1000",
         )
         .bind(since_ms)
         .fetch_all(&self.pool)
@@ -211,7 +220,15 @@ impl SqliteStore {
             q.push(" AND started_at_ms >= ").push_bind(since);
         }
         if let Some(session) = &filter.session_id {
-            q.push(" AND session_id = ").push_bind(session);
+            q.push(" AND (session_id = ")
+                .push_bind(session)
+                .push(
+                    " OR ((session_id IS NULL OR session_id = response_id) \
+                     AND response_id IN (SELECT response_id FROM audit_events \
+                     WHERE response_id IS NOT NULL AND session_id = ",
+                )
+                .push_bind(session)
+                .push(")))");
         }
         q.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(i64::from(filter.limit.unwrap_or(1000)));

@@ -23,9 +23,9 @@ use crate::{
 };
 
 const EVENT_COLUMNS: &str = "event_id, time_ms, action, subject, issuer, groups_json, key_id, \
-    client_addr, target, status, detail_json";
+    client_addr, target, status, detail_json, session_id, response_id";
 
-/// SQLite binds at most 32766 parameters; 14 per event row.
+/// SQLite binds at most 32766 parameters; 16 per event row.
 const EVENTS_PER_STATEMENT: usize = 1000;
 
 fn event_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
@@ -45,6 +45,8 @@ fn event_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
         status: row.try_get("status")?,
         detail: serde_json::from_str(&detail)
             .map_err(|e| StoreError::Corrupt(format!("detail_json: {e}")))?,
+        session_id: row.try_get("session_id")?,
+        response_id: row.try_get("response_id")?,
     })
 }
 
@@ -77,6 +79,8 @@ async fn insert_events(
                     .push_bind(&e.target)
                     .push_bind(&e.status)
                     .push_bind(serde_json::to_string(&e.detail).unwrap_or_default())
+                    .push_bind(&e.session_id)
+                    .push_bind(&e.response_id)
                     .push_bind(prev.as_slice())
                     .push_bind(hash.as_slice());
             },
@@ -306,6 +310,14 @@ impl RecordStore for SqliteStore {
         if anchored.is_some_and(|a| a >= cp.seq) {
             return Ok(0);
         }
+        // The pruned calls' recorded bodies go with them.
+        sqlx::query(
+            "DELETE FROM request_bodies WHERE request_id IN \
+             (SELECT request_id FROM request_records WHERE seq <= ?)",
+        )
+        .bind(cp.seq)
+        .execute(&mut *tx)
+        .await?;
         let mut pruned = 0;
         for table in ["request_records", "audit_events"] {
             pruned += sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE seq <= ?")))
@@ -343,6 +355,12 @@ impl RecordStore for SqliteStore {
         if let Some(since) = filter.since_ms {
             q.push(" AND time_ms >= ").push_bind(since);
         }
+        if let Some(session) = &filter.session_id {
+            q.push(" AND session_id = ").push_bind(session);
+        }
+        if let Some(target) = &filter.target {
+            q.push(" AND target = ").push_bind(target);
+        }
         q.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(i64::from(filter.limit.unwrap_or(1000)));
         let rows = q.build().fetch_all(&self.pool).await?;
@@ -368,5 +386,13 @@ impl RecordStore for SqliteStore {
 
     async fn sessions(&self, since_ms: i64) -> Result<Vec<SessionRow>, StoreError> {
         self.sessions_impl(since_ms).await
+    }
+
+    async fn export_cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.export_cursor_impl(name).await
+    }
+
+    async fn save_export_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
+        self.save_export_cursor_impl(name, seq).await
     }
 }

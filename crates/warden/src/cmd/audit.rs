@@ -114,13 +114,32 @@ async fn verify(
         } => {
             let (head_seq, head_hash) =
                 head.map_or((None, None), |(s, h)| (Some(s), Some(hex(&h))));
+            // The chain holds; recorded bodies are held to its records.
+            let bodies = trail::verify_bodies(&*store).await?;
+            if let Some(p) = bodies.problems.first() {
+                if json {
+                    println!(
+                        "{}",
+                        json!({"intact": false, "seq": p.seq, "request_id": p.request_id,
+                               "reason": p.reason, "body_problems": bodies.problems})
+                    );
+                }
+                anyhow::bail!(
+                    "recorded body of request {} (seq {}) broken: {}; {} problem(s) in all",
+                    p.request_id,
+                    p.seq.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                    p.reason,
+                    bodies.problems.len()
+                );
+            }
             if json {
                 println!(
                     "{}",
                     json!({"intact": true, "events": events, "unchained": unchained,
                            "head_seq": head_seq, "head_hash": head_hash,
                            "checkpoint_seq": expected.map(|(s, _)| s),
-                           "pruned_through": anchor.as_ref().map(|a| a.seq)})
+                           "pruned_through": anchor.as_ref().map(|a| a.seq),
+                           "bodies_checked": bodies.checked})
                 );
             } else {
                 println!("intact: {events} chained entries");
@@ -136,6 +155,12 @@ async fn verify(
                     println!(
                         "        pruned through seq {}: verified from that checkpoint",
                         a.seq
+                    );
+                }
+                if bodies.checked > 0 {
+                    println!(
+                        "        {} recorded bodies match their records",
+                        bodies.checked
                     );
                 }
                 if let (Some(seq), Some(hash)) = (head_seq, head_hash) {
@@ -227,23 +252,14 @@ async fn export(
         let Some(last) = rows.last() else { break };
         after = last.seq;
         for row in rows {
-            let (kind, time_ms, body) = match &row.entry {
-                Entry::Request(r) => ("request", r.started_at_ms, json!({ "record": r })),
-                Entry::Event(e) => ("event", e.time_ms, json!({ "event": e })),
+            let time_ms = match &row.entry {
+                Entry::Request(r) => r.started_at_ms,
+                Entry::Event(e) => e.time_ms,
             };
             if since_ms.is_some_and(|s| time_ms < s) {
                 continue;
             }
-            let mut line = json!({
-                "seq": row.seq,
-                "kind": kind,
-                "hash": row.hash.as_deref().map(hex),
-                "prev_hash": row.prev_hash.as_deref().map(hex),
-            });
-            if let (Some(line), serde_json::Value::Object(body)) = (line.as_object_mut(), body) {
-                line.extend(body);
-            }
-            writeln!(out, "{line}")?;
+            writeln!(out, "{}", warden_store::export::line(&row))?;
         }
     }
     out.flush()?;

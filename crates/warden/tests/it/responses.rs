@@ -240,5 +240,30 @@ async fn calls_are_grouped_into_sessions_by_header_and_by_responses_chain() {
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
     assert_eq!(shown.len(), 3);
-    assert_eq!(shown[0]["response_id"], json!(first), "oldest first");
+    assert!(shown.iter().all(|l| l["kind"] == "call"), "{show}");
+    assert_eq!(
+        shown[0]["record"]["response_id"],
+        json!(first),
+        "oldest first"
+    );
+}
+
+#[tokio::test]
+async fn a_conversation_is_a_session() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    for conversation in [json!("conv_abc"), json!({"id": "conv_abc"})] {
+        let body = json!({"model": "gpt-4o", "input": "hi", "conversation": conversation});
+        assert_eq!(post_responses(&w, &alice, &body).await.status(), 200);
+    }
+    let bad = json!({"model": "gpt-4o", "input": "hi", "conversation": 7});
+    let err = expect_error(post_responses(&w, &alice, &bad).await, 400, "invalid_type").await;
+    assert_eq!(err["error"]["param"], "conversation");
+    let records = w.gw.wait_records(3).await.expect("records");
+    let sessions: Vec<Option<&str>> = records
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.session_id.as_deref())
+        .collect();
+    assert_eq!(sessions, [Some("conv_abc"), Some("conv_abc")]);
 }

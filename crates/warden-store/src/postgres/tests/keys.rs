@@ -99,6 +99,7 @@ async fn keys_insert_find_revoke_with_their_events_in_the_chain() {
             action_prefix: Some("key.rev".into()),
             since_ms: Some(0),
             limit: Some(5),
+            ..EventFilter::default()
         })
         .await
         .expect("events");

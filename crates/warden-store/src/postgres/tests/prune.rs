@@ -198,3 +198,28 @@ async fn the_anchor_holds_against_late_prunes_and_old_checkpoints() {
     let (store, key) = chained(&db).await;
     crate::test_records::anchor_holds_against_late_prunes_and_old_checkpoints(&store, &key).await;
 }
+
+#[tokio::test]
+async fn trace_spans_join_calls_to_their_session() {
+    let db = TestDb::new().await;
+    crate::test_records::trace_spans_join_calls_to_their_session(&db.store().await).await;
+}
+
+#[tokio::test]
+async fn bodies_are_checked_against_their_records_and_pruned_with_them() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    crate::test_records::bodies_round_trip_and_are_checked(&store).await;
+    sqlx::query("UPDATE request_bodies SET response = '\\x00'::bytea WHERE request_id = 'b-good'")
+        .execute(store.pool())
+        .await
+        .expect("tamper");
+    let verdict = crate::trail::verify_bodies(&store).await.expect("verify");
+    assert!(
+        verdict.problems.iter().any(|p| p.request_id == "b-good"
+            && p.reason == "the body differs from the digest its record holds"
+            && p.seq == Some(1)),
+        "{verdict:?}"
+    );
+    crate::test_records::pruning_takes_the_bodies(&store).await;
+}

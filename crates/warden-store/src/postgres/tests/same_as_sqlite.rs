@@ -25,6 +25,8 @@ fn entry(i: usize) -> Entry {
             target: Some(format!("k{i}")),
             status: "ok".into(),
             detail: BTreeMap::from([("n".to_owned(), i.to_string())]),
+            session_id: i.is_multiple_of(2).then(|| format!("s{}", i % 4)),
+            response_id: i.is_multiple_of(4).then(|| format!("resp_{i}")),
         });
     }
     let tokens = u64::try_from(i).expect("fits") * 10 + 1;
@@ -111,6 +113,15 @@ async fn both_stores_read_back_the_same() {
             action_prefix: Some("key.".into()),
             since_ms: Some(1_700_000_000_050),
             limit: Some(7),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            session_id: Some("s2".into()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            target: Some("k4".into()),
+            ..EventFilter::default()
         },
     ] {
         assert_eq!(

@@ -1,0 +1,97 @@
+//! Session recording on SQLite: the `request_bodies` table (see
+//! [`crate::bodies`]).
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::SqliteStore;
+use crate::StoreError;
+use crate::bodies::{BodyRow, BodyStore, CallBody};
+
+/// 7 binds per row, well under SQLite's 32766.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+fn from_row(row: &SqliteRow) -> Result<CallBody, StoreError> {
+    let chunks: String = row.try_get("chunk_us")?;
+    Ok(CallBody {
+        request_id: row.try_get("request_id")?,
+        time_ms: row.try_get("time_ms")?,
+        request: row.try_get("request")?,
+        request_truncated: row.try_get("request_truncated")?,
+        response: row.try_get("response")?,
+        response_truncated: row.try_get("response_truncated")?,
+        chunk_us: serde_json::from_str(&chunks)
+            .map_err(|e| StoreError::Corrupt(format!("chunk_us: {e}")))?,
+    })
+}
+
+const BODY_COLUMNS: &str = "b.request_id, b.time_ms, b.request, b.request_truncated, b.response, \
+    b.response_truncated, b.chunk_us";
+
+#[async_trait]
+impl BodyStore for SqliteStore {
+    async fn put_bodies(&self, bodies: &[CallBody]) -> Result<(), StoreError> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in bodies.chunks(ROWS_PER_STATEMENT) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT OR IGNORE INTO request_bodies (request_id, time_ms, request, \
+                 request_truncated, response, response_truncated, chunk_us) ",
+            );
+            q.push_values(chunk, |mut b, body| {
+                b.push_bind(&body.request_id)
+                    .push_bind(body.time_ms)
+                    .push_bind(&body.request)
+                    .push_bind(body.request_truncated)
+                    .push_bind(&body.response)
+                    .push_bind(body.response_truncated)
+                    .push_bind(serde_json::to_string(&body.chunk_us).unwrap_or_default());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn body(&self, request_id: &str) -> Result<Option<CallBody>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {BODY_COLUMNS} FROM request_bodies b WHERE b.request_id = ?"
+        )))
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn prune_bodies(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM request_bodies WHERE time_ms < ?")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn body_page(&self, after_id: &str, limit: i64) -> Result<Vec<BodyRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {BODY_COLUMNS}, r.seq, r.body_sha256 FROM request_bodies b \
+             LEFT JOIN request_records r ON r.request_id = b.request_id \
+             WHERE b.request_id > ? ORDER BY b.request_id LIMIT ?"
+        )))
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(BodyRow {
+                    seq: row.try_get("seq")?,
+                    recorded_digest: row.try_get("body_sha256")?,
+                    body: from_row(row)?,
+                })
+            })
+            .collect()
+    }
+}
