@@ -40,6 +40,71 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     #[serde(default)]
     pub traces: RawTraces,
+    /// Absent: no call needs approval, and an `@approval` annotation is an
+    /// error.
+    pub approvals: Option<RawApprovals>,
+}
+
+/// Just-in-time approval.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApprovals {
+    /// Members of these groups may decide (required; rules may narrow).
+    pub approver_groups: Option<Vec<String>>,
+    /// How long a held call waits for a decision (default 9m30s).
+    #[serde(default, with = "humantime_serde")]
+    pub hold: Option<Duration>,
+    /// How long an approval asked for in async mode stays pending, and an
+    /// approved one stays usable (default 1h).
+    #[serde(default, with = "humantime_serde")]
+    pub expiry: Option<Duration>,
+    /// Streaming callers held this long get SSE comment keep-alives from
+    /// then on, at this interval (default 15s).
+    #[serde(default, with = "humantime_serde")]
+    pub keepalive: Option<Duration>,
+    /// The longest grant an approver may give (default 24h).
+    #[serde(default, with = "humantime_serde")]
+    pub max_grant: Option<Duration>,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RawApprovalRule>,
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<RawApprovalWebhook>,
+}
+
+/// When calls need approval. Every condition given must hold; a rule with
+/// none covers every call of its groups.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApprovalRule {
+    pub id: String,
+    /// Callers in any of these groups (default: everyone).
+    pub groups: Option<Vec<String>>,
+    /// Model globs.
+    pub models: Option<Vec<String>>,
+    /// Endpoint kinds.
+    pub endpoints: Option<Vec<String>>,
+    /// The request offers a tool matching one of these globs.
+    pub tools: Option<Vec<String>>,
+    /// The estimated cost is at least this many USD.
+    pub min_cost_usd: Option<f64>,
+    /// Only outside these UTC hours, `"HH:MM-HH:MM"` (weekends are outside).
+    pub outside_hours: Option<String>,
+    /// Distinct approvals needed (default 1).
+    pub quorum: Option<u32>,
+    /// Who decides for this rule (default: `approvals.approver_groups`).
+    pub approver_groups: Option<Vec<String>>,
+    /// `hold` (default) or `async`.
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApprovalWebhook {
+    pub url: String,
+    /// `generic` (default: JSON, HMAC-signed) or `slack`.
+    pub format: Option<String>,
+    /// Environment variable holding the HMAC key (generic; optional).
+    pub secret_env: Option<String>,
 }
 
 /// Agent traces sent to `POST /v1/traces/ingest`.

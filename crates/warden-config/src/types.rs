@@ -30,6 +30,55 @@ pub struct Config {
     /// `None` without an `[admin]` section: no admin API at all.
     pub admin: Option<AdminConfig>,
     pub traces: TracesConfig,
+    /// `None` without `[approvals]`.
+    pub approvals: Option<ApprovalsConfig>,
+}
+
+/// Just-in-time approval (`[approvals]`).
+#[derive(Debug, Clone)]
+pub struct ApprovalsConfig {
+    pub approver_groups: Vec<String>,
+    pub hold: Duration,
+    pub expiry: Duration,
+    pub keepalive: Duration,
+    pub max_grant: Duration,
+    pub rules: Vec<ApprovalRule>,
+    pub webhooks: Vec<ApprovalWebhook>,
+}
+
+impl ApprovalsConfig {
+    pub fn rule(&self, id: &str) -> Option<&ApprovalRule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApprovalRule {
+    pub id: String,
+    pub groups: Option<Vec<String>>,
+    pub models: Option<Vec<String>>,
+    pub endpoints: Option<Vec<warden_core::EndpointKind>>,
+    pub tools: Option<Vec<String>>,
+    pub min_cost_usd_micros: Option<u64>,
+    /// UTC minutes of the day, `[from, to)`, Monday to Friday.
+    pub outside_hours: Option<(u16, u16)>,
+    pub quorum: u32,
+    pub approver_groups: Vec<String>,
+    pub mode: warden_core::approval::ApprovalMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    Generic,
+    Slack,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApprovalWebhook {
+    /// May carry a token (Slack's URLs do): never shown.
+    pub url: SecretString,
+    pub format: WebhookFormat,
+    pub secret: Option<SecretString>,
 }
 
 /// Agent traces sent to Warden (`POST /v1/traces/ingest`).

@@ -125,6 +125,7 @@ pub fn validate(
     let traces = TracesConfig {
         forward: raw.traces.forward,
     };
+    let approvals = raw.approvals.map(|a| approvals(&cx, a)).transpose()?;
     if issuers.is_empty() && !raw.keys.enabled {
         return Err(cx.invalid(
             "keys.enabled",
@@ -149,6 +150,186 @@ pub fn validate(
         audit,
         admin,
         traces,
+        approvals,
+    })
+}
+
+/// Group names as given: literal, not empty, no wildcards.
+fn group_names(cx: &Ctx, key: &str, groups: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    if groups.is_empty() {
+        return Err(cx.invalid(key, "must name at least one group"));
+    }
+    if let Some(g) = groups
+        .iter()
+        .find(|g| g.trim().is_empty() || g.contains('*'))
+    {
+        return Err(cx.invalid(
+            key,
+            format!("`{g}`: a group name, not empty and without wildcards"),
+        ));
+    }
+    Ok(groups)
+}
+
+/// `"HH:MM-HH:MM"` as minutes of the day.
+fn hours(text: &str) -> Option<(u16, u16)> {
+    let minute = |t: &str| -> Option<u16> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    };
+    let (from, to) = text.split_once('-')?;
+    let (from, to) = (minute(from)?, minute(to)?);
+    (from < to).then_some((from, to))
+}
+
+fn approvals(cx: &Ctx, raw: RawApprovals) -> Result<ApprovalsConfig, ConfigError> {
+    let Some(groups) = raw.approver_groups else {
+        return Err(cx.invalid(
+            "approvals.approver_groups",
+            "required: the groups whose members may approve calls",
+        ));
+    };
+    let approver_groups = group_names(cx, "approvals.approver_groups", groups)?;
+    let hold = raw.hold.unwrap_or(Duration::from_secs(570));
+    if hold < Duration::from_millis(100) || hold > Duration::from_secs(3600) {
+        return Err(cx.invalid("approvals.hold", "must be 100ms to 1h"));
+    }
+    let expiry = raw.expiry.unwrap_or(Duration::from_secs(3600));
+    if expiry < hold {
+        return Err(cx.invalid("approvals.expiry", "must be at least approvals.hold"));
+    }
+    let keepalive = raw.keepalive.unwrap_or(Duration::from_secs(15));
+    if keepalive < Duration::from_millis(50) {
+        return Err(cx.invalid("approvals.keepalive", "must be at least 50ms"));
+    }
+    let max_grant = raw.max_grant.unwrap_or(Duration::from_secs(24 * 3600));
+    let mut rules = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (i, r) in raw.rules.into_iter().enumerate() {
+        let key = |k: &str| format!("approvals.rule[{i}].{k}");
+        if r.id.is_empty() || !ids.insert(r.id.clone()) {
+            return Err(cx.invalid(key("id"), "must be unique and non-empty"));
+        }
+        let endpoints = r
+            .endpoints
+            .map(|list| {
+                list.iter()
+                    .map(|e| {
+                        EndpointKind::parse(e).ok_or_else(|| {
+                            cx.invalid(key("endpoints"), format!("`{e}` is not an endpoint kind"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let min_cost_usd_micros = match r.min_cost_usd {
+            None => None,
+            Some(usd) if (0.0..1e9).contains(&usd) =>
+            {
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "checked finite, non-negative and below 1e9 USD"
+                )]
+                Some((usd * 1e6).round() as u64)
+            }
+            Some(_) => {
+                return Err(cx.invalid(key("min_cost_usd"), "must be a non-negative number of USD"));
+            }
+        };
+        let outside_hours = r
+            .outside_hours
+            .map(|h| {
+                hours(&h).ok_or_else(|| {
+                    cx.invalid(
+                        key("outside_hours"),
+                        format!("`{h}`: use \"HH:MM-HH:MM\" (UTC), from before to"),
+                    )
+                })
+            })
+            .transpose()?;
+        let quorum = r.quorum.unwrap_or(1);
+        if !(1..=10).contains(&quorum) {
+            return Err(cx.invalid(key("quorum"), "must be 1 to 10"));
+        }
+        let groups = r
+            .groups
+            .map(|g| group_names(cx, &key("groups"), g))
+            .transpose()?;
+        let rule_approvers = match r.approver_groups {
+            None => approver_groups.clone(),
+            Some(g) => group_names(cx, &key("approver_groups"), g)?,
+        };
+        let mode = match r.mode.as_deref() {
+            None | Some("hold") => warden_core::approval::ApprovalMode::Hold,
+            Some("async") => warden_core::approval::ApprovalMode::Async,
+            Some(other) => {
+                return Err(
+                    cx.invalid(key("mode"), format!("`{other}`: use \"hold\" or \"async\""))
+                );
+            }
+        };
+        rules.push(ApprovalRule {
+            id: r.id,
+            groups,
+            models: r.models,
+            endpoints,
+            tools: r.tools,
+            min_cost_usd_micros,
+            outside_hours,
+            quorum,
+            approver_groups: rule_approvers,
+            mode,
+        });
+    }
+    let mut webhooks = Vec::new();
+    for (i, w) in raw.webhooks.into_iter().enumerate() {
+        let key = |k: &str| format!("approvals.webhook[{i}].{k}");
+        let parsed = w.url.parse::<http::Uri>().ok();
+        let usable = parsed.as_ref().is_some_and(|u| {
+            matches!(u.scheme_str(), Some("http" | "https"))
+                && u.host().is_some_and(|h| !h.is_empty())
+        });
+        if !usable || w.url.contains(char::is_whitespace) {
+            return Err(cx.invalid(key("url"), "is not an http(s) URL with a host"));
+        }
+        let format = match w.format.as_deref() {
+            None | Some("generic") => WebhookFormat::Generic,
+            Some("slack") => WebhookFormat::Slack,
+            Some(other) => {
+                return Err(cx.invalid(
+                    key("format"),
+                    format!("`{other}`: use \"generic\" or \"slack\""),
+                ));
+            }
+        };
+        let secret = match w.secret_env {
+            None => None,
+            Some(var) => match (cx.env)(&var) {
+                Some(v) if v.trim().len() >= 16 => Some(SecretString::from(v.trim().to_owned())),
+                _ => {
+                    return Err(cx.invalid(
+                        key("secret_env"),
+                        format!("environment variable `{var}` must hold at least 16 characters"),
+                    ));
+                }
+            },
+        };
+        webhooks.push(ApprovalWebhook {
+            url: SecretString::from(w.url),
+            format,
+            secret,
+        });
+    }
+    Ok(ApprovalsConfig {
+        approver_groups,
+        hold,
+        expiry,
+        keepalive,
+        max_grant,
+        rules,
+        webhooks,
     })
 }
 

@@ -5,6 +5,7 @@
 //! decided, what gets recorded) so that identity, policy, the store and the data
 //! path agree on them without depending on one another.
 
+pub mod approval;
 pub mod endpoint;
 pub mod event;
 pub mod principal;

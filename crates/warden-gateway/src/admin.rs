@@ -124,9 +124,11 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(gw: &Arc<Gateway>) -> Rou
 /// The admin API alone, for its own listener: anything outside
 /// `/admin/v1/` is a plain 404.
 pub(crate) fn app(gw: &Arc<Gateway>) -> Router {
-    routes(gw).fallback(|request: Request| async move {
-        unknown(request.method(), request.uri()).into_response()
-    })
+    routes(gw)
+        .merge(crate::approvals::api::routes(gw))
+        .fallback(|request: Request| async move {
+            unknown(request.method(), request.uri()).into_response()
+        })
 }
 
 fn unknown(method: &Method, uri: &Uri) -> GatewayError {

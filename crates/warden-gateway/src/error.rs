@@ -11,6 +11,8 @@ use warden_identity::IdentityError;
 use warden_limits::LimitError;
 use warden_policy::DenyReason;
 
+use warden_core::approval::DecideError;
+
 use crate::probe::ProbeError;
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,34 @@ pub enum GatewayError {
     BodyNotFound(String),
     #[error("the audit trail is being verified by another call; retry when it is done")]
     VerifyInProgress,
+    /// The call needs approval and the caller asked not to wait (async
+    /// mode): retry with `X-Warden-Approval: <id>` once it is approved.
+    #[error(
+        "this call needs approval (rule `{rule}`); approval {id} was requested. Retry with the header `X-Warden-Approval: {id}` once it is approved"
+    )]
+    ApprovalRequired { id: String, rule: String },
+    #[error("approval {id} was denied{}", .comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default())]
+    ApprovalDenied { id: String, comment: Option<String> },
+    #[error("approval {id} expired before anyone decided it")]
+    ApprovalExpired { id: String },
+    #[error("approval {id} is still pending; retry when it is approved")]
+    ApprovalPending { id: String },
+    #[error(
+        "approval {id} was given for another call (or another caller, or an older policy); it releases only the call it was shown for"
+    )]
+    ApprovalMismatch { id: String },
+    #[error("approval {id} was already used: it releases one call")]
+    ApprovalUsed { id: String },
+    #[error("no approval with id '{0}'")]
+    ApprovalNotFound(String),
+    /// Deciding: refused by the approval rules.
+    #[error("{0}")]
+    Decide(#[from] warden_core::approval::DecideError),
+    #[error("no active grant with id '{0}'")]
+    GrantNotFound(String),
+    /// Deciding: a body that is not `{"comment"?, "grant"?}`.
+    #[error("invalid decision: {0}")]
+    BadDecision(String),
     /// `POST /v1/traces/ingest`: a batch that is not the exporter's shape.
     #[error("invalid trace batch: {0}")]
     BadTraceBatch(String),
@@ -133,9 +163,22 @@ impl GatewayError {
             GatewayError::SessionNotFound(_) | GatewayError::BodyNotFound(_) => {
                 StatusCode::NOT_FOUND
             }
-            GatewayError::BadQuery { .. } | GatewayError::BadTraceBatch(_) => {
-                StatusCode::BAD_REQUEST
+            GatewayError::BadQuery { .. }
+            | GatewayError::BadTraceBatch(_)
+            | GatewayError::BadDecision(_) => StatusCode::BAD_REQUEST,
+            GatewayError::ApprovalRequired { .. }
+            | GatewayError::ApprovalDenied { .. }
+            | GatewayError::ApprovalExpired { .. }
+            | GatewayError::ApprovalPending { .. }
+            | GatewayError::ApprovalMismatch { .. }
+            | GatewayError::ApprovalUsed { .. } => StatusCode::FORBIDDEN,
+            GatewayError::ApprovalNotFound(_) | GatewayError::GrantNotFound(_) => {
+                StatusCode::NOT_FOUND
             }
+            GatewayError::Decide(e) => match e {
+                DecideError::NotApprover | DecideError::SelfApproval => StatusCode::FORBIDDEN,
+                DecideError::AlreadyDecided | DecideError::NotPending(..) => StatusCode::CONFLICT,
+            },
             GatewayError::VerifyInProgress => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Limited(e) => match e {
                 LimitError::Exceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -181,6 +224,21 @@ impl GatewayError {
             GatewayError::BodyNotFound(_) => "body_not_found",
             GatewayError::VerifyInProgress => "verify_in_progress",
             GatewayError::BadTraceBatch(_) => "invalid_trace_batch",
+            GatewayError::ApprovalRequired { .. } => "approval_required",
+            GatewayError::ApprovalDenied { .. } => "approval_denied",
+            GatewayError::ApprovalExpired { .. } => "approval_expired",
+            GatewayError::ApprovalPending { .. } => "approval_pending",
+            GatewayError::ApprovalMismatch { .. } => "approval_mismatch",
+            GatewayError::ApprovalUsed { .. } => "approval_used",
+            GatewayError::ApprovalNotFound(_) => "approval_not_found",
+            GatewayError::GrantNotFound(_) => "grant_not_found",
+            GatewayError::BadDecision(_) => "invalid_request_error",
+            GatewayError::Decide(e) => match e {
+                DecideError::NotApprover => "not_an_approver",
+                DecideError::SelfApproval => "self_approval",
+                DecideError::AlreadyDecided => "already_decided",
+                DecideError::NotPending(..) => "approval_not_pending",
+            },
         }
     }
 
@@ -191,7 +249,14 @@ impl GatewayError {
             GatewayError::Identity(_) => "authentication_error",
             GatewayError::Denied { .. }
             | GatewayError::ContentBlocked { .. }
-            | GatewayError::AdminForbidden => "permission_error",
+            | GatewayError::AdminForbidden
+            | GatewayError::ApprovalRequired { .. }
+            | GatewayError::ApprovalDenied { .. }
+            | GatewayError::ApprovalExpired { .. }
+            | GatewayError::ApprovalPending { .. }
+            | GatewayError::ApprovalMismatch { .. }
+            | GatewayError::ApprovalUsed { .. }
+            | GatewayError::Decide(_) => "permission_error",
             GatewayError::UnknownEndpoint { .. }
             | GatewayError::ModelNotFound(_)
             | GatewayError::BodyTooLarge { .. }
@@ -203,6 +268,9 @@ impl GatewayError {
             | GatewayError::BadSession
             | GatewayError::BadQuery { .. }
             | GatewayError::BadTraceBatch(_)
+            | GatewayError::BadDecision(_)
+            | GatewayError::ApprovalNotFound(_)
+            | GatewayError::GrantNotFound(_)
             | GatewayError::SessionNotFound(_)
             | GatewayError::BodyNotFound(_) => "invalid_request_error",
             GatewayError::VerifyInProgress => "rate_limit_error",
@@ -218,6 +286,19 @@ impl GatewayError {
                 LimitError::PriceUnknown(_) => "permission_error",
                 LimitError::Unavailable => "server_error",
             },
+        }
+    }
+
+    /// The approval an error is about.
+    pub fn approval_id(&self) -> Option<&str> {
+        match self {
+            GatewayError::ApprovalRequired { id, .. }
+            | GatewayError::ApprovalDenied { id, .. }
+            | GatewayError::ApprovalExpired { id }
+            | GatewayError::ApprovalPending { id }
+            | GatewayError::ApprovalMismatch { id }
+            | GatewayError::ApprovalUsed { id } => Some(id),
+            _ => None,
         }
     }
 
@@ -246,6 +327,10 @@ struct Inner<'a> {
     kind: &'a str,
     param: Option<&'a str>,
     code: &'a str,
+    /// The approval an approval error is about (an extra field: SDKs keep
+    /// it in the error's body).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval_id: Option<&'a str>,
 }
 
 impl IntoResponse for GatewayError {
@@ -256,6 +341,7 @@ impl IntoResponse for GatewayError {
                 kind: self.kind(),
                 param: self.param(),
                 code: self.code(),
+                approval_id: self.approval_id(),
             },
         };
         let mut resp = (self.status(), axum::Json(body)).into_response();
@@ -274,6 +360,12 @@ impl IntoResponse for GatewayError {
             | GatewayError::StoreUnavailable
             | GatewayError::Limited(LimitError::Unavailable) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            GatewayError::ApprovalRequired { id, .. } | GatewayError::ApprovalPending { id } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+                if let Ok(v) = HeaderValue::from_str(id) {
+                    headers.insert("x-warden-approval", v);
+                }
             }
             GatewayError::Limited(LimitError::Exceeded {
                 retry_after_ms,

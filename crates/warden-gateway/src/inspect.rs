@@ -36,7 +36,7 @@ use crate::error::GatewayError;
 use crate::exchange::RecordGuard;
 
 /// Where the text lives in an endpoint's JSON body; `None`: it carries none.
-fn shape(kind: EndpointKind) -> Option<Shape> {
+pub(crate) fn shape(kind: EndpointKind) -> Option<Shape> {
     match kind {
         EndpointKind::ChatCompletions => Some(Shape::Chat),
         EndpointKind::Responses => Some(Shape::Responses),

@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod analyzer;
+pub mod approvals;
 pub mod error;
 pub mod exchange;
 pub mod inspect;
@@ -74,6 +75,10 @@ pub struct Gateway {
     pub owners: Arc<owners::ResponseOwners>,
     /// The sessions recent agent traces were filed under (see `traces`).
     pub traces: traces::TraceSessions,
+    /// `None` without `[approvals]`.
+    pub approvals: Option<Arc<approvals::Approvals>>,
+    /// Time for approvals and grants (tests move it).
+    pub clock: Arc<dyn warden_limits::Clock>,
 }
 
 /// Why the gateway could not be built from a config.
@@ -99,6 +104,8 @@ pub enum BuildError {
     },
     #[error("audit.checkpoint_webhook: cannot set up an HTTP client: {0}")]
     AuditWebhook(String),
+    #[error("approvals.webhook: cannot set up an HTTP client: {0}")]
+    Approvals(String),
     #[error("audit.export.webhook: {0}")]
     AuditExport(String),
     #[error("policy `{policy}`: @{key}(\"{name}\") names no {what} in the config")]
@@ -295,6 +302,14 @@ pub fn check_obligations(policy: &PolicyEngine, config: &Config) -> Result<(), B
                     config.content.rules.iter().any(|r| r.id == name),
                     "[[content.rule]] id",
                 )
+            } else if key == "approval" {
+                (
+                    config
+                        .approvals
+                        .as_ref()
+                        .is_some_and(|a| a.rule(&name).is_some()),
+                    "[[approvals.rule]] id",
+                )
             } else {
                 let profile = config.pii.profiles.get(&name);
                 if key == "mask_output"
@@ -333,6 +348,15 @@ impl Gateway {
         config: Arc<Config>,
         store: Arc<dyn Store>,
     ) -> Result<(Arc<Gateway>, RecordWriter), BuildError> {
+        Gateway::with_clock(config, store, Arc::new(warden_limits::SystemClock)).await
+    }
+
+    /// [`Gateway::new`] with its own clock (tests move time for grants).
+    pub async fn with_clock(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn warden_limits::Clock>,
+    ) -> Result<(Arc<Gateway>, RecordWriter), BuildError> {
         let policy = PolicyEngine::new(&config.policy)?;
         check_obligations(&policy, &config)?;
         let limits = build_limiter(&config).await?;
@@ -348,6 +372,8 @@ impl Gateway {
         let identity = Identity::new(&config, key_store);
         let record_store: Arc<dyn warden_store::RecordStore> = store.clone();
         let durable = config.audit.durability == warden_config::Durability::Fsync;
+        let approvals = approvals::Approvals::new(&config, Arc::clone(&clock))
+            .map_err(BuildError::Approvals)?;
         let body_store: Arc<dyn warden_store::bodies::BodyStore> = store.clone();
         start_body_pruning(&config, Arc::clone(&body_store));
         let (records, writer) = RecordSink::start(Arc::clone(&record_store), body_store, durable);
@@ -378,7 +404,12 @@ impl Gateway {
             analyzer,
             owners: Arc::default(),
             traces: traces::TraceSessions::default(),
+            approvals,
+            clock,
         };
+        if let Some(ap) = &gw.approvals {
+            ap.start_poller(Arc::clone(&gw.store));
+        }
         Ok((Arc::new(gw), writer))
     }
 
@@ -390,8 +421,9 @@ impl Gateway {
             .admin
             .as_ref()
             .is_some_and(|a| a.listen.is_none());
-        let admin = if on_main {
-            admin::routes(self)
+        // The approvers' API lives beside the admin API, on its listener.
+        let admin = if on_main || self.config.admin.is_none() {
+            admin::routes(self).merge(approvals::api::routes(self))
         } else {
             Router::new()
         };
@@ -503,7 +535,8 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
     }
     // Everything logged while handling this request carries its id.
     let span = tracing::info_span!("request", request_id = %request_id);
-    let result = pipeline::run(&gw, &parts, body, &mut guard)
+    let (held, _) = tokio::sync::watch::channel(None);
+    let result = pipeline::run(&gw, &parts, body, &mut guard, &held)
         .instrument(span)
         .await;
     let id_value = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
@@ -558,7 +591,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
 /// Waits until the request's record is committed before its response goes
 /// out (with durability on). If the trail cannot take it in time the caller
 /// is refused instead: no answer leaves Warden unrecorded.
-async fn committed(
+pub(crate) async fn committed(
     commit: Option<records::Committed>,
     timeout: std::time::Duration,
 ) -> Result<(), GatewayError> {

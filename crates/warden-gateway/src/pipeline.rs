@@ -19,6 +19,7 @@ use warden_limits::{LimitRequest, Ticket};
 use warden_policy::{Obligations, PolicyRequest, Resource};
 
 use crate::Gateway;
+use crate::approvals;
 use crate::error::GatewayError;
 use crate::exchange::RecordGuard;
 use crate::inspect;
@@ -68,6 +69,7 @@ pub async fn run(
     parts: &Parts,
     body: Body,
     guard: &mut RecordGuard,
+    held: &tokio::sync::watch::Sender<Option<String>>,
 ) -> Result<Reply, GatewayError> {
     let (sub_path, route) = route(parts)?;
     guard.set_endpoint(route.kind.as_str());
@@ -161,6 +163,25 @@ pub async fn run(
         }
         _ => (None, None),
     };
+    // Stage 5b: a human's approval, when policy asks for one.
+    if gw.approvals.is_some() {
+        let call = approvals::Call {
+            headers: &parts.headers,
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            principal: &principal,
+            obligations: &obligations,
+            endpoint: route.kind,
+            model: model.as_deref(),
+            connection: upstream.name(),
+            stream: body_probe.as_ref().is_some_and(|p| p.stream),
+            tools: body_probe.as_ref().map_or(&[], |p| p.tools.as_slice()),
+            max_output_tokens: max_output,
+            body: json.as_ref(),
+            session: session.as_deref(),
+        };
+        approvals::gate(gw, call, guard, held).await?;
+    }
     let ticket = admit(
         gw,
         &principal,

@@ -72,7 +72,9 @@ pub struct Verdict {
 ///
 /// - `@mask("<profile>")`: mask the request with this `[pii]` profile;
 /// - `@mask_output("<profile>")`: mask the model's answer with it;
-/// - `@content_rules("<id>, <id>")`: also check these `[[content.rule]]`s.
+/// - `@content_rules("<id>, <id>")`: also check these `[[content.rule]]`s;
+/// - `@approval("<id>")`: the call waits for the approval this
+///   `[[approvals.rule]]` asks for.
 ///
 /// Names are checked against the config when the gateway starts, so a typo
 /// cannot silently switch masking off.
@@ -81,10 +83,12 @@ pub struct Obligations {
     pub mask: Vec<String>,
     pub mask_output: Vec<String>,
     pub content_rules: Vec<String>,
+    /// `[[approvals.rule]]` ids: the call needs a human's approval first.
+    pub approval: Vec<String>,
 }
 
 /// The annotation keys that carry obligations.
-pub const OBLIGATION_KEYS: [&str; 3] = ["mask", "mask_output", "content_rules"];
+pub const OBLIGATION_KEYS: [&str; 4] = ["mask", "mask_output", "content_rules", "approval"];
 
 fn split_names(value: &str) -> impl Iterator<Item = String> + '_ {
     value
@@ -156,6 +160,7 @@ impl PolicyEngine {
                 ("mask", &mut out.mask),
                 ("mask_output", &mut out.mask_output),
                 ("content_rules", &mut out.content_rules),
+                ("approval", &mut out.approval),
             ] {
                 if let Some(value) = self.policies.annotation(&pid, key) {
                     for name in split_names(value) {

@@ -8,6 +8,7 @@
 //! The store is written to from the data path only through a batching writer
 //! (see `warden-gateway`'s `records` module), never once per request inline.
 
+pub mod approvals;
 pub mod bodies;
 pub mod chain;
 pub mod checkpoint;
@@ -217,7 +218,7 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 }
 
 /// Everything Warden needs from a store.
-pub trait Store: RecordStore + KeyStore + bodies::BodyStore {
+pub trait Store: RecordStore + KeyStore + bodies::BodyStore + approvals::ApprovalStore {
     /// Cheap liveness check for `/readyz`.
     fn is_ready(&self) -> bool;
 }

@@ -292,3 +292,164 @@ where
         "no record of its was pruned"
     );
 }
+
+/// Both stores: approvals change only from the version read, grants are
+/// found for their person until revoked or expired, and every change is in
+/// the trail. `store` is empty.
+pub(crate) async fn approvals_and_grants<S>(store: &S)
+where
+    S: crate::RecordStore + crate::approvals::ApprovalStore,
+{
+    use warden_core::approval::{Approval, ApprovalMode, ApprovalState, CallSummary, Grant};
+    use warden_core::{Actor, AuditEvent};
+    let person = |s: &str, issuer: Option<&str>| Actor {
+        subject: Some(s.into()),
+        issuer: issuer.map(str::to_owned),
+        groups: vec!["interns".into()],
+        ..Actor::default()
+    };
+    let approval = |id: &str, t: i64| Approval {
+        id: id.into(),
+        created_ms: t,
+        expires_ms: t + 1000,
+        state: ApprovalState::Pending,
+        mode: ApprovalMode::Hold,
+        requester: person("intern", Some("https://idp")),
+        rule: "r".into(),
+        summary: CallSummary {
+            model: Some("o3-pro".into()),
+            ..CallSummary::default()
+        },
+        request_hash: "h".into(),
+        policy_version: "p".into(),
+        quorum: 1,
+        approver_groups: vec!["security".into()],
+        decisions: Vec::new(),
+        decided_ms: None,
+        used_ms: None,
+        grant_id: None,
+    };
+    let event = |action: &str, id: &str| AuditEvent::new(action, Actor::default(), Some(id.into()));
+    for (id, t) in [("apr_1", 1), ("apr_2", 2)] {
+        store
+            .create_approval(&approval(id, t), &event("approval.request", id))
+            .await
+            .expect("create");
+    }
+    let (mut a, v) = store.approval("apr_1").await.expect("read").expect("found");
+    assert_eq!((a.state, v), (ApprovalState::Pending, 1));
+    assert_eq!(a.summary.model.as_deref(), Some("o3-pro"));
+    a.state = ApprovalState::Approved;
+    let grant = Grant {
+        id: "grt_1".into(),
+        approval_id: "apr_1".into(),
+        principal: person("intern", Some("https://idp")),
+        models: vec!["o3-pro*".into()],
+        endpoints: vec!["chat.completions".into()],
+        rule: "r".into(),
+        created_ms: 5,
+        expires_ms: 100,
+        revoked_ms: None,
+        created_by: vec![person("sec", None)],
+    };
+    assert!(
+        store
+            .update_approval(&a, v, Some(&grant), &[event("approval.decide", "apr_1")])
+            .await
+            .expect("update")
+    );
+    // A second writer who read version 1 is refused, and changes nothing.
+    let mut stale = a.clone();
+    stale.state = ApprovalState::Denied;
+    assert!(
+        !store
+            .update_approval(&stale, v, None, &[event("approval.decide", "apr_1")])
+            .await
+            .expect("update")
+    );
+    let (now, v2) = store.approval("apr_1").await.expect("read").expect("found");
+    assert_eq!((now.state, v2), (ApprovalState::Approved, 2));
+    let both = store
+        .approvals_in(&["apr_1".into(), "apr_2".into(), "nope".into()])
+        .await
+        .expect("in");
+    assert_eq!(both.len(), 2);
+    let pending = store
+        .list_approvals(Some(ApprovalState::Pending), 10)
+        .await
+        .expect("list");
+    assert_eq!(
+        pending.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["apr_2"]
+    );
+    assert_eq!(store.list_approvals(None, 10).await.expect("list").len(), 2);
+
+    let mine = store
+        .active_grants("intern", Some("https://idp"), 50)
+        .await
+        .expect("grants");
+    assert_eq!(mine, std::slice::from_ref(&grant));
+    assert!(
+        store
+            .active_grants("intern", None, 50)
+            .await
+            .expect("grants")
+            .is_empty()
+    );
+    assert!(
+        store
+            .active_grants("intern", Some("https://idp"), 100)
+            .await
+            .expect("grants")
+            .is_empty(),
+        "expired"
+    );
+    assert!(
+        store
+            .revoke_grant("grt_1", 60, &event("grant.revoke", "grt_1"))
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .revoke_grant("grt_1", 61, &event("grant.revoke", "grt_1"))
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(
+        store
+            .grant("grt_1")
+            .await
+            .expect("grant")
+            .map(|g| g.revoked_ms),
+        Some(Some(60))
+    );
+    assert!(
+        store
+            .active_grants("intern", Some("https://idp"), 61)
+            .await
+            .expect("g")
+            .is_empty()
+    );
+    assert_eq!(store.list_grants(10).await.expect("list").len(), 1);
+    let actions: Vec<String> = store
+        .list_events(&crate::EventFilter::default())
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|(_, e)| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "grant.revoke",
+            "approval.decide",
+            "approval.request",
+            "approval.request"
+        ]
+    );
+    assert!(matches!(
+        crate::trail::verify(store, None).await.expect("verify"),
+        crate::chain::Verdict::Intact { .. }
+    ));
+}

@@ -14,6 +14,10 @@ use warden_gateway::records::RecordWriter;
 use warden_store::{RecordFilter, RecordStore as _, SqliteStore};
 
 /// The upstream credential test gateways inject (through `MOCK_UPSTREAM_KEY`).
+/// What `WARDEN_TEST_WEBHOOK_SECRET` resolves to in a test gateway's config
+/// (webhooks' HMAC key).
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret-5b2e9d41";
+
 pub const UPSTREAM_KEY: &str = "sk-warden-upstream-secret";
 /// The masking hash key test gateways see in `WARDEN_PII_HASH_KEY`.
 pub const PII_HASH_KEY: &str = "test-pii-hash-key-0123456789";
@@ -42,6 +46,15 @@ impl TestGateway {
     /// Starts a gateway from config text. A `[store]` table is added pointing
     /// into a fresh temp dir; `MOCK_UPSTREAM_KEY` resolves to [`UPSTREAM_KEY`].
     pub async fn start(config: &str) -> anyhow::Result<TestGateway> {
+        TestGateway::start_with_clock(config, Arc::new(warden_limits::SystemClock)).await
+    }
+
+    /// The same, with the gateway's approvals and grants on `clock` (a
+    /// `ManualClock` lets a test move time instead of sleeping).
+    pub async fn start_with_clock(
+        config: &str,
+        clock: Arc<dyn warden_limits::Clock>,
+    ) -> anyhow::Result<TestGateway> {
         crate::init_tls();
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("warden.db");
@@ -52,13 +65,14 @@ impl TestGateway {
         let env = |name: &str| match name {
             "MOCK_UPSTREAM_KEY" => Some(UPSTREAM_KEY.to_owned()),
             "WARDEN_PII_HASH_KEY" => Some(PII_HASH_KEY.to_owned()),
+            "WARDEN_TEST_WEBHOOK_SECRET" => Some(WEBHOOK_SECRET.to_owned()),
             _ => None,
         };
         let config =
             warden_config::from_toml(&text, Source::File(dir.path().join("test.toml")), &env)
                 .context("test config")?;
         let store = Arc::new(SqliteStore::open(&config.store.sqlite_path).await?);
-        let (gateway, writer) = Gateway::new(Arc::new(config), store.clone()).await?;
+        let (gateway, writer) = Gateway::with_clock(Arc::new(config), store.clone(), clock).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         // `[admin] listen` is honoured on a random port, as `warden serve`

@@ -66,6 +66,14 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionsCommand,
     },
+    /// Decide calls held for approval, and the grants approvers gave
+    /// (through the running gateway's API, as an approver).
+    Approvals {
+        #[command(flatten)]
+        server: ServerArg,
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
     /// Check the audit trail.
     Audit {
         #[command(subcommand)]
@@ -293,4 +301,57 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Which gateway to talk to, and as whom.
+#[derive(Debug, Args, Clone)]
+pub struct ServerArg {
+    /// The gateway's base URL (its admin listener when it has one).
+    #[arg(
+        long,
+        env = "WARDEN_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// An approver's OIDC access token or Warden key.
+    #[arg(long, env = "WARDEN_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Approvals, newest first.
+    List {
+        /// Only `pending`, `approved`, `denied`, `expired` or `cancelled`.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One approval, as JSON.
+    Show { id: String },
+    /// Approve a call (or, with `--grant`, this kind of call for a while).
+    Approve {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+        /// Also let the caller's next calls to this model and endpoint
+        /// through for this long, e.g. `60m`.
+        #[arg(long)]
+        grant: Option<String>,
+    },
+    /// Deny a call.
+    Deny {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Grants, newest first.
+    Grants {
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a grant now.
+    RevokeGrant { id: String },
 }

@@ -27,6 +27,7 @@
 //!
 //! [`RecordStore::chain_page`]: crate::RecordStore::chain_page
 
+mod approvals;
 mod bodies;
 mod export;
 mod keys;

@@ -4,6 +4,7 @@
 //! commits but never corrupts the file). One pool shared by the writer and
 //! readers.
 
+mod approvals;
 mod bodies;
 mod export;
 mod keys;

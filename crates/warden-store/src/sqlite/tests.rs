@@ -527,3 +527,9 @@ async fn bodies_are_checked_against_their_records_and_pruned_with_them() {
     );
     crate::test_records::pruning_takes_the_bodies(&store).await;
 }
+
+#[tokio::test]
+async fn approvals_and_grants() {
+    let (_dir, store) = store().await;
+    crate::test_records::approvals_and_grants(&store).await;
+}

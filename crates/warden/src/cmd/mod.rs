@@ -1,6 +1,7 @@
 //! One module per verb. Commands return `anyhow::Result`; `main` prints the
 //! error chain and exits non-zero.
 
+mod approvals;
 mod audit;
 mod config;
 mod keys;
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy { config, command } => policy::run(config.config.as_deref(), command),
         Command::Pii { command } => pii::run(command),
         Command::Audit { command } => audit::run(command).await,
+        Command::Approvals { server, command } => approvals::run(&server, command).await,
         Command::Sessions { config, command } => {
             sessions::run(config.config.as_deref(), command).await
         }

@@ -11,6 +11,7 @@
 
 mod admin;
 mod analyzer;
+mod approvals;
 mod audit;
 mod cli;
 mod content;

@@ -1,7 +1,7 @@
 //! Shared set-up: a mock upstream, the OIDC provider, and a gateway between.
 
 use serde_json::{Value, json};
-pub use warden_testkit::gateway::{TestGateway, UPSTREAM_KEY, connection_toml};
+pub use warden_testkit::gateway::{TestGateway, UPSTREAM_KEY, WEBHOOK_SECRET, connection_toml};
 pub use warden_testkit::mock_upstream::MockUpstream;
 pub use warden_testkit::oidc::OidcProvider;
 
@@ -52,6 +52,22 @@ impl World {
     /// The same with the IdP's own clients (`[{"client_id", "groups"}]`),
     /// `None` for the testkit's defaults.
     pub async fn start_with_clients(extra: &str, policy: &str, clients: Option<Value>) -> World {
+        World::start_with_clock(
+            extra,
+            policy,
+            clients,
+            std::sync::Arc::new(warden_limits::SystemClock),
+        )
+        .await
+    }
+
+    /// The same with the gateway's approvals and grants on `clock`.
+    pub async fn start_with_clock(
+        extra: &str,
+        policy: &str,
+        clients: Option<Value>,
+        clock: std::sync::Arc<dyn warden_limits::Clock>,
+    ) -> World {
         let mock = MockUpstream::start().await.expect("mock upstream");
         let idp = OidcProvider::start_with_clients(clients)
             .await
@@ -61,7 +77,9 @@ impl World {
             idp.issuer_toml(),
             connection_toml(&mock.base_url())
         );
-        let gw = TestGateway::start(&config).await.expect("gateway");
+        let gw = TestGateway::start_with_clock(&config, clock)
+            .await
+            .expect("gateway");
         World {
             mock,
             idp,

@@ -223,3 +223,9 @@ async fn bodies_are_checked_against_their_records_and_pruned_with_them() {
     );
     crate::test_records::pruning_takes_the_bodies(&store).await;
 }
+
+#[tokio::test]
+async fn approvals_and_grants() {
+    let db = TestDb::new().await;
+    crate::test_records::approvals_and_grants(&db.store().await).await;
+}

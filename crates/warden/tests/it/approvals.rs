@@ -1,0 +1,590 @@
+//! Just-in-time approval end to end, with the real OIDC provider: a call
+//! policy marks as needing approval is held (nothing reaches the upstream)
+//! until an approver (another identity, in an approver group) decides it
+//! through the API or the CLI; denial, expiry, self-approval, quorum,
+//! grants (time moved, not slept), async mode and a caller who leaves;
+//! webhooks signed with HMAC.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use warden_core::approval::ApprovalState;
+use warden_store::approvals::ApprovalStore as _;
+use warden_store::{EventFilter, RecordStore as _};
+use warden_testkit::webhook::WebhookReceiver;
+
+use crate::support::*;
+
+/// Interns may use o3-pro, but only with an approval; `two-keys` needs two
+/// approvers for gpt-4.1; sec1, sec2 and secintern approve.
+const POLICY: &str = r#"
+[policy.groups.interns]
+models = ["gpt-4o-mini", "o3-pro", "gpt-4.1"]
+endpoints = ["chat.completions"]
+
+[policy.groups.eng]
+models = ["*"]
+endpoints = ["*"]
+"#;
+
+fn setup(extra: &str) -> String {
+    format!(
+        r#"
+[approvals]
+approver_groups = ["security"]
+hold = "20s"
+
+[[approvals.rule]]
+id = "interns-o3"
+groups = ["interns"]
+models = ["o3-pro*"]
+
+[[approvals.rule]]
+id = "two-keys"
+models = ["gpt-4.1"]
+quorum = 2
+{extra}
+"#
+    )
+}
+
+async fn world(extra: &str) -> World {
+    world_at(extra, Arc::new(warden_limits::SystemClock)).await
+}
+
+async fn world_at(extra: &str, clock: Arc<dyn warden_limits::Clock>) -> World {
+    let clients = json!([
+        {"client_id": "intern", "groups": ["interns"]},
+        {"client_id": "secintern", "groups": ["interns", "security"]},
+        {"client_id": "sec1", "groups": ["security"]},
+        {"client_id": "sec2", "groups": ["security"]},
+        {"client_id": "eng", "groups": ["eng"]},
+    ]);
+    World::start_with_clock(&setup(extra), POLICY, Some(clients), clock).await
+}
+
+fn chat(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// Sends a chat in the background; its status and body when it ends.
+fn send(w: &World, token: &str, body: Value) -> tokio::task::JoinHandle<(u16, Value)> {
+    let request = w
+        .http
+        .post(w.gw.url("/v1/chat/completions"))
+        .bearer_auth(token)
+        .json(&body);
+    tokio::spawn(async move {
+        let resp = request.send().await.expect("send");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    })
+}
+
+/// Waits until `n` approvals are pending; their ids, newest first.
+async fn pending(w: &World, n: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found =
+            w.gw.store
+                .list_approvals(Some(ApprovalState::Pending), 100)
+                .await
+                .expect("list");
+        if found.len() >= n {
+            return found.into_iter().map(|a| a.id).collect();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} pending",
+            found.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn decide(w: &World, token: &str, id: &str, verb: &str, body: Value) -> (u16, Value) {
+    let resp = w
+        .http
+        .post(w.gw.url(&format!("/admin/v1/approvals/{id}/{verb}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("decide");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json"))
+}
+
+async fn actions(w: &World) -> Vec<String> {
+    let mut events: Vec<String> =
+        w.gw.store
+            .list_events(&EventFilter::default())
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|(_, e)| e.action)
+            .filter(|a| a.starts_with("approval.") || a.starts_with("grant."))
+            .collect();
+    events.reverse();
+    events
+}
+
+fn upstream_calls(w: &World) -> usize {
+    w.mock
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/chat/completions")
+        .count()
+}
+
+#[tokio::test]
+async fn a_held_sdk_call_completes_once_another_identity_approves_it_through_the_cli() {
+    let w = world("").await;
+    let (intern, sec1) = (w.token("intern").await, w.token("sec1").await);
+    // The official SDK, unchanged: its call simply waits.
+    let base = w.gw.base_url();
+    let token = intern.clone();
+    let sdk = tokio::spawn(async move {
+        warden_testkit::sdk::run(
+            "chat_once.py",
+            &base,
+            &token,
+            &[
+                ("WARDEN_TEST_MODEL", "o3-pro"),
+                ("WARDEN_PROMPT", "plan the migration"),
+            ],
+        )
+        .await
+        .expect("python")
+    });
+    let id = pending(&w, 1).await.remove(0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        upstream_calls(&w),
+        0,
+        "the upstream sees nothing before approval"
+    );
+    assert!(!sdk.is_finished(), "the SDK call is held");
+
+    // The approver sees what was asked, and approves with the CLI.
+    let shown = w
+        .http
+        .get(w.gw.url(&format!("/admin/v1/approvals/{id}")))
+        .bearer_auth(&sec1)
+        .send()
+        .await
+        .expect("show");
+    assert_eq!(shown.status(), 200);
+    let shown: Value = shown.json().await.expect("json");
+    assert_eq!(shown["summary"]["model"], "o3-pro");
+    assert_eq!(shown["requester"]["subject"], "intern");
+    assert!(
+        shown["summary"]["excerpt"]
+            .as_str()
+            .is_some_and(|e| e.contains("migration"))
+    );
+    let url = format!(
+        "http://{}",
+        w.gw.base_url()
+            .trim_start_matches("http://")
+            .trim_end_matches("/v1")
+    );
+    // The gateway runs on this test's runtime: the CLI waits off it.
+    let mut cli = warden_cmd();
+    cli.args([
+        "approvals",
+        "approve",
+        &id,
+        "--comment",
+        "ok for the migration",
+        "--url",
+        &url,
+    ])
+    .env("WARDEN_TOKEN", &sec1);
+    let out = tokio::task::spawn_blocking(move || cli.output())
+        .await
+        .expect("join")
+        .expect("warden");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("approved"));
+
+    let run = tokio::time::timeout(Duration::from_secs(30), sdk)
+        .await
+        .expect("the SDK call finished")
+        .expect("task");
+    assert!(run.success, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(upstream_calls(&w), 1);
+    assert_eq!(
+        actions(&w).await,
+        ["approval.request", "approval.decide", "approval.use"]
+    );
+    // The approval released that call only: the same call again is held
+    // anew.
+    let second = send(&w, &intern, chat("o3-pro", "plan the migration"));
+    let again = pending(&w, 1).await.remove(0);
+    assert_ne!(again, id);
+    decide(&w, &sec1, &again, "deny", json!({})).await;
+    assert_eq!(second.await.expect("task").0, 403);
+}
+
+#[tokio::test]
+async fn denial_and_expiry_are_403_naming_the_approval() {
+    let w = world("").await;
+    let (intern, sec1) = (w.token("intern").await, w.token("sec1").await);
+    let call = send(&w, &intern, chat("o3-pro", "drop the prod database"));
+    let id = pending(&w, 1).await.remove(0);
+    let (status, _) = decide(&w, &sec1, &id, "deny", json!({"comment": "not today"})).await;
+    assert_eq!(status, 200);
+    let (status, body) = call.await.expect("task");
+    assert_eq!(status, 403);
+    assert_eq!(body["error"]["code"], "approval_denied");
+    assert_eq!(body["error"]["approval_id"], json!(id));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not today") && m.contains(&id))
+    );
+    assert_eq!(upstream_calls(&w), 0);
+
+    let short = world_short_hold().await;
+    let intern = short.token("intern").await;
+    let (status, body) = send(&short, &intern, chat("o3-pro", "hi"))
+        .await
+        .expect("task");
+    assert_eq!(status, 403);
+    assert_eq!(body["error"]["code"], "approval_expired");
+    let approvals = short.gw.store.list_approvals(None, 10).await.expect("list");
+    assert_eq!(approvals[0].state, ApprovalState::Expired);
+    assert_eq!(
+        actions(&short).await,
+        ["approval.request", "approval.expire"]
+    );
+    // Deciding it now is too late.
+    let sec1 = short.token("sec1").await;
+    let (status, body) = decide(&short, &sec1, &approvals[0].id, "approve", json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("approval_not_pending"))
+    );
+}
+
+async fn world_short_hold() -> World {
+    let clients = json!([
+        {"client_id": "intern", "groups": ["interns"]},
+        {"client_id": "sec1", "groups": ["security"]},
+    ]);
+    let config = setup("").replace("hold = \"20s\"", "hold = \"300ms\"");
+    World::start_with_clock(
+        &config,
+        POLICY,
+        Some(clients),
+        Arc::new(warden_limits::SystemClock),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn nobody_approves_their_own_call_and_a_quorum_needs_two_people() {
+    let w = world("").await;
+    let (secintern, sec1, sec2, eng) = (
+        w.token("secintern").await,
+        w.token("sec1").await,
+        w.token("sec2").await,
+        w.token("eng").await,
+    );
+    let call = send(&w, &secintern, chat("o3-pro", "hi"));
+    let id = pending(&w, 1).await.remove(0);
+    let (status, body) = decide(&w, &secintern, &id, "approve", json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("self_approval"))
+    );
+    let (status, body) = decide(&w, &eng, &id, "approve", json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("admin_forbidden")),
+        "{body}"
+    );
+    assert_eq!(decide(&w, &sec1, &id, "approve", json!({})).await.0, 200);
+    assert_eq!(call.await.expect("task").0, 200);
+
+    // Quorum of two: one approval leaves the call held.
+    let intern = w.token("intern").await;
+    let call = send(&w, &intern, chat("gpt-4.1", "hi"));
+    let id = pending(&w, 1).await.remove(0);
+    let (status, body) = decide(&w, &sec1, &id, "approve", json!({})).await;
+    assert_eq!((status, body["state"].as_str()), (200, Some("pending")));
+    let (status, body) = decide(&w, &sec1, &id, "approve", json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("already_decided"))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!call.is_finished(), "held until a second approver");
+    let (status, body) = decide(&w, &sec2, &id, "approve", json!({"comment": "second"})).await;
+    assert_eq!((status, body["state"].as_str()), (200, Some("approved")));
+    assert_eq!(call.await.expect("task").0, 200);
+    // A bad decision body is a clear 400.
+    let (status, body) = decide(&w, &sec1, &id, "approve", json!({"grant": "soon"})).await;
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (400, Some("invalid_request_error"))
+    );
+}
+
+#[tokio::test]
+async fn a_grant_lets_the_next_calls_through_until_it_expires() {
+    let clock = Arc::new(warden_limits::ManualClock::at(warden_core::now_ms()));
+    let w = world_at("", clock.clone()).await;
+    let (intern, sec1) = (w.token("intern").await, w.token("sec1").await);
+    let call = send(&w, &intern, chat("o3-pro", "first"));
+    let id = pending(&w, 1).await.remove(0);
+    let (status, body) = decide(&w, &sec1, &id, "approve", json!({"grant": "60m"})).await;
+    assert_eq!(status, 200);
+    let grant = body["grant_id"].as_str().expect("grant").to_owned();
+    assert_eq!(call.await.expect("task").0, 200);
+    // Other prompts, same model and endpoint: no new approval.
+    for text in ["second", "third"] {
+        let (status, _) = send(&w, &intern, chat("o3-pro", text)).await.expect("task");
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        w.gw.store
+            .list_approvals(None, 10)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    // An hour and a minute later the grant is over: held again.
+    clock.advance_ms(61 * 60 * 1000);
+    let call = send(&w, &intern, chat("o3-pro", "later"));
+    let again = pending(&w, 1).await.remove(0);
+    assert_ne!(again, id);
+    decide(&w, &sec1, &again, "deny", json!({})).await;
+    assert_eq!(call.await.expect("task").0, 403);
+    // Revoked grants end at once.
+    let call = send(&w, &intern, chat("o3-pro", "x"));
+    let third = pending(&w, 1).await.remove(0);
+    decide(&w, &sec1, &third, "approve", json!({"grant": "2h"})).await;
+    assert_eq!(call.await.expect("task").0, 200);
+    let grants: Value = w
+        .http
+        .get(w.gw.url("/admin/v1/grants"))
+        .bearer_auth(&sec1)
+        .send()
+        .await
+        .expect("grants")
+        .json()
+        .await
+        .expect("json");
+    let active = grants["data"][0]["id"].as_str().expect("id").to_owned();
+    assert_ne!(active, grant);
+    let resp = w
+        .http
+        .post(w.gw.url(&format!("/admin/v1/grants/{active}/revoke")))
+        .bearer_auth(&sec1)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(resp.status(), 200);
+    let call = send(&w, &intern, chat("o3-pro", "y"));
+    let fourth = pending(&w, 1).await.remove(0);
+    decide(&w, &sec1, &fourth, "deny", json!({})).await;
+    assert_eq!(call.await.expect("task").0, 403);
+    let got = actions(&w).await;
+    assert_eq!(
+        got.iter().filter(|a| *a == "grant.use").count(),
+        2,
+        "{got:?}"
+    );
+    assert!(got.contains(&"grant.create".to_owned()) && got.contains(&"grant.revoke".to_owned()));
+}
+
+#[tokio::test]
+async fn async_mode_answers_at_once_and_the_retry_goes_through_once_approved() {
+    let w = world("").await;
+    let (intern, sec1) = (w.token("intern").await, w.token("sec1").await);
+    let body = chat("o3-pro", "summarise the incident");
+    let post = |headers: &[(&str, &str)], body: &Value| {
+        let mut r = w
+            .http
+            .post(w.gw.url("/v1/chat/completions"))
+            .bearer_auth(&intern)
+            .json(body);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    let resp = post(&[("x-warden-approval-mode", "async")], &body)
+        .await
+        .expect("send");
+    assert_eq!(
+        resp.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"30"[..])
+    );
+    let err = expect_error(resp, 403, "approval_required").await;
+    let id = err["error"]["approval_id"].as_str().expect("id").to_owned();
+    let with = [("x-warden-approval", id.as_str())];
+    expect_error(
+        post(&with, &body).await.expect("send"),
+        403,
+        "approval_pending",
+    )
+    .await;
+    assert_eq!(decide(&w, &sec1, &id, "approve", json!({})).await.0, 200);
+    // Another call cannot ride on it.
+    expect_error(
+        post(&with, &chat("o3-pro", "something else"))
+            .await
+            .expect("send"),
+        403,
+        "approval_mismatch",
+    )
+    .await;
+    assert_eq!(post(&with, &body).await.expect("send").status(), 200);
+    expect_error(
+        post(&with, &body).await.expect("send"),
+        403,
+        "approval_used",
+    )
+    .await;
+    expect_error(
+        post(&[("x-warden-approval", "apr_nope")], &body)
+            .await
+            .expect("send"),
+        404,
+        "approval_not_found",
+    )
+    .await;
+    assert_eq!(upstream_calls(&w), 1);
+}
+
+#[tokio::test]
+async fn a_caller_who_leaves_cancels_the_approval() {
+    let w = world("").await;
+    let intern = w.token("intern").await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(400))
+        .build()
+        .expect("client");
+    let gone = client
+        .post(w.gw.url("/v1/chat/completions"))
+        .bearer_auth(&intern)
+        .json(&chat("o3-pro", "hi"))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client gave up");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let all = w.gw.store.list_approvals(None, 10).await.expect("list");
+        if all
+            .first()
+            .is_some_and(|a| a.state == ApprovalState::Cancelled)
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{all:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(actions(&w).await, ["approval.request", "approval.cancel"]);
+    assert_eq!(upstream_calls(&w), 0);
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_and_slack_gets_a_message() {
+    let generic = WebhookReceiver::start().await.expect("receiver");
+    let slack = WebhookReceiver::start().await.expect("receiver");
+    let w = world(&format!(
+        "[[approvals.webhook]]\nurl = \"{}\"\nsecret_env = \"WARDEN_TEST_WEBHOOK_SECRET\"\n\n[[approvals.webhook]]\nurl = \"{}\"\nformat = \"slack\"\n",
+        generic.url(),
+        slack.url()
+    ))
+    .await;
+    let (intern, sec1) = (w.token("intern").await, w.token("sec1").await);
+    let call = send(&w, &intern, chat("o3-pro", "hi"));
+    let id = pending(&w, 1).await.remove(0);
+    let requested = generic
+        .wait_for(Duration::from_secs(10), |d| {
+            d.headers
+                .get("x-warden-event")
+                .is_some_and(|v| v == "approval.requested")
+        })
+        .await
+        .expect("requested");
+    let body: Value = serde_json::from_slice(&requested.body).expect("json");
+    assert_eq!(body["approval"]["id"], json!(id));
+    // The signature: HMAC-SHA256 over "<timestamp>." + body, with the secret.
+    use hmac::Mac as _;
+    let ts = requested.headers["x-warden-timestamp"]
+        .to_str()
+        .expect("ts");
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("key");
+    mac.update(format!("{ts}.").as_bytes());
+    mac.update(&requested.body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        requested.headers["x-warden-signature"]
+            .to_str()
+            .expect("sig"),
+        format!("v1={expected}")
+    );
+    let now = warden_core::now_ms() / 1000;
+    assert!(
+        (now - ts.parse::<i64>().expect("secs")).abs() < 60,
+        "a fresh timestamp"
+    );
+    let message = slack
+        .wait_for(Duration::from_secs(10), |_| true)
+        .await
+        .expect("slack");
+    let message: Value = serde_json::from_slice(&message.body).expect("json");
+    assert!(
+        message["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("o3-pro"))
+    );
+    assert!(message["blocks"].is_array());
+    decide(&w, &sec1, &id, "approve", json!({})).await;
+    assert_eq!(call.await.expect("task").0, 200);
+    generic
+        .wait_for(Duration::from_secs(10), |d| {
+            d.headers
+                .get("x-warden-event")
+                .is_some_and(|v| v == "approval.decided")
+        })
+        .await
+        .expect("decided");
+    // Each delivery is in the trail.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while actions(&w)
+        .await
+        .iter()
+        .filter(|a| *a == "approval.notify")
+        .count()
+        < 4
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            actions(&w).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
