@@ -95,6 +95,10 @@ pub struct RawApprovalRule {
     pub approver_groups: Option<Vec<String>>,
     /// `hold` (default) or `async`.
     pub mode: Option<String>,
+    /// Applies only where a Cedar permit's `@approval` names it (no
+    /// conditions of its own).
+    #[serde(default)]
+    pub policy_only: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

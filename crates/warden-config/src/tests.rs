@@ -489,3 +489,112 @@ fn recording_and_traces_defaults_and_mistakes_name_their_key() {
         assert!(err.to_string().contains(key), "{extra}: {err}");
     }
 }
+
+#[test]
+fn approvals_defaults_and_mistakes_name_their_key() {
+    let base = format!("{MINIMAL}\n[approvals]\napprover_groups = [\"security\"]\n");
+    let c = parse(&base).expect("valid");
+    let a = c.approvals.expect("approvals");
+    assert_eq!(
+        a.hold,
+        std::time::Duration::from_secs(570),
+        "under the SDKs' 600 s"
+    );
+    assert_eq!(a.keepalive, std::time::Duration::from_secs(15));
+    assert!(a.rules.is_empty() && a.webhooks.is_empty());
+    let c = parse(&format!(
+        "{base}[[approvals.rule]]\nid = \"r\"\nmin_cost_usd = 2.5\noutside_hours = \"08:30-18:00\"\nendpoints = [\"responses\"]\nquorum = 2\nmode = \"async\"\n"
+    ))
+    .expect("valid");
+    let r = &c.approvals.expect("approvals").rules[0];
+    assert_eq!(r.min_cost_usd_micros, Some(2_500_000));
+    assert_eq!(r.outside_hours, Some((510, 1080)));
+    assert_eq!(
+        r.endpoints,
+        Some(vec![warden_core::EndpointKind::Responses])
+    );
+    assert_eq!(
+        r.approver_groups,
+        ["security"],
+        "the section's approvers by default"
+    );
+    assert_eq!(
+        (r.quorum, r.mode),
+        (2, warden_core::approval::ApprovalMode::Async)
+    );
+    let cases = [
+        ("[approvals]\nhold = \"5m\"", "approvals.approver_groups"),
+        (
+            "[approvals]\napprover_groups = []",
+            "approvals.approver_groups",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s*\"]",
+            "approvals.approver_groups",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\nhold = \"2h\"",
+            "approvals.hold",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\nhold = \"20m\"\nexpiry = \"10m\"",
+            "approvals.expiry",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\n[[approvals.rule]]\nid = \"\"",
+            "approvals.rule[0].id",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\n[[approvals.rule]]\nid = \"a\"\n[[approvals.rule]]\nid = \"a\"",
+            "approvals.rule[1].id",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\n[[approvals.rule]]\nid = \"a\"\nendpoints = [\"chat\"]",
+            "approvals.rule[0].endpoints",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\n[[approvals.rule]]\nid = \"a\"\nmin_cost_usd = -1.0",
+            "approvals.rule[0].min_cost_usd",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\n[[approvals.rule]]\nid = \"a\"\noutside_hours = \"18:00-08:00\"",
+            "approvals.rule[0].outside_hours",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\n[[approvals.rule]]\nid = \"a\"\nquorum = 0",
+            "approvals.rule[0].quorum",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\n[[approvals.rule]]\nid = \"a\"\nmode = \"later\"",
+            "approvals.rule[0].mode",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\n[[approvals.rule]]\nid = \"a\"\npolicy_only = true\nmodels = [\"x\"]",
+            "approvals.rule[0].policy_only",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\n[[approvals.webhook]]\nurl = \"hooks.example.com\"",
+            "approvals.webhook[0].url",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\n[[approvals.webhook]]\nurl = \"https://h/x\"\nformat = \"teams\"",
+            "approvals.webhook[0].format",
+        ),
+        (
+            "[approvals]\napprover_groups = [\"s\"]\n[[approvals.webhook]]\nurl = \"https://h/x\"\nsecret_env = \"UNSET_VAR\"",
+            "approvals.webhook[0].secret_env",
+        ),
+    ];
+    for (extra, key) in cases {
+        match parse(&format!("{MINIMAL}\n{extra}\n")) {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{extra}"),
+            other => panic!("{extra}: expected Invalid at {key}, got {other:?}"),
+        }
+    }
+    // A Slack URL carries its token: never repeated in an error.
+    let err = parse(&format!(
+        "{MINIMAL}\n[approvals]\napprover_groups = [\"s\"]\n[[approvals.webhook]]\nurl = \"hooks.slack.com/services/T0/B0/secrettoken\"\n"
+    ))
+    .expect_err("invalid");
+    assert!(!err.to_string().contains("secrettoken"), "{err}");
+}

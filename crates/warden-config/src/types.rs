@@ -65,6 +65,8 @@ pub struct ApprovalRule {
     pub quorum: u32,
     pub approver_groups: Vec<String>,
     pub mode: warden_core::approval::ApprovalMode,
+    /// Only where a Cedar permit's `@approval` names it.
+    pub policy_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -270,7 +270,20 @@ fn approvals(cx: &Ctx, raw: RawApprovals) -> Result<ApprovalsConfig, ConfigError
                 );
             }
         };
+        let conditioned = groups.is_some()
+            || r.models.is_some()
+            || endpoints.is_some()
+            || r.tools.is_some()
+            || min_cost_usd_micros.is_some()
+            || outside_hours.is_some();
+        if r.policy_only && conditioned {
+            return Err(cx.invalid(
+                key("policy_only"),
+                "a rule only policy applies has no conditions of its own",
+            ));
+        }
         rules.push(ApprovalRule {
+            policy_only: r.policy_only,
             id: r.id,
             groups,
             models: r.models,

@@ -21,6 +21,7 @@ pub mod approvals;
 pub mod error;
 pub mod exchange;
 pub mod inspect;
+mod keepalive;
 pub mod models;
 pub mod owners;
 pub mod pipeline;
@@ -515,7 +516,10 @@ pub(crate) fn new_record(
     }
 }
 
-/// Every request that is not a health check comes here.
+/// Every request that is not a health check comes here. The pipeline runs
+/// as a future of its own: when approval holds a streaming call past
+/// `[approvals] keepalive`, the caller gets a 200 event stream of SSE
+/// comments at once, and the outcome follows in it (`keepalive.rs`).
 async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
     let started = Instant::now();
     let client = request
@@ -535,11 +539,36 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
     }
     // Everything logged while handling this request carries its id.
     let span = tracing::info_span!("request", request_id = %request_id);
-    let (held, _) = tokio::sync::watch::channel(None);
-    let result = pipeline::run(&gw, &parts, body, &mut guard, &held)
-        .instrument(span)
-        .await;
     let id_value = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
+    let (held, held_rx) = tokio::sync::watch::channel(None);
+    let pipeline_gw = Arc::clone(&gw);
+    let run = async move {
+        let result = pipeline::run(&pipeline_gw, &parts, body, &mut guard, &held).await;
+        (result, guard)
+    }
+    .instrument(span);
+    let (result, guard) = match gw.approvals.as_ref().map(|a| a.config.keepalive) {
+        None => run.await,
+        Some(every) => {
+            let mut run = Box::pin(run);
+            match keepalive::race(&mut run, held_rx, every).await {
+                keepalive::Raced::Done(out) => out,
+                keepalive::Raced::Held(id, rx) => {
+                    return keepalive::respond(gw, run, rx, id, every, id_value);
+                }
+            }
+        }
+    };
+    respond(&gw, result, guard, id_value).await
+}
+
+/// The caller's response to the pipeline's outcome.
+async fn respond(
+    gw: &Arc<Gateway>,
+    result: Result<Reply, GatewayError>,
+    guard: RecordGuard,
+    id_value: HeaderValue,
+) -> Response {
     match result {
         Ok(Reply::Forwarded {
             response,
@@ -570,6 +599,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
         Ok(Reply::Local(mut response)) => {
+            let mut guard = guard;
             let commit = guard.finish(Outcome::Completed, None);
             if let Err(error) = committed(commit, gw.config.audit.commit_timeout).await {
                 return error_response(error, id_value);
@@ -615,7 +645,7 @@ fn error_response(error: GatewayError, id_value: HeaderValue) -> Response {
 }
 
 /// Records the refusal; the returned commit must resolve before it is sent.
-fn refuse(error: &GatewayError, mut guard: RecordGuard) -> Option<records::Committed> {
+pub(crate) fn refuse(error: &GatewayError, mut guard: RecordGuard) -> Option<records::Committed> {
     let outcome = match error {
         GatewayError::UpstreamUnreachable(_)
         | GatewayError::UpstreamTimeout(_)

@@ -206,7 +206,7 @@ fn rule_for<'c>(
     config
         .rules
         .iter()
-        .find(|r| matches(r, call, &cost, now_ms))
+        .find(|r| !r.policy_only && matches(r, call, &cost, now_ms))
 }
 
 fn matches(

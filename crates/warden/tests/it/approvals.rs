@@ -588,3 +588,222 @@ async fn webhooks_are_signed_and_slack_gets_a_message() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn held_streams_get_keepalives_then_the_answer_or_the_error_in_band() {
+    let w = world("").await;
+    let config_keepalive = w.gw.gateway.approvals.as_ref().map(|a| a.config.keepalive);
+    assert_eq!(
+        config_keepalive,
+        Some(Duration::from_secs(15)),
+        "the default"
+    );
+    let w = World::start_with_clock(
+        &setup("").replace("hold = \"20s\"", "hold = \"20s\"\nkeepalive = \"100ms\""),
+        POLICY,
+        Some(json!([
+            {"client_id": "intern", "groups": ["interns"]},
+            {"client_id": "sec1", "groups": ["security"]},
+        ])),
+        Arc::new(warden_limits::SystemClock),
+    )
+    .await;
+    let (intern, sec1) = (w.token("intern").await, w.token("sec1").await);
+    let mut body = chat("o3-pro", "stream it");
+    body["stream"] = json!(true);
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/chat/completions"))
+        .bearer_auth(&intern)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    // The answer starts while the call is held.
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-warden-approval"]
+        .to_str()
+        .expect("id")
+        .to_owned();
+    let mut stream = resp.bytes_stream();
+    use futures_util::StreamExt as _;
+    let mut seen = String::new();
+    while seen.matches(": warden: waiting for approval").count() < 3 {
+        let chunk = stream.next().await.expect("more").expect("chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains(&id));
+    assert_eq!(upstream_calls(&w), 0);
+    decide(&w, &sec1, &id, "deny", json!({"comment": "no"})).await;
+    while let Some(chunk) = stream.next().await {
+        seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+    }
+    let data = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("a data event");
+    let error: Value = serde_json::from_str(data).expect("json");
+    assert_eq!(error["error"]["code"], "approval_denied");
+    assert_eq!(error["error"]["approval_id"], json!(id));
+
+    // The official SDK streams through the keep-alives once approved.
+    let base = w.gw.base_url();
+    let token = intern.clone();
+    let sdk = tokio::spawn(async move {
+        warden_testkit::sdk::run(
+            "chat_once.py",
+            &base,
+            &token,
+            &[("WARDEN_TEST_MODEL", "o3-pro"), ("WARDEN_STREAM", "1")],
+        )
+        .await
+        .expect("python")
+    });
+    let id = pending(&w, 1).await.remove(0);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    decide(&w, &sec1, &id, "approve", json!({})).await;
+    let run = tokio::time::timeout(Duration::from_secs(30), sdk)
+        .await
+        .expect("finished")
+        .expect("task");
+    assert!(run.success, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.summary().expect("summary")["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn policy_cost_and_tools_decide_which_calls_need_approval() {
+    let config = r#"
+[prices."gpt-4o*"]
+input = 2.5
+output = 10.0
+
+[policy.groups.eng]
+models = ["*"]
+endpoints = ["*"]
+
+[policy]
+cedar = '''
+@id("o1-needs-review")
+@approval("review")
+permit (principal in Warden::Group::"eng", action, resource == Warden::Model::"mock/o1-pro");
+'''
+
+[approvals]
+approver_groups = ["security"]
+
+[[approvals.rule]]
+id = "review"
+policy_only = true
+
+[[approvals.rule]]
+id = "expensive"
+min_cost_usd = 1.0
+
+[[approvals.rule]]
+id = "computer-use"
+tools = ["computer_use*"]
+mode = "async"
+"#;
+    let w = World::start_with_clients(
+        config,
+        "",
+        Some(json!([{"client_id": "eng", "groups": ["eng"]}])),
+    )
+    .await;
+    let eng = w.token("eng").await;
+    let post = |body: Value| {
+        w.http
+            .post(w.gw.url("/v1/chat/completions"))
+            .bearer_auth(&eng)
+            .header("x-warden-approval-mode", "async")
+            .json(&body)
+            .send()
+    };
+    // Cheap, no tools, a model without the annotation: straight through.
+    let mut cheap = chat("gpt-4o", "hi");
+    cheap["max_tokens"] = json!(10);
+    let resp = post(cheap).await.expect("send");
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    // The Cedar permit that allowed it asks for approval.
+    let err = expect_error(
+        post(chat("o1-pro", "hi")).await.expect("send"),
+        403,
+        "approval_required",
+    )
+    .await;
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`review`"))
+    );
+    // 200,000 output tokens at $10 per million: $2 estimated.
+    let mut dear = chat("gpt-4o", "hi");
+    dear["max_tokens"] = json!(200_000);
+    let err = expect_error(post(dear).await.expect("send"), 403, "approval_required").await;
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`expensive`"))
+    );
+    // A call offering the computer-use tool.
+    let mut tools = chat("gpt-4o", "hi");
+    tools["max_tokens"] = json!(10);
+    tools["tools"] =
+        json!([{"type": "computer_use_preview", "display_width": 1024, "display_height": 768}]);
+    let err = expect_error(post(tools).await.expect("send"), 403, "approval_required").await;
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`computer-use`"))
+    );
+    let approvals = w.gw.store.list_approvals(None, 10).await.expect("list");
+    let expensive = approvals
+        .iter()
+        .find(|a| a.rule == "expensive")
+        .expect("expensive");
+    assert_eq!(
+        expensive
+            .summary
+            .estimated_cost_usd_micros
+            .map(|c| c >= 2_000_000),
+        Some(true)
+    );
+    assert!(
+        expensive
+            .summary
+            .estimated_input_tokens
+            .is_some_and(|t| t > 0)
+    );
+    assert_eq!(upstream_calls(&w), 1);
+}
+
+#[tokio::test]
+async fn an_approval_annotation_naming_no_rule_stops_start_up() {
+    let config = r#"
+[policy]
+cedar = '''
+@id("p")
+@approval("nope")
+permit (principal, action, resource);
+'''
+[approvals]
+approver_groups = ["security"]
+"#;
+    let err = TestGateway::start(&format!("{config}\n[[connection]]\nname = \"x\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"*\"]\n[keys]\nenabled = true\n"))
+        .await
+        .expect_err("refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("@approval(\"nope\")") && text.contains("[[approvals.rule]]"),
+        "{text}"
+    );
+}

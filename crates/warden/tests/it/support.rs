@@ -157,6 +157,10 @@ pub fn warden_cmd() -> std::process::Command {
     c.env("OPENAI_API_KEY", "sk-test-for-config-check")
         .env("WARDEN_PII_HASH_KEY", "hash-key-for-config-check")
         .env("WARDEN_EXPORT_SECRET", "export-secret-for-config-check")
+        .env(
+            "WARDEN_APPROVALS_SECRET",
+            "approvals-secret-for-config-check",
+        )
         .env("MOCK_UPSTREAM_KEY", UPSTREAM_KEY)
         .env_remove("WARDEN_CONFIG");
     c
