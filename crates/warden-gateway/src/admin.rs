@@ -494,11 +494,21 @@ mod tests {
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().expect("paths");
         let documented: BTreeSet<&str> = paths.keys().map(String::as_str).collect();
-        let served: BTreeSet<&str> = ROUTES.iter().map(|(p, _)| *p).collect();
+        let approvals = crate::approvals::api::PATHS;
+        let served: BTreeSet<&str> = ROUTES
+            .iter()
+            .map(|(p, _)| *p)
+            .chain(approvals.iter().map(|(p, _)| *p))
+            .collect();
         assert_eq!(documented, served);
         for (path, item) in paths {
             let ops: Vec<&String> = item.as_object().expect("path item").keys().collect();
-            assert_eq!(ops, ["get"], "{path}: the admin API only reads");
+            // The admin API only reads; approvers also decide.
+            let method = approvals
+                .iter()
+                .find(|(p, _)| p == path)
+                .map_or("get", |(_, m)| *m);
+            assert_eq!(ops, [method], "{path}");
         }
     }
 
@@ -539,6 +549,38 @@ mod tests {
         assert_eq!(keys(json!(record)), documented("RequestRecord"));
         let body = warden_store::bodies::CallBody::default();
         assert_eq!(keys(json!(body)), documented("CallBody"));
+        let approval = warden_core::approval::Approval {
+            id: "a".into(),
+            created_ms: 0,
+            expires_ms: 0,
+            state: warden_core::approval::ApprovalState::Pending,
+            mode: warden_core::approval::ApprovalMode::Hold,
+            requester: Actor::default(),
+            rule: "r".into(),
+            summary: warden_core::approval::CallSummary::default(),
+            request_hash: "h".into(),
+            policy_version: "p".into(),
+            quorum: 1,
+            approver_groups: Vec::new(),
+            decisions: Vec::new(),
+            decided_ms: None,
+            used_ms: None,
+            grant_id: None,
+        };
+        assert_eq!(keys(json!(approval)), documented("Approval"));
+        let grant = warden_core::approval::Grant {
+            id: "g".into(),
+            approval_id: "a".into(),
+            principal: Actor::default(),
+            models: Vec::new(),
+            endpoints: Vec::new(),
+            rule: "r".into(),
+            created_ms: 0,
+            expires_ms: 0,
+            revoked_ms: None,
+            created_by: Vec::new(),
+        };
+        assert_eq!(keys(json!(grant)), documented("Grant"));
         let session = SessionRow {
             id: "s".into(),
             calls: 1,

@@ -43,6 +43,16 @@ struct Api {
     ap: Arc<Approvals>,
 }
 
+/// Every route and its one method (the OpenAPI document lists these).
+pub(crate) const PATHS: [(&str, &str); 6] = [
+    ("/admin/v1/approvals", "get"),
+    ("/admin/v1/approvals/{id}", "get"),
+    ("/admin/v1/approvals/{id}/approve", "post"),
+    ("/admin/v1/approvals/{id}/deny", "post"),
+    ("/admin/v1/grants", "get"),
+    ("/admin/v1/grants/{id}/revoke", "post"),
+];
+
 /// The routes, or none without `[approvals]`.
 pub(crate) fn routes<S: Clone + Send + Sync + 'static>(gw: &Arc<Gateway>) -> Router<S> {
     let Some(ap) = &gw.approvals else {
@@ -52,13 +62,14 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(gw: &Arc<Gateway>) -> Rou
         gw: Arc::clone(gw),
         ap: Arc::clone(ap),
     };
+    let [list_at, show_at, approve_at, deny_at, grants_at, revoke_at] = PATHS.map(|(p, _)| p);
     Router::new()
-        .route("/admin/v1/approvals", get(list))
-        .route("/admin/v1/approvals/{id}", get(show))
-        .route("/admin/v1/approvals/{id}/approve", post(approve))
-        .route("/admin/v1/approvals/{id}/deny", post(deny))
-        .route("/admin/v1/grants", get(grants))
-        .route("/admin/v1/grants/{id}/revoke", post(revoke))
+        .route(list_at, get(list))
+        .route(show_at, get(show))
+        .route(approve_at, post(approve))
+        .route(deny_at, post(deny))
+        .route(grants_at, get(grants))
+        .route(revoke_at, post(revoke))
         .with_state(api)
 }
 

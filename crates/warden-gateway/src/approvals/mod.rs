@@ -55,6 +55,8 @@ use notify::{Notice, Notifier};
 /// How often held approvals are read back from the store (decisions made
 /// on other replicas).
 const POLL: Duration = Duration::from_millis(250);
+/// How often pending approvals nobody holds are checked for expiry.
+const SWEEP: Duration = Duration::from_secs(5);
 /// The excerpt of the masked request approvers are shown.
 const EXCERPT_CHARS: usize = 500;
 
@@ -139,14 +141,21 @@ impl Approvals {
     }
 
     /// Reads held approvals back every [`POLL`] and wakes those decided
-    /// elsewhere. Runs for the gateway's life.
+    /// elsewhere; every [`SWEEP`], expires pending approvals past their
+    /// time that nobody holds any more (their gateway restarted, or an
+    /// async approval nobody decided). Runs for the gateway's life.
     pub fn start_poller(self: &Arc<Self>, store: Arc<dyn Store>) {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(POLL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut swept = tokio::time::Instant::now();
             loop {
                 tick.tick().await;
+                if swept.elapsed() >= SWEEP {
+                    swept = tokio::time::Instant::now();
+                    me.sweep(&*store).await;
+                }
                 let ids: Vec<String> = me.waiting().keys().cloned().collect();
                 if ids.is_empty() {
                     continue;
@@ -161,6 +170,40 @@ impl Approvals {
                 }
             }
         });
+    }
+}
+
+impl Approvals {
+    /// Expires pending approvals past `expires_ms` that this gateway does
+    /// not hold (a held one is expired by its own call when its hold ends).
+    async fn sweep(&self, store: &dyn Store) {
+        let pending = match store
+            .list_approvals(Some(ApprovalState::Pending), 1000)
+            .await
+        {
+            Ok(p) => p,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read pending approvals");
+                return;
+            }
+        };
+        let now = self.now_ms();
+        for a in pending {
+            if now < a.expires_ms || self.waiting().contains_key(&a.id) {
+                continue;
+            }
+            let Ok(Some((mut a, v))) = store.approval(&a.id).await else {
+                continue;
+            };
+            if a.state != ApprovalState::Pending {
+                continue;
+            }
+            a.expire(now);
+            let e = step("approval.expire", Actor::warden(), &a);
+            if let Err(error) = store.update_approval(&a, v, None, &[e]).await {
+                tracing::warn!(%error, approval = %a.id, "cannot expire an approval");
+            }
+        }
     }
 }
 

@@ -807,3 +807,42 @@ approver_groups = ["security"]
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_approval_nobody_holds_or_decides_expires_on_its_own() {
+    let clock = Arc::new(warden_limits::ManualClock::at(warden_core::now_ms()));
+    let w = world_at("", clock.clone()).await;
+    let intern = w.token("intern").await;
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/chat/completions"))
+        .bearer_auth(&intern)
+        .header("x-warden-approval-mode", "async")
+        .json(&chat("o3-pro", "later"))
+        .send()
+        .await
+        .expect("send");
+    let err = expect_error(resp, 403, "approval_required").await;
+    let id = err["error"]["approval_id"].as_str().expect("id").to_owned();
+    // An hour (the default expiry) and a minute pass with no decision.
+    clock.advance_ms(61 * 60 * 1000);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (a, _) =
+            w.gw.store
+                .approval(&id)
+                .await
+                .expect("read")
+                .expect("found");
+        if a.state == ApprovalState::Expired {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {:?}",
+            a.state
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(actions(&w).await, ["approval.request", "approval.expire"]);
+}
