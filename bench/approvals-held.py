@@ -14,11 +14,15 @@ resident memory (VmRSS) at three points in the same run:
   3. held: with N calls (1 KB chat bodies) held for approval on those
      connections, every approval confirmed pending through the API.
 
-Per held call = (held - idle connections) / N: what holding costs beyond
-the connection and the request body (the body is kept, masked, for the
-approval's hash and summary). (held - warm) / N is shown too. Then every
-approval is approved through the API and the time until all N answers
-arrived is reported. Everything started is stopped on exit. Only the
+  4. released: every approval approved through the API, every answer read,
+     the N connections still open (the store's and allocator's caches as
+     warm as while holding).
+
+Per held call = (held - released) / N: what is there only while a call is
+held (its request, its pipeline's state, the approval). (held - idle) / N
+also counts what the first request on a connection leaves behind (hyper's
+read buffer, the store's page cache). The time to approve and release all
+N is reported too. Everything started is stopped on exit. Only the
 Python standard library is used.
 """
 
@@ -114,6 +118,16 @@ async def hold_all(port: int, key: str, n: int) -> list[tuple[asyncio.StreamRead
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=1000)
+    ap.add_argument(
+        "--control",
+        action="store_true",
+        help="send calls that need no approval on the N connections instead (what any answered call leaves behind)",
+    )
+    ap.add_argument(
+        "--in-flight",
+        action="store_true",
+        help="also measure N calls in flight but not held (their bodies half sent): the baseline a held call is compared with",
+    )
     target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
     ap.add_argument("--warden", default=str(target / "warden"))
     ap.add_argument("--mock", default=str(target / "mock-openai"))
@@ -208,6 +222,41 @@ models = ["o3-pro"]
         await asyncio.sleep(1.5)
         idle = rss_kib(warden.pid)
 
+        if args.control:
+            payload = body("gpt-4o")
+            for _, w in conns:
+                w.write(request(port, agent, payload))
+            await asyncio.gather(*(w.drain() for _, w in conns))
+
+            async def head(reader: asyncio.StreamReader) -> int:
+                return int((await reader.readline()).split()[1])
+
+            codes = await asyncio.gather(*(head(r) for r, _ in conns))
+            await asyncio.sleep(1.5)
+            after = rss_kib(warden.pid)
+            print(f"control: warm {warm} KiB, {n} idle connections {idle} KiB, "
+                  f"after {n} answered calls (connections open) {after} KiB; "
+                  f"{sum(c == 200 for c in codes)} answered 200; "
+                  f"per connection after one call: {round((after - idle) * 1024 / n)} B beyond idle")
+            return
+
+        if args.in_flight:
+            # 2b. N calls in flight on fresh connections, waiting for the
+            # rest of their bodies: a request's cost before any approval.
+            partial = body("o3-pro")
+            flight = await hold_all(port, agent, n)
+            for _, w in flight:
+                full = request(port, agent, partial)
+                w.write(full[: len(full) - len(partial) // 2])
+            await asyncio.gather(*(w.drain() for _, w in flight))
+            await asyncio.sleep(1.5)
+            in_flight = rss_kib(warden.pid)
+            for _, w in flight:
+                w.close()
+            await asyncio.sleep(1.0)
+            print(f"{n} calls in flight (half their bodies sent), on top of {n} idle connections: "
+                  f"{in_flight} KiB, {round((in_flight - idle) * 1024 / n)} B per call")
+
         # 3. N held calls on them.
         payload = body("o3-pro")
         t0 = time.time()
@@ -245,13 +294,18 @@ models = ["o3-pro"]
         statuses = await asyncio.gather(*waiting)
         released_s = time.time() - t1
         ok = sum(1 for s in statuses if s == 200)
+        # 4. The same connections, answered and idle again (the store's
+        # caches as warm as while holding): what remains is not the hold's.
+        await asyncio.sleep(1.5)
+        released = rss_kib(warden.pid)
         for _, w in conns:
             w.close()
 
         per_call = (held - idle) * 1024 / n
         result = {
             "calls": n,
-            "rss_kib": {"warm": warm, "idle_connections": idle, "held": held},
+            "rss_kib": {"warm": warm, "idle_connections": idle, "held": held, "released": released},
+            "per_held_call_bytes_beyond_released": round((held - released) * 1024 / n),
             "per_idle_connection_bytes": round((idle - warm) * 1024 / n),
             "per_held_call_bytes_beyond_connection": round(per_call),
             "per_held_call_bytes_beyond_warm": round((held - warm) * 1024 / n),
@@ -260,7 +314,9 @@ models = ["o3-pro"]
             "seconds_to_approve_and_release_all": round(released_s, 2),
             "released_ok": ok,
         }
-        print(f"warden RSS: warm {warm} KiB, {n} idle connections {idle} KiB, {n} held calls {held} KiB")
+        print(f"warden RSS: warm {warm} KiB, {n} idle connections {idle} KiB, {n} held calls {held} KiB, "
+              f"released (connections open) {released} KiB")
+        print(f"per held call beyond the same connections after release: {result['per_held_call_bytes_beyond_released']} B")
         print(f"per idle connection: {result['per_idle_connection_bytes']} B")
         print(f"per held call beyond its connection: {result['per_held_call_bytes_beyond_connection']} B "
               f"(request body {len(payload)} B); beyond warm: {result['per_held_call_bytes_beyond_warm']} B")

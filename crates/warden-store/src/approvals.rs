@@ -19,8 +19,10 @@ pub trait ApprovalStore: Send + Sync + std::fmt::Debug {
     async fn create_approval(&self, a: &Approval, event: &AuditEvent) -> Result<(), StoreError>;
     /// The approval and its version.
     async fn approval(&self, id: &str) -> Result<Option<(Approval, i64)>, StoreError>;
-    /// Several approvals at once (a gateway's held calls), with versions.
-    async fn approvals_in(&self, ids: &[String]) -> Result<Vec<(Approval, i64)>, StoreError>;
+    /// Which of these approvals (a gateway's held calls) are no longer
+    /// pending, and their states: one light query, whatever the number
+    /// held.
+    async fn decided_in(&self, ids: &[String]) -> Result<Vec<(String, ApprovalState)>, StoreError>;
     /// Newest first, optionally in one state.
     async fn list_approvals(
         &self,

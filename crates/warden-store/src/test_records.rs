@@ -369,11 +369,11 @@ where
     );
     let (now, v2) = store.approval("apr_1").await.expect("read").expect("found");
     assert_eq!((now.state, v2), (ApprovalState::Approved, 2));
-    let both = store
-        .approvals_in(&["apr_1".into(), "apr_2".into(), "nope".into()])
+    let decided = store
+        .decided_in(&["apr_1".into(), "apr_2".into(), "nope".into()])
         .await
         .expect("in");
-    assert_eq!(both.len(), 2);
+    assert_eq!(decided, [("apr_1".to_owned(), ApprovalState::Approved)]);
     let pending = store
         .list_approvals(Some(ApprovalState::Pending), 10)
         .await

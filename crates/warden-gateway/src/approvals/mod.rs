@@ -160,10 +160,10 @@ impl Approvals {
                 if ids.is_empty() {
                     continue;
                 }
-                match store.approvals_in(&ids).await {
+                match store.decided_in(&ids).await {
                     Ok(found) => {
-                        for (a, _) in found {
-                            me.wake(&a.id, a.state);
+                        for (id, state) in found {
+                            me.wake(&id, state);
                         }
                     }
                     Err(error) => tracing::warn!(%error, "cannot read held approvals"),

@@ -53,18 +53,22 @@ impl ApprovalStore for PostgresStore {
         row.as_ref().map(approval_row).transpose()
     }
 
-    async fn approvals_in(&self, ids: &[String]) -> Result<Vec<(Approval, i64)>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
+    async fn decided_in(&self, ids: &[String]) -> Result<Vec<(String, ApprovalState)>, StoreError> {
+        let mut out = Vec::new();
         for chunk in ids.chunks(500) {
-            let mut q: QueryBuilder<Postgres> =
-                QueryBuilder::new("SELECT version, approval_json FROM approvals WHERE id IN (");
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+                "SELECT id, state FROM approvals WHERE state <> 'pending' AND id IN (",
+            );
             let mut list = q.separated(", ");
             for id in chunk {
                 list.push_bind(id);
             }
             q.push(")");
             for row in q.build().fetch_all(&self.pool).await? {
-                out.push(approval_row(&row)?);
+                let state: String = row.try_get("state")?;
+                let state = ApprovalState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("approvals.state: {state}")))?;
+                out.push((row.try_get("id")?, state));
             }
         }
         Ok(out)
