@@ -547,17 +547,16 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
         (result, guard)
     }
     .instrument(span);
+    // Boxed either way: one slot for the pipeline's state, not two.
+    let mut run = Box::pin(run);
     let (result, guard) = match gw.approvals.as_ref().map(|a| a.config.keepalive) {
         None => run.await,
-        Some(every) => {
-            let mut run = Box::pin(run);
-            match keepalive::race(&mut run, held_rx, every).await {
-                keepalive::Raced::Done(out) => out,
-                keepalive::Raced::Held(id, rx) => {
-                    return keepalive::respond(gw, run, rx, id, every, id_value);
-                }
+        Some(every) => match keepalive::race(&mut run, held_rx, every).await {
+            keepalive::Raced::Done(out) => out,
+            keepalive::Raced::Held(id, rx) => {
+                return keepalive::respond(gw, run, rx, id, every, id_value);
             }
-        }
+        },
     };
     respond(&gw, result, guard, id_value).await
 }

@@ -259,14 +259,28 @@ async fn write_loop(
             bodies.extend(item.body.map(|b| *b));
         }
         let mut delay = Duration::from_millis(50);
+        let mut attempts = 0;
         loop {
-            match store.append(&entries).await {
+            // A batch's recorded bodies commit with it (one fsync). They are
+            // not the trail: if the batch keeps failing with them, it is
+            // written without them (their records keep the digests).
+            let written = if bodies.is_empty() {
+                store.append(&entries).await
+            } else {
+                body_store.append_with_bodies(&entries, &bodies).await
+            };
+            match written {
                 Ok(()) => {
                     sink.healthy.store(true, Ordering::Relaxed);
                     break;
                 }
                 Err(e) => {
                     sink.healthy.store(false, Ordering::Relaxed);
+                    attempts += 1;
+                    if attempts == 3 && !bodies.is_empty() {
+                        tracing::error!(error = %e, bodies = bodies.len(), "cannot keep recorded bodies; writing the batch without them");
+                        bodies.clear();
+                    }
                     tracing::error!(error = %e, entries = entries.len(), "cannot write the audit trail; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
@@ -274,34 +288,10 @@ async fn write_loop(
             }
         }
         sink.committed.send_modify(|n| *n += entries.len() as u64);
-        if !bodies.is_empty() {
-            keep_bodies(&*body_store, &bodies).await;
-            bodies.clear();
-        }
+        bodies.clear();
         for ack in acks {
             let _ = ack.send(());
         }
         entries.clear();
-    }
-}
-
-/// Keeps recorded bodies, after their records: three tries, then they are
-/// dropped with an error logged (a missing body is only missing: its
-/// record's digest still says what it was, and verification does not
-/// believe a body that is not there).
-async fn keep_bodies(store: &dyn BodyStore, bodies: &[CallBody]) {
-    let mut delay = Duration::from_millis(50);
-    for attempt in 1..=3 {
-        match store.put_bodies(bodies).await {
-            Ok(()) => return,
-            Err(e) if attempt == 3 => {
-                tracing::error!(error = %e, bodies = bodies.len(), "cannot keep recorded bodies; dropped");
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, attempt, "cannot keep recorded bodies; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-            }
-        }
     }
 }

@@ -105,6 +105,13 @@ pub trait BodyStore: Send + Sync + std::fmt::Debug {
     /// Keeps the bodies (one transaction; a request id already kept is
     /// left as it is).
     async fn put_bodies(&self, bodies: &[CallBody]) -> Result<(), StoreError>;
+    /// Appends `entries` to the trail and keeps `bodies` in the same
+    /// transaction: one commit (one fsync) for a batch and its bodies.
+    async fn append_with_bodies(
+        &self,
+        entries: &[crate::Entry],
+        bodies: &[CallBody],
+    ) -> Result<(), StoreError>;
     async fn body(&self, request_id: &str) -> Result<Option<CallBody>, StoreError>;
     /// Deletes bodies of calls that arrived before `before_ms`; how many.
     async fn prune_bodies(&self, before_ms: i64) -> Result<u64, StoreError>;

@@ -226,13 +226,18 @@ where
     let mut record_old = record("b-old", None);
     record_old.body_sha256 = Some(old.digest());
     store
-        .append_records(&[record_good, record_undigested, record_old])
+        .append_records(&[record_good, record_undigested])
         .await
         .expect("append");
     store
-        .put_bodies(&[good.clone(), undigested, orphan, old])
+        .put_bodies(&[good.clone(), undigested, orphan])
         .await
         .expect("put");
+    // A record and its body in one transaction (the writer's way).
+    store
+        .append_with_bodies(&[crate::Entry::Request(record_old)], &[old])
+        .await
+        .expect("append with bodies");
     // A second put of the same request id leaves the first.
     let mut again = good.clone();
     again.response = Some(b"other".to_vec());

@@ -428,7 +428,9 @@ pub async fn gate(
         .get("x-warden-approval")
         .and_then(|v| v.to_str().ok())
     {
-        return redeem(gw, ap, id.trim(), &me, &hash, guard).await;
+        // Boxed, as `hold` below: the stage's state stays small in every
+        // call's pipeline future, and only a call that waits carries it.
+        return Box::pin(redeem(gw, ap, id.trim(), &me, &hash, guard)).await;
     }
     // A grant an approver gave this person for this kind of call.
     let grants = gw
@@ -510,7 +512,7 @@ pub async fn gate(
             rule: rule.id.clone(),
         });
     }
-    hold(gw, ap, approval, held).await
+    Box::pin(hold(gw, ap, approval, held)).await
 }
 
 /// Waits for the held call's decision.

@@ -8,6 +8,7 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use super::PostgresStore;
 use crate::StoreError;
 use crate::bodies::{BodyRow, BodyStore, CallBody};
+use crate::chain::Entry;
 
 /// 7 binds per row.
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -31,6 +32,33 @@ fn from_row(row: &PgRow) -> Result<CallBody, StoreError> {
 const BODY_COLUMNS: &str = "b.request_id, b.time_ms, b.request, b.request_truncated, b.response, \
     b.response_truncated, b.chunk_us";
 
+/// Inserts bodies inside the caller's transaction.
+async fn insert_on(conn: &mut sqlx::PgConnection, bodies: &[CallBody]) -> Result<(), StoreError> {
+    for chunk in bodies.chunks(ROWS_PER_STATEMENT) {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO request_bodies (request_id, time_ms, request, request_truncated, \
+                 response, response_truncated, chunk_us) ",
+        );
+        q.push_values(chunk, |mut b, body| {
+            let chunks: Vec<i64> = body
+                .chunk_us
+                .iter()
+                .map(|t| i64::try_from(*t).unwrap_or(i64::MAX))
+                .collect();
+            b.push_bind(&body.request_id)
+                .push_bind(body.time_ms)
+                .push_bind(&body.request)
+                .push_bind(body.request_truncated)
+                .push_bind(&body.response)
+                .push_bind(body.response_truncated)
+                .push_bind(chunks);
+        });
+        q.push(" ON CONFLICT (request_id) DO NOTHING");
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl BodyStore for PostgresStore {
     async fn put_bodies(&self, bodies: &[CallBody]) -> Result<(), StoreError> {
@@ -38,28 +66,19 @@ impl BodyStore for PostgresStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for chunk in bodies.chunks(ROWS_PER_STATEMENT) {
-            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-                "INSERT INTO request_bodies (request_id, time_ms, request, request_truncated, \
-                 response, response_truncated, chunk_us) ",
-            );
-            q.push_values(chunk, |mut b, body| {
-                let chunks: Vec<i64> = body
-                    .chunk_us
-                    .iter()
-                    .map(|t| i64::try_from(*t).unwrap_or(i64::MAX))
-                    .collect();
-                b.push_bind(&body.request_id)
-                    .push_bind(body.time_ms)
-                    .push_bind(&body.request)
-                    .push_bind(body.request_truncated)
-                    .push_bind(&body.response)
-                    .push_bind(body.response_truncated)
-                    .push_bind(chunks);
-            });
-            q.push(" ON CONFLICT (request_id) DO NOTHING");
-            q.build().execute(&mut *tx).await?;
-        }
+        insert_on(&mut tx, bodies).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append_with_bodies(
+        &self,
+        entries: &[Entry],
+        bodies: &[CallBody],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        PostgresStore::append_on(&mut tx, entries).await?;
+        insert_on(&mut tx, bodies).await?;
         tx.commit().await?;
         Ok(())
     }

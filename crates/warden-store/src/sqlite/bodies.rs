@@ -8,6 +8,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::SqliteStore;
 use crate::StoreError;
 use crate::bodies::{BodyRow, BodyStore, CallBody};
+use crate::chain::Entry;
 
 /// 7 binds per row, well under SQLite's 32766.
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -29,6 +30,30 @@ fn from_row(row: &SqliteRow) -> Result<CallBody, StoreError> {
 const BODY_COLUMNS: &str = "b.request_id, b.time_ms, b.request, b.request_truncated, b.response, \
     b.response_truncated, b.chunk_us";
 
+/// Inserts bodies inside the caller's transaction.
+async fn insert_on(
+    conn: &mut sqlx::SqliteConnection,
+    bodies: &[CallBody],
+) -> Result<(), StoreError> {
+    for chunk in bodies.chunks(ROWS_PER_STATEMENT) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO request_bodies (request_id, time_ms, request, \
+                 request_truncated, response, response_truncated, chunk_us) ",
+        );
+        q.push_values(chunk, |mut b, body| {
+            b.push_bind(&body.request_id)
+                .push_bind(body.time_ms)
+                .push_bind(&body.request)
+                .push_bind(body.request_truncated)
+                .push_bind(&body.response)
+                .push_bind(body.response_truncated)
+                .push_bind(serde_json::to_string(&body.chunk_us).unwrap_or_default());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl BodyStore for SqliteStore {
     async fn put_bodies(&self, bodies: &[CallBody]) -> Result<(), StoreError> {
@@ -36,22 +61,20 @@ impl BodyStore for SqliteStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for chunk in bodies.chunks(ROWS_PER_STATEMENT) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT OR IGNORE INTO request_bodies (request_id, time_ms, request, \
-                 request_truncated, response, response_truncated, chunk_us) ",
-            );
-            q.push_values(chunk, |mut b, body| {
-                b.push_bind(&body.request_id)
-                    .push_bind(body.time_ms)
-                    .push_bind(&body.request)
-                    .push_bind(body.request_truncated)
-                    .push_bind(&body.response)
-                    .push_bind(body.response_truncated)
-                    .push_bind(serde_json::to_string(&body.chunk_us).unwrap_or_default());
-            });
-            q.build().execute(&mut *tx).await?;
-        }
+        insert_on(&mut tx, bodies).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append_with_bodies(
+        &self,
+        entries: &[Entry],
+        bodies: &[CallBody],
+    ) -> Result<(), StoreError> {
+        let _one_writer = self.writer.lock().await;
+        let mut tx = self.write().await?;
+        SqliteStore::append_on(&mut tx, entries).await?;
+        insert_on(&mut tx, bodies).await?;
         tx.commit().await?;
         Ok(())
     }
