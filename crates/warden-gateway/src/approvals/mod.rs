@@ -433,6 +433,48 @@ pub async fn gate(
         return Box::pin(redeem(gw, ap, id.trim(), &me, &hash, guard)).await;
     }
     // A grant an approver gave this person for this kind of call.
+    if let Some(used) = granted(gw, &call, &me, &rule.id, now, guard).await? {
+        drop(gw.records.event(used));
+        return Ok(());
+    }
+    let asynchronous = rule.mode == ApprovalMode::Async
+        || call
+            .headers
+            .get("x-warden-approval-mode")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"async"));
+    let stream = call.stream;
+    // Only the id is kept while the call waits: the approval, its event
+    // and the caller's details are dropped first.
+    let id = open(
+        gw,
+        ap,
+        &call,
+        rule,
+        me,
+        hash,
+        (tokens, cost),
+        asynchronous,
+        guard,
+    )
+    .await?;
+    if asynchronous {
+        return Err(GatewayError::ApprovalRequired {
+            id,
+            rule: rule.id.clone(),
+        });
+    }
+    Box::pin(hold(gw, ap, id, stream, held)).await
+}
+
+/// The `grant.use` event, when a grant covers this call.
+async fn granted(
+    gw: &Gateway,
+    call: &Call<'_>,
+    me: &Actor,
+    rule: &str,
+    now: i64,
+    guard: &RecordGuard,
+) -> Result<Option<AuditEvent>, GatewayError> {
     let grants = gw
         .store
         .active_grants(
@@ -442,30 +484,40 @@ pub async fn gate(
         )
         .await
         .map_err(store_down)?;
-    if let Some(grant) = grants
+    Ok(grants
         .iter()
-        .find(|g| g.covers(&me, call.endpoint.as_str(), call.model, &rule.id, now))
-    {
-        let mut e = AuditEvent::new("grant.use", me.clone(), Some(grant.id.clone()))
-            .with("approval_id", grant.approval_id.clone())
-            .with("request_id", guard.request_id());
-        e.session_id = call.session.map(str::to_owned);
-        drop(gw.records.event(e));
-        return Ok(());
-    }
-    let asynchronous = rule.mode == ApprovalMode::Async
-        || call
-            .headers
-            .get("x-warden-approval-mode")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"async"));
-    let mode = if asynchronous {
-        ApprovalMode::Async
+        .find(|g| g.covers(me, call.endpoint.as_str(), call.model, rule, now))
+        .map(|grant| {
+            let mut e = AuditEvent::new("grant.use", me.clone(), Some(grant.id.clone()))
+                .with("approval_id", grant.approval_id.clone())
+                .with("request_id", guard.request_id());
+            e.session_id = call.session.map(str::to_owned);
+            e
+        }))
+}
+
+/// Creates the approval for this call (stored with its event, approvers
+/// notified); its id.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the call's parts, each used once"
+)]
+async fn open(
+    gw: &Gateway,
+    ap: &Arc<Approvals>,
+    call: &Call<'_>,
+    rule: &ApprovalRule,
+    me: Actor,
+    hash: String,
+    (tokens, cost): (Option<u64>, Option<u64>),
+    asynchronous: bool,
+    guard: &RecordGuard,
+) -> Result<String, GatewayError> {
+    let now = ap.now_ms();
+    let (mode, wait) = if asynchronous {
+        (ApprovalMode::Async, ap.config.expiry)
     } else {
-        ApprovalMode::Hold
-    };
-    let wait = match mode {
-        ApprovalMode::Hold => ap.config.hold,
-        ApprovalMode::Async => ap.config.expiry,
+        (ApprovalMode::Hold, ap.config.hold)
     };
     let approval = Approval {
         id: format!("apr_{}", ulid::Ulid::new()),
@@ -486,7 +538,7 @@ pub async fn gate(
             estimated_input_tokens: tokens,
             max_output_tokens: call.max_output_tokens,
             estimated_cost_usd_micros: cost,
-            excerpt: excerpt(&call),
+            excerpt: excerpt(call),
             session_id: call.session.map(str::to_owned),
             request_id: guard.request_id().to_owned(),
         },
@@ -499,30 +551,24 @@ pub async fn gate(
         used_ms: None,
         grant_id: None,
     };
-    let mut created = step("approval.request", me, &approval);
-    created = created.with("mode", if asynchronous { "async" } else { "hold" });
+    let created = step("approval.request", me, &approval)
+        .with("mode", if asynchronous { "async" } else { "hold" });
     gw.store
         .create_approval(&approval, &created)
         .await
         .map_err(store_down)?;
     ap.notify(Notice::Requested, &approval, &gw.records);
-    if asynchronous {
-        return Err(GatewayError::ApprovalRequired {
-            id: approval.id,
-            rule: rule.id.clone(),
-        });
-    }
-    Box::pin(hold(gw, ap, approval, held)).await
+    Ok(approval.id)
 }
 
 /// Waits for the held call's decision.
 async fn hold(
     gw: &Gateway,
     ap: &Arc<Approvals>,
-    approval: Approval,
+    id: String,
+    stream: bool,
     held: &watch::Sender<Option<String>>,
 ) -> Result<(), GatewayError> {
-    let id = approval.id.clone();
     let (tx, mut rx) = watch::channel(None);
     ap.waiting().insert(id.clone(), tx);
     // Dropped before a decision (the caller went away): cancelled.
@@ -531,7 +577,7 @@ async fn hold(
         store: Arc::clone(&gw.store),
         id: Some(id.clone()),
     };
-    if approval.summary.stream {
+    if stream {
         held.send_replace(Some(id.clone()));
     }
     // (The watch's guard is dropped within this statement: it must not
