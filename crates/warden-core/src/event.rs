@@ -18,6 +18,17 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// An authenticated principal, as events name it (no client address).
+    pub fn of(p: &crate::Principal) -> Actor {
+        Actor {
+            subject: Some(p.subject.clone()),
+            issuer: p.issuer.clone(),
+            groups: p.groups.clone(),
+            key_id: p.key_id.clone(),
+            client_addr: None,
+        }
+    }
+
     /// Warden itself (start, stop, signed checkpoints).
     pub fn warden() -> Actor {
         Actor {

@@ -153,6 +153,57 @@ async fn call(
     admin.answer(read, &parts, client).await
 }
 
+/// Who called, as far as authentication got, and whether they may.
+pub(crate) type Authorized = (Option<Actor>, Result<(), GatewayError>);
+
+/// One audited call to the admin API (its reads, and the approvers'
+/// reads): an `admin.read` event naming who (once authenticated), from
+/// where, the path and query, written whatever happens (an `EventGuard`:
+/// a caller who hangs up still leaves it) and committed before the answer
+/// goes out (503 `audit_unavailable` if it cannot be). `answer` runs only
+/// when `authorize` allowed the call.
+pub(crate) async fn audited(
+    gw: &Gateway,
+    parts: &Parts,
+    client: Option<SocketAddr>,
+    authorize: impl Future<Output = Authorized> + Send,
+    answer: impl Future<Output = Result<Response, GatewayError>> + Send,
+) -> Response {
+    let mut event = AuditEvent::new(
+        "admin.read",
+        Actor {
+            client_addr: client.map(|a| a.to_string()),
+            ..Actor::default()
+        },
+        Some(parts.uri.path().chars().take(512).collect()),
+    );
+    if let Some(query) = parts.uri.query() {
+        event = event.with("query", query.chars().take(1024).collect::<String>());
+    }
+    if parts.method != Method::GET {
+        event = event.with("method", parts.method.as_str());
+    }
+    let mut guard = EventGuard::new(gw.records.clone(), event);
+    let (who, allowed) = authorize.await;
+    if let (Some(who), Some(event)) = (who, guard.event()) {
+        let client = event.actor.client_addr.take();
+        event.actor = Actor {
+            client_addr: client,
+            ..who
+        };
+    }
+    let result = match allowed {
+        Ok(()) => answer.await,
+        Err(refused) => Err(refused),
+    };
+    let status = result.as_ref().map_or_else(GatewayError::code, |_| "ok");
+    let commit = guard.finish(status);
+    if let Err(error) = crate::committed(commit, gw.config.audit.commit_timeout).await {
+        return error.into_response();
+    }
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
 impl Admin {
     async fn answer(
         &self,
@@ -160,56 +211,37 @@ impl Admin {
         parts: &Parts,
         client: Option<SocketAddr>,
     ) -> Response {
-        // Written even if the caller hangs up and this future is dropped.
-        let mut event = AuditEvent::new(
-            "admin.read",
-            Actor {
-                client_addr: client.map(|a| a.to_string()),
-                ..Actor::default()
-            },
-            Some(parts.uri.path().chars().take(512).collect()),
-        );
-        if let Some(query) = parts.uri.query() {
-            event = event.with("query", query.chars().take(1024).collect::<String>());
-        }
-        if parts.method != Method::GET {
-            event = event.with("method", parts.method.as_str());
-        }
-        let mut guard = EventGuard::new(self.gw.records.clone(), event);
-        let authorized = match guard.event() {
-            Some(event) => self.authorize(&parts.headers, &mut event.actor).await,
-            None => Ok(()),
-        };
-        let result = match authorized {
-            Ok(()) => match read {
+        let answer = async {
+            match read {
                 Some((read, id)) if parts.method == Method::GET => {
                     self.read(read, id, &parts.uri).await
                 }
                 _ => Err(unknown(&parts.method, &parts.uri)),
-            },
-            Err(refused) => Err(refused),
+            }
         };
-        let status = result.as_ref().map_or_else(GatewayError::code, |_| "ok");
-        let commit = guard.finish(status);
-        if let Err(error) = crate::committed(commit, self.gw.config.audit.commit_timeout).await {
-            return error.into_response();
-        }
-        result.unwrap_or_else(IntoResponse::into_response)
+        audited(
+            &self.gw,
+            parts,
+            client,
+            self.authorize(&parts.headers),
+            answer,
+        )
+        .await
     }
 
-    /// Who is calling (into `actor`, for the audit event), and whether they
-    /// are an admin.
-    async fn authorize(&self, headers: &HeaderMap, actor: &mut Actor) -> Result<(), GatewayError> {
-        let principal = self.gw.identity.authenticate(headers).await?;
-        let admin = principal.groups.iter().any(|g| self.groups.contains(g));
-        actor.subject = Some(principal.subject);
-        actor.issuer = principal.issuer;
-        actor.groups = principal.groups;
-        actor.key_id = principal.key_id;
-        if admin {
-            Ok(())
-        } else {
-            Err(GatewayError::AdminForbidden)
+    /// Who is calling, and whether they are an admin.
+    async fn authorize(&self, headers: &HeaderMap) -> Authorized {
+        match self.gw.identity.authenticate(headers).await {
+            Err(e) => (None, Err(e.into())),
+            Ok(p) => {
+                let admin = p.groups.iter().any(|g| self.groups.contains(g));
+                let allowed = if admin {
+                    Ok(())
+                } else {
+                    Err(GatewayError::AdminForbidden)
+                };
+                (Some(Actor::of(&p)), allowed)
+            }
         }
     }
 

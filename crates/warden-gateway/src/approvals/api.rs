@@ -31,8 +31,8 @@ use warden_core::approval::{Approval, ApprovalState, Grant};
 
 use super::{Approvals, store_down};
 use crate::Gateway;
+use crate::admin::{Authorized, audited};
 use crate::error::GatewayError;
-use crate::records::EventGuard;
 
 /// Most decisions' bodies are a few bytes; anything past this is refused.
 const MAX_DECISION: usize = 16 * 1024;
@@ -91,16 +91,15 @@ struct DecisionBody {
 impl Api {
     /// Who is calling, and whether they may use this API at all (an
     /// approver of some rule, or for reads an admin).
-    async fn caller(&self, headers: &HeaderMap, read: bool) -> Result<Actor, GatewayError> {
-        let p = self.gw.identity.authenticate(headers).await?;
+    async fn caller(&self, headers: &HeaderMap, read: bool) -> Authorized {
+        let p = match self.gw.identity.authenticate(headers).await {
+            Ok(p) => p,
+            Err(e) => return (None, Err(e.into())),
+        };
+        let config = &self.ap.config;
         let approver = p.groups.iter().any(|g| {
-            self.ap.config.approver_groups.contains(g)
-                || self
-                    .ap
-                    .config
-                    .rules
-                    .iter()
-                    .any(|r| r.approver_groups.contains(g))
+            config.approver_groups.contains(g)
+                || config.rules.iter().any(|r| r.approver_groups.contains(g))
         });
         let admin = read
             && self
@@ -109,62 +108,43 @@ impl Api {
                 .admin
                 .as_ref()
                 .is_some_and(|a| p.groups.iter().any(|g| a.groups.contains(g)));
-        if !(approver || admin) {
-            return Err(GatewayError::AdminForbidden);
-        }
-        Ok(Actor {
-            subject: Some(p.subject),
-            issuer: p.issuer,
-            groups: p.groups,
-            key_id: p.key_id,
-            client_addr: None,
-        })
+        let allowed = if approver || admin {
+            Ok(())
+        } else {
+            Err(GatewayError::AdminForbidden)
+        };
+        (Some(Actor::of(&p)), allowed)
     }
 
-    /// A read: authenticated, audited (`admin.read`) and committed before
-    /// the answer, as the admin API's reads are.
+    /// An approver, for a decision.
+    async fn approver(&self, headers: &HeaderMap) -> Result<Actor, GatewayError> {
+        match self.caller(headers, false).await {
+            (Some(who), Ok(())) => Ok(who),
+            (_, Err(refused)) => Err(refused),
+            (None, Ok(())) => Err(GatewayError::AdminForbidden),
+        }
+    }
+
+    /// A read, audited as the admin API's reads are.
     async fn read(
         &self,
         request: Request,
-        f: impl Future<Output = Result<serde_json::Value, GatewayError>> + Send,
+        answer: impl Future<Output = Result<serde_json::Value, GatewayError>> + Send,
     ) -> Response {
-        let (request, _body) = request.into_parts();
         let client = request
-            .extensions
+            .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.to_string());
-        let mut event = warden_core::AuditEvent::new(
-            "admin.read",
-            Actor {
-                client_addr: client,
-                ..Actor::default()
-            },
-            Some(request.uri.path().chars().take(512).collect()),
-        );
-        if let Some(q) = request.uri.query() {
-            event = event.with("query", q.chars().take(1024).collect::<String>());
-        }
-        let mut guard = EventGuard::new(self.gw.records.clone(), event);
-        let result = match self.caller(&request.headers, true).await {
-            Ok(who) => {
-                if let Some(e) = guard.event() {
-                    let addr = e.actor.client_addr.take();
-                    e.actor = who;
-                    e.actor.client_addr = addr;
-                }
-                f.await
-            }
-            Err(e) => Err(e),
-        };
-        let status = result.as_ref().map_or_else(GatewayError::code, |_| "ok");
-        let commit = guard.finish(status);
-        if let Err(e) = crate::committed(commit, self.gw.config.audit.commit_timeout).await {
-            return e.into_response();
-        }
-        match result {
-            Ok(v) => axum::Json(v).into_response(),
-            Err(e) => e.into_response(),
-        }
+            .map(|c| c.0);
+        let (parts, _body) = request.into_parts();
+        let answer = async { answer.await.map(|v| axum::Json(v).into_response()) };
+        audited(
+            &self.gw,
+            &parts,
+            client,
+            self.caller(&parts.headers, true),
+            answer,
+        )
+        .await
     }
 }
 
@@ -276,7 +256,7 @@ async fn decide(
     body: &Bytes,
     approve: bool,
 ) -> Result<Approval, GatewayError> {
-    let who = api.caller(headers, false).await?;
+    let who = api.approver(headers).await?;
     let d = decision(body)?;
     let grant_secs = match (&d.grant, approve) {
         (None, _) => None,
@@ -374,7 +354,7 @@ async fn decide(
 
 async fn revoke(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let result = async {
-        let who = api.caller(&headers, false).await?;
+        let who = api.approver(&headers).await?;
         let at = api.ap.now_ms();
         let event = warden_core::AuditEvent::new("grant.revoke", who, Some(id.clone()));
         if api

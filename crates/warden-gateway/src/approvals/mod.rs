@@ -371,12 +371,10 @@ fn excerpt(call: &Call<'_>) -> String {
 }
 
 fn actor_of(principal: &Principal, guard: &RecordGuard) -> Actor {
-    let mut a = guard.actor();
-    a.subject = Some(principal.subject.clone());
-    a.issuer.clone_from(&principal.issuer);
-    a.groups.clone_from(&principal.groups);
-    a.key_id.clone_from(&principal.key_id);
-    a
+    Actor {
+        client_addr: guard.actor().client_addr,
+        ..Actor::of(principal)
+    }
 }
 
 fn store_down(error: warden_store::StoreError) -> GatewayError {
