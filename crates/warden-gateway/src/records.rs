@@ -255,43 +255,218 @@ async fn write_loop(
         let mut acks = Vec::with_capacity(batch.len());
         for item in batch.drain(..) {
             entries.push(item.entry);
-            acks.extend(item.ack);
+            acks.push(item.ack);
             bodies.extend(item.body.map(|b| *b));
         }
-        let mut delay = Duration::from_millis(50);
-        let mut attempts = 0;
-        loop {
-            // A batch's recorded bodies commit with it (one fsync). They are
-            // not the trail: if the batch keeps failing with them, it is
-            // written without them (their records keep the digests).
-            let written = if bodies.is_empty() {
-                store.append(&entries).await
-            } else {
-                body_store.append_with_bodies(&entries, &bodies).await
-            };
-            match written {
-                Ok(()) => {
-                    sink.healthy.store(true, Ordering::Relaxed);
-                    break;
-                }
-                Err(e) => {
-                    sink.healthy.store(false, Ordering::Relaxed);
-                    attempts += 1;
-                    if attempts == 3 && !bodies.is_empty() {
-                        tracing::error!(error = %e, bodies = bodies.len(), "cannot keep recorded bodies; writing the batch without them");
-                        bodies.clear();
-                    }
-                    tracing::error!(error = %e, entries = entries.len(), "cannot write the audit trail; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-        sink.committed.send_modify(|n| *n += entries.len() as u64);
+        let written = write_batch(
+            &*store,
+            &*body_store,
+            &sink,
+            &entries,
+            &mut bodies,
+            &mut acks,
+        )
+        .await;
+        sink.committed.send_modify(|n| *n += written);
         bodies.clear();
-        for ack in acks {
+        for ack in acks.drain(..).flatten() {
             let _ = ack.send(());
         }
         entries.clear();
+    }
+}
+
+/// Failures of a whole batch before it is written one entry at a time.
+const SPLIT_AFTER: u32 = 5;
+
+/// Writes one batch; how many entries landed. The whole batch goes in one
+/// transaction (with its recorded bodies), retried with backoff while the
+/// store refuses it: a store that is down holds the batch, it is never
+/// dropped. After [`SPLIT_AFTER`] failures a batch of several entries is
+/// written one entry at a time, in order, so one entry the store can never
+/// take (a value it rejects) cannot stop the trail for everyone else. An
+/// entry that still fails while the store takes an `audit.write_failed`
+/// event in its place is given up: that event records what was lost, and
+/// its caller is not told it was recorded (its ack is dropped, so a
+/// durable answer fails closed).
+async fn write_batch(
+    store: &dyn RecordStore,
+    body_store: &dyn BodyStore,
+    sink: &RecordSink,
+    entries: &[Entry],
+    bodies: &mut Vec<CallBody>,
+    acks: &mut [Option<oneshot::Sender<()>>],
+) -> u64 {
+    let mut delay = Duration::from_millis(50);
+    let mut attempts = 0;
+    loop {
+        // A batch's recorded bodies commit with it (one fsync). They are
+        // not the trail: if the batch keeps failing with them, it is
+        // written without them (their records keep the digests).
+        let written = if bodies.is_empty() {
+            store.append(entries).await
+        } else {
+            body_store.append_with_bodies(entries, bodies).await
+        };
+        match written {
+            Ok(()) => {
+                sink.healthy.store(true, Ordering::Relaxed);
+                return entries.len() as u64;
+            }
+            Err(e) => {
+                sink.healthy.store(false, Ordering::Relaxed);
+                attempts += 1;
+                tracing::error!(error = %e, entries = entries.len(), "cannot write the audit trail; retrying");
+                if attempts == 3 && !bodies.is_empty() {
+                    tracing::error!(
+                        bodies = bodies.len(),
+                        "writing the batch without its recorded bodies"
+                    );
+                    bodies.clear();
+                }
+                if attempts >= SPLIT_AFTER && entries.len() > 1 {
+                    break;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    let mut written = 0;
+    for (entry, ack) in entries.iter().zip(acks.iter_mut()) {
+        if write_one(store, sink, entry).await {
+            written += 1;
+        } else {
+            // Not recorded as it was: the caller must not hear otherwise.
+            drop(ack.take());
+        }
+    }
+    written
+}
+
+/// One entry, retried until it lands (`true`) or the store takes an
+/// `audit.write_failed` event in its place and still refuses the entry
+/// (`false`). If the entry lands right after that event (the store was
+/// only down), an `audit.write_recovered` event follows it.
+async fn write_one(store: &dyn RecordStore, sink: &RecordSink, entry: &Entry) -> bool {
+    let mut delay = Duration::from_millis(50);
+    let mut attempts = 0;
+    loop {
+        match store.append(std::slice::from_ref(entry)).await {
+            Ok(()) => {
+                sink.healthy.store(true, Ordering::Relaxed);
+                return true;
+            }
+            Err(e) => {
+                attempts += 1;
+                if attempts >= SPLIT_AFTER {
+                    // The store's error is logged, never kept: it may
+                    // quote the refused values.
+                    let (kind, id) = match entry {
+                        Entry::Request(r) => ("request", r.request_id.clone()),
+                        Entry::Event(ev) => ("event", ev.event_id.clone()),
+                    };
+                    let lost = AuditEvent::new(
+                        "audit.write_failed",
+                        warden_core::Actor::warden(),
+                        Some(id),
+                    )
+                    .with("kind", kind);
+                    let target = lost.target.clone();
+                    if store.append(&[Entry::Event(lost)]).await.is_ok() {
+                        sink.healthy.store(true, Ordering::Relaxed);
+                        // The store writes again: if it was only down, the
+                        // entry lands now, and the trail says so.
+                        if store.append(std::slice::from_ref(entry)).await.is_ok() {
+                            let found = AuditEvent::new(
+                                "audit.write_recovered",
+                                warden_core::Actor::warden(),
+                                target,
+                            );
+                            drop(store.append(&[Entry::Event(found)]).await);
+                            return true;
+                        }
+                        tracing::error!(error = %e, kind, "the store refuses this audit entry; it is recorded as lost");
+                        return false;
+                    }
+                }
+                sink.healthy.store(false, Ordering::Relaxed);
+                tracing::error!(error = %e, "cannot write an audit entry; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_store::{RecordFilter, SqliteStore};
+
+    fn record(id: &str) -> RequestRecord {
+        crate::new_record(id.into(), &http::Method::POST, "/v1/chat/completions", None)
+    }
+
+    #[tokio::test]
+    async fn an_entry_the_store_never_takes_is_recorded_as_lost_and_the_rest_land() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("w.db"))
+                .await
+                .expect("open"),
+        );
+        // The real database refusing one value, as a constraint would.
+        sqlx::query(
+            "CREATE TRIGGER poison BEFORE INSERT ON request_records \
+             WHEN NEW.request_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+        )
+        .execute(store.pool())
+        .await
+        .expect("trigger");
+        let (sink, writer) = RecordSink::start(store.clone(), store.clone(), true);
+        let commits: Vec<_> = ["before", "poison", "after"]
+            .into_iter()
+            .map(|id| sink.submit_durable(record(id), None).expect("durable"))
+            .collect();
+        let mut results = Vec::new();
+        for c in commits {
+            results.push(
+                tokio::time::timeout(Duration::from_secs(30), c)
+                    .await
+                    .expect("answered"),
+            );
+        }
+        assert_eq!(
+            results.iter().map(Result::is_ok).collect::<Vec<_>>(),
+            [true, false, true],
+            "only the refused entry's caller is told it was not recorded"
+        );
+        let ids: Vec<String> = store
+            .list_records(&RecordFilter::default())
+            .await
+            .expect("records")
+            .into_iter()
+            .map(|r| r.request_id)
+            .collect();
+        assert_eq!(ids, ["after", "before"]);
+        let lost = store
+            .list_events(&warden_store::EventFilter {
+                action_prefix: Some("audit.write_failed".into()),
+                ..warden_store::EventFilter::default()
+            })
+            .await
+            .expect("events");
+        assert_eq!(lost.len(), 1);
+        assert_eq!(lost[0].1.target.as_deref(), Some("poison"));
+        assert!(sink.is_healthy());
+        assert!(matches!(
+            warden_store::trail::verify(&*store, None)
+                .await
+                .expect("verify"),
+            warden_store::chain::Verdict::Intact { .. }
+        ));
+        drop(sink);
+        writer.close().await;
     }
 }
