@@ -22,13 +22,12 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 use http::{HeaderValue, StatusCode, header};
 use tokio::sync::watch;
-use warden_core::Outcome;
 
 use crate::Gateway;
 use crate::error::GatewayError;
 use crate::exchange::RecordGuard;
 use crate::pipeline::Reply;
-use crate::relay::{Relay, RelayError};
+use crate::relay::RelayError;
 
 type Finished = (Result<Reply, GatewayError>, RecordGuard);
 type Events = Pin<Box<dyn Stream<Item = Result<Bytes, RelayError>> + Send>>;
@@ -38,7 +37,7 @@ pub(crate) enum Raced<O> {
     /// The pipeline finished first.
     Done(O),
     /// A streaming call has been held for `every`: its approval id.
-    Held(String, watch::Receiver<Option<String>>),
+    Held(String),
 }
 
 /// Runs the pipeline until it finishes, or until it has held a streaming
@@ -66,7 +65,7 @@ where
         };
         tokio::select! {
             out = run.as_mut() => return Raced::Done(out),
-            () = tokio::time::sleep(every) => return Raced::Held(id, held),
+            () = tokio::time::sleep(every) => return Raced::Held(id),
             // Decided meanwhile: the pipeline will finish on its own.
             _ = held.changed() => {}
         }
@@ -78,7 +77,6 @@ where
 pub(crate) fn respond<F>(
     gw: Arc<Gateway>,
     run: Pin<Box<F>>,
-    _held: watch::Receiver<Option<String>>,
     id: String,
     every: Duration,
     id_value: HeaderValue,
@@ -121,8 +119,8 @@ where
         HeaderValue::from_static("text/event-stream"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-warden-request-id", id_value.clone());
-    headers.insert("x-request-id", id_value);
+    headers.insert(crate::REQUEST_ID, id_value.clone());
+    headers.insert(crate::X_REQUEST_ID, id_value);
     if let Ok(v) = HeaderValue::from_str(&id) {
         headers.insert("x-warden-approval", v);
     }
@@ -142,62 +140,35 @@ async fn outcome(
     result: Result<Reply, GatewayError>,
     guard: RecordGuard,
 ) -> Events {
-    match result {
-        Ok(Reply::Forwarded {
-            response,
-            idle,
-            ticket,
-            price,
-            answer,
-            owner,
-        }) => {
-            let sse = response.status() == StatusCode::OK
-                && response
+    let body = match result {
+        Ok(Reply::Forwarded(forwarded)) => {
+            let sse = forwarded.response.status() == StatusCode::OK
+                && forwarded
+                    .response
                     .headers()
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|t| t.starts_with("text/event-stream"));
-            let relay = Relay::new(response, idle, guard, ticket, price)
-                .committing(gw.config.audit.commit_timeout)
-                .answering(answer)
-                .owning(owner.map(|o| (Arc::clone(&gw.owners), o)));
+            let relay = forwarded.relay(gw, guard);
             if sse {
                 return Box::pin(relay);
             }
             // An upstream error (JSON): one event, as OpenAI sends errors
             // mid-stream.
-            Box::pin(futures_util::stream::once(async move {
+            return Box::pin(futures_util::stream::once(async move {
                 let parts: Vec<Result<Bytes, RelayError>> = relay.collect().await;
                 let mut body = Vec::new();
                 for part in parts {
                     body.extend_from_slice(&part?);
                 }
                 Ok(event(&body))
-            }))
+            }));
         }
-        Ok(Reply::Local(response)) => {
-            let mut guard = guard;
-            let commit = guard.finish(Outcome::Completed, None);
-            let committed = crate::committed(commit, gw.config.audit.commit_timeout).await;
-            let response = match committed {
-                Ok(()) => response,
-                Err(e) => e.into_response(),
-            };
-            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-                .await
-                .unwrap_or_default();
-            Box::pin(futures_util::stream::once(async move { Ok(event(&body)) }))
-        }
-        Err(error) => {
-            let commit = crate::refuse(&error, guard);
-            let error = match crate::committed(commit, gw.config.audit.commit_timeout).await {
-                Ok(()) => error,
-                Err(audit) => audit,
-            };
-            let body = axum::body::to_bytes(error.into_response().into_body(), 1 << 20)
-                .await
-                .unwrap_or_default();
-            Box::pin(futures_util::stream::once(async move { Ok(event(&body)) }))
-        }
-    }
+        Ok(Reply::Local(response)) => crate::local(gw, response, guard).await,
+        Err(error) => crate::refused(gw, error, guard).await.into_response(),
+    };
+    let body = axum::body::to_bytes(body.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    Box::pin(futures_util::stream::once(async move { Ok(event(&body)) }))
 }

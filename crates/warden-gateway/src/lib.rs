@@ -56,7 +56,6 @@ use crate::error::GatewayError;
 use crate::exchange::RecordGuard;
 use crate::pipeline::Reply;
 use crate::records::{RecordSink, RecordWriter};
-use crate::relay::Relay;
 use crate::upstream::{Upstreams, dropped_response_header};
 
 /// Everything the data path needs, built once at start-up.
@@ -339,8 +338,8 @@ pub fn check_obligations(policy: &PolicyEngine, config: &Config) -> Result<(), B
     Ok(())
 }
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-warden-request-id");
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-warden-request-id");
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 impl Gateway {
     /// Builds the gateway and starts its record writer (needs a runtime).
@@ -540,21 +539,30 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
     // Everything logged while handling this request carries its id.
     let span = tracing::info_span!("request", request_id = %request_id);
     let id_value = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
-    let (held, held_rx) = tokio::sync::watch::channel(None);
+    // Only with approvals can a call be held: only then does the pipeline
+    // get a channel to say so.
+    let keepalive = gw.approvals.as_ref().map(|a| {
+        let (held, held_rx) = tokio::sync::watch::channel(None);
+        (a.config.keepalive, held, held_rx)
+    });
+    let (held, watch) = match keepalive {
+        Some((every, held, rx)) => (Some(held), Some((every, rx))),
+        None => (None, None),
+    };
     let pipeline_gw = Arc::clone(&gw);
     let run = async move {
-        let result = pipeline::run(&pipeline_gw, &parts, body, &mut guard, &held).await;
+        let result = pipeline::run(&pipeline_gw, &parts, body, &mut guard, held.as_ref()).await;
         (result, guard)
     }
     .instrument(span);
     // Boxed either way: one slot for the pipeline's state, not two.
     let mut run = Box::pin(run);
-    let (result, guard) = match gw.approvals.as_ref().map(|a| a.config.keepalive) {
+    let (result, guard) = match watch {
         None => run.await,
-        Some(every) => match keepalive::race(&mut run, held_rx, every).await {
+        Some((every, held_rx)) => match keepalive::race(&mut run, held_rx, every).await {
             keepalive::Raced::Done(out) => out,
-            keepalive::Raced::Held(id, rx) => {
-                return keepalive::respond(gw, run, rx, id, every, id_value);
+            keepalive::Raced::Held(id) => {
+                return keepalive::respond(gw, run, id, every, id_value);
             }
         },
     };
@@ -569,51 +577,49 @@ async fn respond(
     id_value: HeaderValue,
 ) -> Response {
     match result {
-        Ok(Reply::Forwarded {
-            response,
-            idle,
-            ticket,
-            price,
-            answer,
-            owner,
-        }) => {
-            let mut builder = Response::builder().status(response.status().as_u16());
+        Ok(Reply::Forwarded(forwarded)) => {
+            let mut builder = Response::builder().status(forwarded.response.status().as_u16());
             if let Some(headers) = builder.headers_mut() {
-                for (name, value) in response.headers() {
+                for (name, value) in forwarded.response.headers() {
                     if !dropped_response_header(name) {
                         headers.append(name, value.clone());
                     }
                 }
-                if let Some(t) = &ticket {
+                if let Some(t) = &forwarded.ticket {
                     rate_headers::apply(headers, t.headers());
                 }
                 headers.insert(REQUEST_ID, id_value);
             }
-            let relay = Relay::new(response, idle, guard, ticket, price)
-                .committing(gw.config.audit.commit_timeout)
-                .answering(answer)
-                .owning(owner.map(|o| (Arc::clone(&gw.owners), o)));
             builder
-                .body(Body::from_stream(relay))
+                .body(Body::from_stream(forwarded.relay(gw, guard)))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
-        Ok(Reply::Local(mut response)) => {
-            let mut guard = guard;
-            let commit = guard.finish(Outcome::Completed, None);
-            if let Err(error) = committed(commit, gw.config.audit.commit_timeout).await {
-                return error_response(error, id_value);
-            }
+        Ok(Reply::Local(response)) => {
+            let mut response = local(gw, response, guard).await;
             response.headers_mut().insert(REQUEST_ID, id_value);
             response
         }
-        Err(error) => {
-            let commit = refuse(&error, guard);
-            let error = match committed(commit, gw.config.audit.commit_timeout).await {
-                Ok(()) => error,
-                Err(audit) => audit,
-            };
-            error_response(error, id_value)
-        }
+        Err(error) => error_response(refused(gw, error, guard).await, id_value),
+    }
+}
+
+/// A local answer, once its record is committed; 503 `audit_unavailable`
+/// if it cannot be.
+pub(crate) async fn local(gw: &Gateway, response: Response, mut guard: RecordGuard) -> Response {
+    let commit = guard.finish(Outcome::Completed, None);
+    match committed(commit, gw.config.audit.commit_timeout).await {
+        Ok(()) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Records a refusal and waits for its commit; the error to show (the
+/// refusal, or `audit_unavailable` if it could not be recorded).
+pub(crate) async fn refused(gw: &Gateway, error: GatewayError, guard: RecordGuard) -> GatewayError {
+    let commit = refuse(&error, guard);
+    match committed(commit, gw.config.audit.commit_timeout).await {
+        Ok(()) => error,
+        Err(audit) => audit,
     }
 }
 
@@ -644,7 +650,7 @@ fn error_response(error: GatewayError, id_value: HeaderValue) -> Response {
 }
 
 /// Records the refusal; the returned commit must resolve before it is sent.
-pub(crate) fn refuse(error: &GatewayError, mut guard: RecordGuard) -> Option<records::Committed> {
+fn refuse(error: &GatewayError, mut guard: RecordGuard) -> Option<records::Committed> {
     let outcome = match error {
         GatewayError::UpstreamUnreachable(_)
         | GatewayError::UpstreamTimeout(_)

@@ -30,6 +30,33 @@ use crate::routes::{self, BodyMode, ModelFrom, Route};
 use crate::traces;
 use crate::upstream::Upstream;
 
+/// A forwarded call: the upstream's response head, and what relaying its
+/// body needs.
+#[derive(Debug)]
+pub struct Forwarded {
+    pub response: reqwest::Response,
+    pub idle: std::time::Duration,
+    /// The limits reservation, settled when the body ends.
+    pub ticket: Option<Ticket>,
+    /// The model's price, to record what the call cost.
+    pub price: Option<Price>,
+    /// Restores pseudonyms and masks the model's output, when needed.
+    pub answer: Option<warden_pii::stream::Answer>,
+    /// For a call that creates a Responses API object: its creator and
+    /// session.
+    pub owner: Option<owners::Created>,
+}
+
+impl Forwarded {
+    /// The body's relay, which writes the record (`guard`) when it ends.
+    pub fn relay(self, gw: &Gateway, guard: RecordGuard) -> crate::relay::Relay {
+        crate::relay::Relay::new(self.response, self.idle, guard, self.ticket, self.price)
+            .committing(gw.config.audit.commit_timeout)
+            .answering(self.answer)
+            .owning(self.owner.map(|o| (std::sync::Arc::clone(&gw.owners), o)))
+    }
+}
+
 /// How a request that passed every stage is answered.
 #[derive(Debug)]
 #[expect(
@@ -38,20 +65,7 @@ use crate::upstream::Upstream;
 )]
 pub enum Reply {
     /// Forwarded: the upstream's response head; the body is relayed after.
-    Forwarded {
-        response: reqwest::Response,
-        idle: std::time::Duration,
-        /// The limits reservation, settled when the body ends.
-        ticket: Option<Ticket>,
-        /// The model's price, to record what the call cost.
-        price: Option<Price>,
-        /// Puts pseudonyms back in the answer, when the request was given any.
-        /// Restores pseudonyms and masks the model's output, when needed.
-        answer: Option<warden_pii::stream::Answer>,
-        /// For a call that creates a Responses API object: its creator and
-        /// session.
-        owner: Option<owners::Created>,
-    },
+    Forwarded(Forwarded),
     /// Answered by Warden itself (model listing).
     Local(Response),
 }
@@ -69,7 +83,7 @@ pub async fn run(
     parts: &Parts,
     body: Body,
     guard: &mut RecordGuard,
-    held: &tokio::sync::watch::Sender<Option<String>>,
+    held: Option<&tokio::sync::watch::Sender<Option<String>>>,
 ) -> Result<Reply, GatewayError> {
     let (sub_path, route) = route(parts)?;
     guard.set_endpoint(route.kind.as_str());
@@ -245,14 +259,14 @@ pub async fn run(
         response.status().as_u16(),
         u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
     );
-    Ok(Reply::Forwarded {
+    Ok(Reply::Forwarded(Forwarded {
         response,
         idle: upstream.config.idle_timeout,
         ticket,
         price,
         answer,
         owner: creates_response.then(|| (owners::owner_of(&principal), session)),
-    })
+    }))
 }
 
 /// Stage 6: rate limits, token limits, concurrency and spend budgets.

@@ -125,6 +125,9 @@ pub async fn ingest(
 ) -> Result<Response, GatewayError> {
     let mut batch: Value =
         serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    // A bad batch is refused before any masking work (the analyzer may be
+    // a network call); masking leaves the fields checked here alone.
+    check(&batch)?;
     crate::inspect::mask_kept(
         gw,
         principal,

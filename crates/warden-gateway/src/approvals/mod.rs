@@ -113,11 +113,6 @@ impl Approvals {
         }
     }
 
-    /// How many calls this gateway holds now.
-    pub fn held(&self) -> usize {
-        self.waiting().len()
-    }
-
     /// Tells the webhooks, recording each delivery's outcome.
     pub fn notify(&self, notice: Notice, approval: &Approval, sink: &RecordSink) {
         if self.notifier.is_empty() {
@@ -399,23 +394,17 @@ pub async fn gate(
     gw: &Gateway,
     call: Call<'_>,
     guard: &mut RecordGuard,
-    held: &watch::Sender<Option<String>>,
+    held: Option<&watch::Sender<Option<String>>>,
 ) -> Result<(), GatewayError> {
     let Some(ap) = &gw.approvals else {
         return Ok(());
     };
     let now = ap.now_ms();
-    let (tokens, cost) = if ap
-        .config
-        .rules
-        .iter()
-        .any(|r| r.min_cost_usd_micros.is_some())
-    {
-        estimate(gw, &call)
-    } else {
-        (None, None)
-    };
-    let Some(rule) = rule_for(&ap.config, &call, || cost, now) else {
+    // Tokenizing the body costs: only when a rule's cost condition is
+    // reached, or an approval is opened, and then once.
+    let estimated = std::sync::OnceLock::new();
+    let estimate = || *estimated.get_or_init(|| estimate(gw, &call));
+    let Some(rule) = rule_for(&ap.config, &call, || estimate().1, now) else {
         return Ok(());
     };
     let me = actor_of(call.principal, guard);
@@ -450,7 +439,7 @@ pub async fn gate(
         rule,
         me,
         hash,
-        (tokens, cost),
+        estimate(),
         asynchronous,
         guard,
     )
@@ -565,7 +554,7 @@ async fn hold(
     ap: &Arc<Approvals>,
     id: String,
     stream: bool,
-    held: &watch::Sender<Option<String>>,
+    held: Option<&watch::Sender<Option<String>>>,
 ) -> Result<(), GatewayError> {
     let (tx, mut rx) = watch::channel(None);
     ap.waiting().insert(id.clone(), tx);
@@ -575,7 +564,8 @@ async fn hold(
         store: Arc::clone(&gw.store),
         id: Some(id.clone()),
     };
-    if stream {
+    let held = held.filter(|_| stream);
+    if let Some(held) = held {
         held.send_replace(Some(id.clone()));
     }
     // (The watch's guard is dropped within this statement: it must not
@@ -586,7 +576,9 @@ async fn hold(
     };
     cancel.id = None;
     ap.waiting().remove(&id);
-    held.send_replace(None);
+    if let Some(held) = held {
+        held.send_replace(None);
+    }
     match state {
         Some(ApprovalState::Approved) => use_it(gw, &id).await,
         Some(ApprovalState::Denied) => Err(denied(gw, &id).await),
