@@ -17,8 +17,8 @@
 //! connection's task: no thread, a few hundred bytes) until the approval is
 //! decided, the hold time passes (`approval_expired`), or the caller goes
 //! away (the approval is cancelled). Decisions made here wake the call at
-//! once; those made on another replica are seen by a poller that reads the
-//! held approvals from the store every 250 ms. `async` (per rule, or the
+//! once; those made on another replica are seen by a poller that asks the
+//! store which held approvals were decided, every 250 ms. `async` (per rule, or the
 //! caller's `X-Warden-Approval-Mode: async`): refused at once with 403
 //! `approval_required`, the approval id and `Retry-After`; the same call
 //! retried with `X-Warden-Approval: <id>` goes through once approved.
