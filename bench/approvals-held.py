@@ -22,8 +22,15 @@ resident memory (VmRSS) at three points in the same run:
 Per held call = (held - released) / N: what is there only while a call is
 held (its request, its pipeline's state, the approval). (held - idle) / N
 also counts what the first request on a connection leaves behind (hyper's
-read buffer, the store's page cache). The time to approve and release all
-N is reported too. Everything started is stopped on exit. Only the
+read buffer and header write buffer, 8 KiB each, the store's page cache).
+The time to approve and release all N is reported too.
+
+RSS alone cannot separate these: the allocator keeps freed pages, so the
+released row keeps what the held calls used. Build Warden with
+`--features heap-stats` (`cargo build --release -p warden --features
+heap-stats`) and the live heap bytes, counted by the allocator, are
+reported beside RSS at every point; the per-call figures then come from
+them. Everything started is stopped on exit. Only the
 Python standard library is used.
 """
 
@@ -56,6 +63,18 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def heap_bytes(path: pathlib.Path) -> int | None:
+    """Live heap bytes from a `heap-stats` build (None from other builds).
+    Waits for a fresh figure: the file is rewritten every 100 ms."""
+    if not path.exists():
+        return None
+    before = path.stat().st_mtime_ns
+    deadline = time.time() + 2
+    while time.time() < deadline and path.stat().st_mtime_ns == before:
+        time.sleep(0.02)
+    return int(path.read_text())
 
 
 def wait_port(port: int, timeout: float = 20) -> None:
@@ -194,7 +213,8 @@ id = "o3"
 models = ["o3-pro"]
 """
         )
-        env = dict(os.environ, MOCK_KEY="sk-mock")
+        heap_file = tmp / "heap"
+        env = dict(os.environ, MOCK_KEY="sk-mock", WARDEN_HEAP_STATS=str(heap_file))
 
         def key(owner: str, group: str) -> str:
             out = subprocess.run(
@@ -217,11 +237,13 @@ models = ["o3-pro"]
             assert status == 200, status
         time.sleep(1)
         warm = rss_kib(warden.pid)
+        heap = {"warm": heap_bytes(heap_file)}
 
         # 2. N idle connections.
         conns = await hold_all(port, agent, n)
         await asyncio.sleep(1.5)
         idle = rss_kib(warden.pid)
+        heap["idle_connections"] = heap_bytes(heap_file)
 
         if args.control:
             payload = body("gpt-4o")
@@ -235,6 +257,10 @@ models = ["o3-pro"]
             codes = await asyncio.gather(*(head(r) for r, _ in conns))
             await asyncio.sleep(1.5)
             after = rss_kib(warden.pid)
+            heap["after"] = heap_bytes(heap_file)
+            if heap["after"] is not None:
+                print(f"live heap per connection after one call, beyond idle: "
+                      f"{round((heap['after'] - heap['idle_connections']) / n)} B")
             print(f"control: warm {warm} KiB, {n} idle connections {idle} KiB, "
                   f"after {n} answered calls (connections open) {after} KiB; "
                   f"{sum(c == 200 for c in codes)} answered 200; "
@@ -252,6 +278,9 @@ models = ["o3-pro"]
             await asyncio.gather(*(w.drain() for _, w in flight))
             await asyncio.sleep(1.5)
             in_flight = rss_kib(warden.pid)
+            heap["in_flight"] = heap_bytes(heap_file)
+            if heap["in_flight"] is not None:
+                print(f"live heap per call in flight: {round((heap['in_flight'] - heap['idle_connections']) / n)} B")
             for _, w in flight:
                 w.close()
             await asyncio.sleep(1.0)
@@ -279,6 +308,7 @@ models = ["o3-pro"]
         assert pending >= n, f"only {pending} of {n} calls held"
         await asyncio.sleep(1.5)
         held = rss_kib(warden.pid)
+        heap["held"] = heap_bytes(heap_file)
         # Each is pending, as the approvers' API shows it.
         status, raw = http(port, "GET", "/admin/v1/approvals?state=pending&limit=1000", approver)
         assert status == 200 and len(json.loads(raw)["data"]) >= n, raw[:200]
@@ -304,6 +334,7 @@ models = ["o3-pro"]
         # caches as warm as while holding): what remains is not the hold's.
         await asyncio.sleep(1.5)
         released = rss_kib(warden.pid)
+        heap["released"] = heap_bytes(heap_file)
         for _, w in conns:
             w.close()
 
@@ -320,12 +351,22 @@ models = ["o3-pro"]
             "seconds_to_approve_and_release_all": round(released_s, 2),
             "released_ok": ok,
         }
+        if heap["held"] is not None:
+            result["heap_bytes"] = heap
+            result["heap_per_held_call_beyond_released"] = round((heap["held"] - heap["released"]) / n)
+            result["heap_per_held_call_beyond_idle_connection"] = round((heap["held"] - heap["idle_connections"]) / n)
+            result["heap_per_connection_after_release"] = round((heap["released"] - heap["idle_connections"]) / n)
         print(f"warden RSS: warm {warm} KiB, {n} idle connections {idle} KiB, {n} held calls {held} KiB, "
               f"released (connections open) {released} KiB")
         print(f"per held call beyond the same connections after release: {result['per_held_call_bytes_beyond_released']} B")
         print(f"per idle connection: {result['per_idle_connection_bytes']} B")
         print(f"per held call beyond its connection: {result['per_held_call_bytes_beyond_connection']} B "
               f"(request body {len(payload)} B); beyond warm: {result['per_held_call_bytes_beyond_warm']} B")
+        if "heap_bytes" in result:
+            print(f"live heap: per held call beyond the same connections after release "
+                  f"{result['heap_per_held_call_beyond_released']} B, beyond idle connections "
+                  f"{result['heap_per_held_call_beyond_idle_connection']} B; an answered connection keeps "
+                  f"{result['heap_per_connection_after_release']} B")
         print(f"holding {n}: {created_s:.2f} s; approving and releasing {n} ({ok} answered 200): {released_s:.2f} s")
         out = ROOT / "bench" / "out"
         out.mkdir(exist_ok=True)
