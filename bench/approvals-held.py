@@ -8,7 +8,8 @@ Starts the mock upstream and `warden serve` (release builds from
 durable audit) with one approval rule for `o3-pro`, then measures Warden's
 resident memory (VmRSS) at three points in the same run:
 
-  1. warm: after 200 ordinary calls (pools, tokenizer tables, caches warm);
+  1. warm: after 200 ordinary calls and one held and approved (pools,
+     tokenizer tables, caches warm);
   2. idle connections: with N TCP connections open and idle (what a
      connection costs Warden before any request);
   3. held: with N calls (1 KB chat bodies) held for approval on those
@@ -235,6 +236,25 @@ models = ["o3-pro"]
         for _ in range(200):
             status, _ = http(port, "POST", "/v1/chat/completions", agent, body("gpt-4o"))
             assert status == 200, status
+        # One call held and approved: the tokenizer the cost estimate loads
+        # (tens of MB, once per process) and the approval tables are warm
+        # before anything is measured.
+        import sqlite3
+        db = sqlite3.connect(f"file:{tmp}/warden.db?mode=ro", uri=True)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request(port, agent, body("o3-pro")))
+        await writer.drain()
+        first = None
+        deadline = time.time() + 20
+        while first is None and time.time() < deadline:
+            await asyncio.sleep(0.1)
+            row = db.execute("SELECT id FROM approvals WHERE state = 'pending'").fetchone()
+            first = row[0] if row else None
+        assert first, "the warm-up call was not held"
+        status, _ = http(port, "POST", f"/admin/v1/approvals/{first}/approve", approver, b"{}")
+        assert status == 200, status
+        assert int((await reader.readline()).split()[1]) == 200
+        writer.close()
         time.sleep(1)
         warm = rss_kib(warden.pid)
         heap = {"warm": heap_bytes(heap_file)}
@@ -295,8 +315,6 @@ models = ["o3-pro"]
         await asyncio.gather(*(w.drain() for _, w in conns))
         # Counted in the database file directly (read-only): asking the API
         # would itself load every approval into Warden while measuring it.
-        import sqlite3
-        db = sqlite3.connect(f"file:{tmp}/warden.db?mode=ro", uri=True)
         pending = 0
         deadline = time.time() + 120
         while time.time() < deadline:

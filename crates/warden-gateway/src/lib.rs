@@ -36,6 +36,7 @@ pub mod upstream;
 pub mod usage;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -519,7 +520,54 @@ pub(crate) fn new_record(
 /// as a future of its own: when approval holds a streaming call past
 /// `[approvals] keepalive`, the caller gets a 200 event stream of SSE
 /// comments at once, and the outcome follows in it (`keepalive.rs`).
-async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
+///
+/// A plain function that returns the future: what only starting the
+/// request needs (the request itself, its record before the guard takes
+/// it) stays on the stack instead of in the state every request keeps
+/// until it is answered, a held call's for minutes.
+fn proxy(
+    State(gw): State<Arc<Gateway>>,
+    request: Request,
+) -> impl Future<Output = Response> + Send {
+    let (mut run, id_value, watch) = start(&gw, request);
+    async move {
+        let answer = {
+            let (result, guard) = match watch {
+                None => run.await,
+                Some((every, held_rx)) => match keepalive::race(&mut run, held_rx, every).await {
+                    keepalive::Raced::Done(out) => out,
+                    keepalive::Raced::Held(id) => {
+                        return keepalive::respond(gw, run, id, every, id_value);
+                    }
+                },
+            };
+            respond(&gw, result, guard, id_value)
+        };
+        match answer {
+            Answer::Now(response) => response,
+            Answer::Later(response) => response.await,
+        }
+    }
+}
+
+/// The request's pipeline, boxed, with its guard, its id as a header value
+/// and, with approvals configured, the keep-alive period and the channel
+/// on which the pipeline says it holds the call.
+#[expect(
+    clippy::type_complexity,
+    reason = "the one place that starts a request; a named type would only hide it"
+)]
+fn start(
+    gw: &Arc<Gateway>,
+    request: Request,
+) -> (
+    Pin<Box<impl Future<Output = (Result<Reply, GatewayError>, RecordGuard)> + Send + use<>>>,
+    HeaderValue,
+    Option<(
+        std::time::Duration,
+        tokio::sync::watch::Receiver<Option<String>>,
+    )>,
+) {
     let started = Instant::now();
     let client = request
         .extensions()
@@ -541,41 +589,33 @@ async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
     let id_value = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
     // Only with approvals can a call be held: only then does the pipeline
     // get a channel to say so.
-    let keepalive = gw.approvals.as_ref().map(|a| {
-        let (held, held_rx) = tokio::sync::watch::channel(None);
-        (a.config.keepalive, held, held_rx)
-    });
-    let (held, watch) = match keepalive {
-        Some((every, held, rx)) => (Some(held), Some((every, rx))),
+    let (held, watch) = match &gw.approvals {
+        Some(a) => {
+            let (held, held_rx) = tokio::sync::watch::channel(None);
+            (Some(held), Some((a.config.keepalive, held_rx)))
+        }
         None => (None, None),
     };
-    let pipeline_gw = Arc::clone(&gw);
+    let gw = Arc::clone(gw);
     let run = async move {
-        let result = pipeline::run(&pipeline_gw, &parts, body, &mut guard, held.as_ref()).await;
+        let result = pipeline::run(&gw, &parts, body, &mut guard, held.as_ref()).await;
         (result, guard)
     }
     .instrument(span);
     // Boxed either way: one slot for the pipeline's state, not two.
-    let mut run = Box::pin(run);
-    let (result, guard) = match watch {
-        None => run.await,
-        Some((every, held_rx)) => match keepalive::race(&mut run, held_rx, every).await {
-            keepalive::Raced::Done(out) => out,
-            keepalive::Raced::Held(id) => {
-                return keepalive::respond(gw, run, id, every, id_value);
-            }
-        },
-    };
-    respond(&gw, result, guard, id_value).await
+    (Box::pin(run), id_value, watch)
 }
 
-/// The caller's response to the pipeline's outcome.
-async fn respond(
+/// The caller's response to the pipeline's outcome. A forwarded call's
+/// head is answered at once; a local answer or a refusal first waits for
+/// its record's commit, in a future of its own: every request's state (a
+/// held call's too) would otherwise carry room for those waits.
+fn respond(
     gw: &Arc<Gateway>,
     result: Result<Reply, GatewayError>,
     guard: RecordGuard,
     id_value: HeaderValue,
-) -> Response {
+) -> Answer {
     match result {
         Ok(Reply::Forwarded(forwarded)) => {
             let mut builder = Response::builder().status(forwarded.response.status().as_u16());
@@ -590,17 +630,33 @@ async fn respond(
                 }
                 headers.insert(REQUEST_ID, id_value);
             }
-            builder
-                .body(Body::from_stream(forwarded.relay(gw, guard)))
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            Answer::Now(
+                builder
+                    .body(Body::from_stream(forwarded.relay(gw, guard)))
+                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+            )
         }
         Ok(Reply::Local(response)) => {
-            let mut response = local(gw, response, guard).await;
-            response.headers_mut().insert(REQUEST_ID, id_value);
-            response
+            let gw = Arc::clone(gw);
+            Answer::Later(Box::pin(async move {
+                let mut response = local(&gw, response, guard).await;
+                response.headers_mut().insert(REQUEST_ID, id_value);
+                response
+            }))
         }
-        Err(error) => error_response(refused(gw, error, guard).await, id_value),
+        Err(error) => {
+            let gw = Arc::clone(gw);
+            Answer::Later(Box::pin(async move {
+                error_response(refused(&gw, error, guard).await, id_value)
+            }))
+        }
     }
+}
+
+/// A response, now or once its record is committed.
+enum Answer {
+    Now(Response),
+    Later(Pin<Box<dyn Future<Output = Response> + Send>>),
 }
 
 /// A local answer, once its record is committed; 503 `audit_unavailable`

@@ -392,7 +392,9 @@ async fn read_body(
                     expected: "multipart/form-data",
                 })?;
             let bytes = collect(body, &parts.headers, server.max_upload_bytes).await?;
-            let model = multipart_model(bytes.clone(), boundary).await?;
+            // Boxed: the form parser's state is large, and every request's
+            // future would otherwise carry room for it.
+            let model = Box::pin(multipart_model(bytes.clone(), boundary)).await?;
             Ok(ReadBody::Multipart(bytes, model))
         }
         BodyMode::Stream => {

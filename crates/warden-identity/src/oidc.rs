@@ -229,7 +229,9 @@ impl IssuerState {
             return Ok(k);
         }
         // Unknown kid (or empty cache): refresh, rate-limited, then retry once.
-        self.refresh(false).await?;
+        // Boxed: the fetch's state is large and rarely needed, and every
+        // request's future would otherwise carry room for it.
+        Box::pin(self.refresh(false)).await?;
         self.lookup(kid, alg)?.ok_or(IdentityError::Invalid(
             "signing key is not in the issuer's JWKS",
         ))

@@ -415,8 +415,9 @@ pub async fn gate(
         .get("x-warden-approval")
         .and_then(|v| v.to_str().ok())
     {
-        // Boxed, as `hold` below: the stage's state stays small in every
-        // call's pipeline future, and only a call that waits carries it.
+        // Boxed, as `open` and `hold` below: the stage's state stays small
+        // in every call's pipeline future, and only a call that needs
+        // approval carries it.
         return Box::pin(redeem(gw, ap, id.trim(), &me, &hash, guard)).await;
     }
     // A grant an approver gave this person for this kind of call.
@@ -432,7 +433,7 @@ pub async fn gate(
     let stream = call.stream;
     // Only the id is kept while the call waits: the approval, its event
     // and the caller's details are dropped first.
-    let id = open(
+    let id = Box::pin(open(
         gw,
         ap,
         &call,
@@ -442,7 +443,7 @@ pub async fn gate(
         estimate(),
         asynchronous,
         guard,
-    )
+    ))
     .await?;
     if asynchronous {
         return Err(GatewayError::ApprovalRequired {
@@ -579,6 +580,18 @@ async fn hold(
     if let Some(held) = held {
         held.send_replace(None);
     }
+    // Boxed: while the call waits, its state keeps no room for this part.
+    Box::pin(settle(gw, ap, id, state)).await
+}
+
+/// The held call's outcome, once the wait is over: `state` is the decision
+/// seen, or `None` when the hold time passed.
+async fn settle(
+    gw: &Gateway,
+    ap: &Approvals,
+    id: String,
+    state: Option<ApprovalState>,
+) -> Result<(), GatewayError> {
     match state {
         Some(ApprovalState::Approved) => use_it(gw, &id).await,
         Some(ApprovalState::Denied) => Err(denied(gw, &id).await),
