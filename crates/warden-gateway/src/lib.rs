@@ -30,6 +30,7 @@ pub mod rate_headers;
 pub mod records;
 pub mod relay;
 pub mod routes;
+mod server;
 pub mod siem;
 pub mod traces;
 pub mod upstream;
@@ -732,7 +733,7 @@ pub async fn serve(
     let one = |app: Router, listener: tokio::net::TcpListener| {
         let stop = stop.clone();
         async move {
-            let served = serve_app(listener, app, stop.clone().cancelled_owned()).await;
+            let served = server::serve(listener, app, stop.clone()).await;
             stop.cancel();
             served
         }
@@ -752,23 +753,4 @@ pub async fn serve(
     };
     let ((), main, admin) = tokio::join!(signal, main, admin);
     main.and(admin)
-}
-
-/// Serves `app` (with each connection's peer address) until `shutdown`
-/// resolves, then drains in-flight requests.
-async fn serve_app(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt as _;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }

@@ -403,3 +403,72 @@ async fn model_less_endpoints_and_multipart_uploads_are_authorized_and_streamed(
     assert_eq!(records[3].model.as_deref(), Some("gpt-4o-transcribe"));
     assert_eq!(records[3].endpoint, "audio");
 }
+
+#[tokio::test]
+async fn http2_callers_and_requests_sent_in_pieces_are_served() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    // HTTP/2 with prior knowledge (h2c), told apart from HTTP/1 by its
+    // first bytes.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let resp = h2
+        .post(w.gw.url("/v1/chat/completions"))
+        .bearer_auth(&alice)
+        .json(&chat_body("gpt-4o"))
+        .send()
+        .await
+        .expect("h2 request");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.expect("json");
+    assert_eq!(answer["object"], "chat.completion");
+    // HTTP/1 whose first bytes arrive apart ("P", "O", then the rest):
+    // "P" could still be HTTP/2's preface, so the gateway waits for more.
+    let body = serde_json::to_vec(&chat_body("gpt-4o")).expect("body");
+    let mut raw = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    let mut tcp = tokio::net::TcpStream::connect(w.gw.addr)
+        .await
+        .expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    for piece in [&raw[..1], &raw[1..2], &raw[2..]] {
+        tcp.write_all(piece).await.expect("write");
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A connection that closes before sending anything, and one that sends
+    // only a "P" and closes, leave the gateway serving.
+    drop(
+        tokio::net::TcpStream::connect(w.gw.addr)
+            .await
+            .expect("connect"),
+    );
+    let mut stalled = tokio::net::TcpStream::connect(w.gw.addr)
+        .await
+        .expect("connect");
+    stalled.write_all(b"P").await.expect("write");
+    drop(stalled);
+    let records = w.gw.wait_records(2).await.expect("records");
+    assert!(records.iter().all(|r| r.status == 200), "{records:?}");
+    // Each record names the caller's address, on either protocol.
+    assert!(
+        records.iter().all(|r| r
+            .client_addr
+            .as_deref()
+            .is_some_and(|a| a.starts_with("127.0.0.1:"))),
+        "{records:?}"
+    );
+    assert_eq!(w.chat(&alice, chat_body("gpt-4o")).await.status(), 200);
+}
