@@ -574,7 +574,8 @@ fn start(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    own_head(&mut parts);
     let request_id = ulid::Ulid::new().to_string();
     let record = new_record(request_id.clone(), &parts.method, parts.uri.path(), client);
     let mut guard = RecordGuard::new(gw.records.clone(), record, started);
@@ -605,6 +606,47 @@ fn start(
     .instrument(span);
     // Boxed either way: one slot for the pipeline's state, not two.
     (Box::pin(run), id_value, watch)
+}
+
+/// Copies the request's path and header values out of the connection's
+/// read buffer, into one allocation: hyper's are slices of that buffer,
+/// and they would keep all of it (8 KiB or more) for as long as the call
+/// runs, minutes for a held one, while hyper reads on into a second buffer.
+/// (Header names are copies already.) A value or path that does not
+/// survive the copy (never, as hyper has parsed them) keeps its slice.
+fn own_head(parts: &mut http::request::Parts) {
+    let path = match parts.uri.scheme() {
+        None => parts.uri.path_and_query().map_or("", |p| p.as_str()),
+        Some(_) => "",
+    };
+    let path_len = path.len();
+    let values: usize = parts.headers.values().map(|v| v.len()).sum();
+    let mut store = bytes::BytesMut::with_capacity(path_len + values);
+    store.extend_from_slice(path.as_bytes());
+    for value in parts.headers.values() {
+        store.extend_from_slice(value.as_bytes());
+    }
+    let store = store.freeze();
+    if path_len > 0
+        && let Ok(uri) = http::Uri::from_maybe_shared(store.slice(..path_len))
+    {
+        parts.uri = uri;
+    }
+    let mut at = path_len;
+    let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let copy = store.slice(at..at + value.len());
+        at += value.len();
+        let owned = match HeaderValue::from_maybe_shared(copy) {
+            Ok(mut v) => {
+                v.set_sensitive(value.is_sensitive());
+                v
+            }
+            Err(_) => value.clone(),
+        };
+        headers.append(name.clone(), owned);
+    }
+    parts.headers = headers;
 }
 
 /// The caller's response to the pipeline's outcome. A forwarded call's
@@ -753,4 +795,62 @@ pub async fn serve(
     };
     let ((), main, admin) = tokio::join!(signal, main, admin);
     main.and(admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_copied_out_of_the_read_buffer_is_the_same_head() {
+        const TARGET: &str = "/v1/chat/completions?x=1&y=%20z";
+        let buffer = bytes::Bytes::from(format!("{TARGET}Bearer wdn_abc"));
+        let n = TARGET.len();
+        let request = http::Request::builder()
+            .method("POST")
+            .uri(http::Uri::from_maybe_shared(buffer.slice(..n)).expect("uri"))
+            .header("authorization", {
+                let mut v = HeaderValue::from_maybe_shared(buffer.slice(n..)).expect("value");
+                v.set_sensitive(true);
+                v
+            })
+            .header("x-dup", "one")
+            .header("content-type", "application/json")
+            .header("x-dup", "two")
+            .body(())
+            .expect("request");
+        let (mut parts, ()) = request.into_parts();
+        let before = parts.clone();
+        own_head(&mut parts);
+        assert_eq!(parts.uri, before.uri);
+        assert_eq!(parts.uri.query(), Some("x=1&y=%20z"));
+        assert_eq!(parts.method, before.method);
+        let pairs = |h: &http::HeaderMap| {
+            h.iter()
+                .map(|(n, v)| (n.clone(), v.clone(), v.is_sensitive()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pairs(&parts.headers), pairs(&before.headers));
+        assert!(parts.headers["authorization"].is_sensitive());
+        let dups: Vec<_> = parts.headers.get_all("x-dup").iter().collect();
+        assert_eq!(dups, ["one", "two"]);
+        // Nothing copied still points into the original buffer.
+        let range = buffer.as_ptr_range();
+        let inside = |p: *const u8| range.contains(&p);
+        assert!(!inside(parts.uri.path().as_ptr()));
+        assert!(
+            parts
+                .headers
+                .values()
+                .all(|v| !inside(v.as_bytes().as_ptr()))
+        );
+        // An absolute-form target is left as it was.
+        let mut absolute = http::Request::get("http://example.com/v1/models")
+            .body(())
+            .expect("request")
+            .into_parts()
+            .0;
+        own_head(&mut absolute);
+        assert_eq!(absolute.uri, "http://example.com/v1/models");
+    }
 }

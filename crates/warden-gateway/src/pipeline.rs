@@ -342,19 +342,33 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Reads the whole body, refusing it past `limit` (early if declared).
+/// Reads the whole body into a buffer of its own, refusing it past `limit`
+/// (early if declared). Of its own: hyper's chunks are slices of the
+/// connection's read buffer, and a slice kept for the call's life keeps
+/// that whole buffer (8 KiB or more) for minutes when the call is held.
 async fn collect(body: Body, headers: &HeaderMap, limit: u64) -> Result<Bytes, GatewayError> {
-    if declared_length(headers).is_some_and(|n| n > limit) {
+    /// What a declared length may reserve before any byte arrives.
+    const RESERVE_MAX: u64 = 64 * 1024;
+    let declared = declared_length(headers);
+    if declared.is_some_and(|n| n > limit) {
         return Err(GatewayError::BodyTooLarge { limit });
     }
-    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(GatewayError::BodyTooLarge { limit })
+    let reserve = usize::try_from(declared.unwrap_or(0).min(RESERVE_MAX)).unwrap_or(0);
+    let mut buf = bytes::BytesMut::with_capacity(reserve);
+    let mut body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                GatewayError::BodyTooLarge { limit }
+            } else {
+                GatewayError::BodyRead
+            }
+        })?;
+        if let Some(data) = frame.data_ref() {
+            buf.extend_from_slice(data);
         }
-        Err(_) => Err(GatewayError::BodyRead),
     }
+    Ok(buf.freeze())
 }
 
 /// Stage 3: read the body as the route needs it.
