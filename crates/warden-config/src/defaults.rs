@@ -11,6 +11,8 @@ pub const MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
 pub const MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
 pub const MAX_JSON_DEPTH: usize = 64;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Long: reasoning models can think for minutes before the first byte.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(600);

@@ -311,6 +311,10 @@ pub struct RawServer {
     pub max_json_depth: Option<usize>,
     #[serde(default, with = "humantime_serde")]
     pub shutdown_grace: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub header_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub body_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

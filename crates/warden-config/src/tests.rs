@@ -186,6 +186,8 @@ fn minimal_config_gets_defaults() {
     let c = parse(MINIMAL).expect("valid");
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.server.max_body_bytes, 16 * 1024 * 1024);
+    assert_eq!(c.server.header_timeout, std::time::Duration::from_secs(30));
+    assert_eq!(c.server.body_timeout, std::time::Duration::from_secs(60));
     assert_eq!(c.connections[0].base_url, "https://api.openai.com/v1");
     assert!(c.connections[0].models.matches("gpt-4o"));
     assert!(!c.connections[0].models.matches("o3-pro"));
@@ -208,6 +210,8 @@ fn bad_values_name_key_and_reason() {
     let cases = [
         ("[server]\nlisten = \"nope\"", "server.listen"),
         ("[server]\nmax_json_depth = 1000", "server.max_json_depth"),
+        ("[server]\nheader_timeout = \"0s\"", "server.header_timeout"),
+        ("[server]\nbody_timeout = \"2h\"", "server.body_timeout"),
         (
             "[[issuer]]\nname='a'\nissuer='https://idp'\naudiences=['w']\nalgorithms=['HS256']",
             "issuer[0].algorithms",

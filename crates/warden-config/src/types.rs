@@ -416,6 +416,12 @@ pub struct ServerConfig {
     /// Deepest JSON nesting accepted (400 beyond).
     pub max_json_depth: usize,
     pub shutdown_grace: Duration,
+    /// How long a connection may take to send a request's head (its first
+    /// bytes included); past it the connection is closed.
+    pub header_timeout: Duration,
+    /// How long a body Warden reads whole (JSON, multipart) may take to
+    /// arrive; past it: 408.
+    pub body_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

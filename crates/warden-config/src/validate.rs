@@ -985,12 +985,25 @@ fn server(cx: &Ctx, raw: RawServer) -> Result<ServerConfig, ConfigError> {
     if !(4..=128).contains(&max_json_depth) {
         return Err(cx.invalid("server.max_json_depth", "must be between 4 and 128"));
     }
+    let timeout = |key: &str, given: Option<Duration>, default: Duration| {
+        let t = given.unwrap_or(default);
+        if t < Duration::from_millis(100) || t > Duration::from_secs(3600) {
+            return Err(cx.invalid(key, "must be between 100ms and 1h"));
+        }
+        Ok(t)
+    };
     Ok(ServerConfig {
         listen,
         max_body_bytes,
         max_upload_bytes: raw.max_upload_bytes.unwrap_or(d::MAX_UPLOAD_BYTES),
         max_json_depth,
         shutdown_grace: raw.shutdown_grace.unwrap_or(d::SHUTDOWN_GRACE),
+        header_timeout: timeout(
+            "server.header_timeout",
+            raw.header_timeout,
+            d::HEADER_TIMEOUT,
+        )?,
+        body_timeout: timeout("server.body_timeout", raw.body_timeout, d::BODY_TIMEOUT)?,
     })
 }
 

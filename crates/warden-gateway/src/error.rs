@@ -32,6 +32,8 @@ pub enum GatewayError {
     BadBody(#[from] ProbeError),
     #[error("could not read the request body")]
     BodyRead,
+    #[error("the request body did not arrive within {}s; send it without pauses", .0.as_secs_f64())]
+    BodyTimeout(std::time::Duration),
     #[error("the model `{0}` is not served by this gateway")]
     ModelNotFound(String),
     #[error("{}", deny_message(.reason, .model.as_deref()))]
@@ -147,6 +149,7 @@ impl GatewayError {
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             GatewayError::BadBody(_) | GatewayError::BodyRead => StatusCode::BAD_REQUEST,
+            GatewayError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             GatewayError::Denied { .. } => StatusCode::FORBIDDEN,
             GatewayError::UpstreamUnconfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamUnreachable(_) | GatewayError::ListingFailed => {
@@ -197,6 +200,7 @@ impl GatewayError {
             GatewayError::UnsupportedMediaType { .. } => "unsupported_media_type",
             GatewayError::BadBody(e) => e.code(),
             GatewayError::BodyRead => "request_body_error",
+            GatewayError::BodyTimeout(_) => "request_timeout",
             GatewayError::ModelNotFound(_) => "model_not_found",
             GatewayError::Denied { reason, model } => match (reason, model) {
                 (DenyReason::NotPermitted | DenyReason::OutsideKeyScope, Some(_)) => {
@@ -263,6 +267,7 @@ impl GatewayError {
             | GatewayError::UnsupportedMediaType { .. }
             | GatewayError::BadBody(_)
             | GatewayError::BodyRead
+            | GatewayError::BodyTimeout(_)
             | GatewayError::MaskingUnsupported
             | GatewayError::ResponseNotFound(_)
             | GatewayError::BadSession

@@ -772,10 +772,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = tokio_util::sync::CancellationToken::new();
+    let header_timeout = gw.config.server.header_timeout;
     let one = |app: Router, listener: tokio::net::TcpListener| {
         let stop = stop.clone();
         async move {
-            let served = server::serve(listener, app, stop.clone()).await;
+            let served = server::serve(listener, app, stop.clone(), header_timeout).await;
             stop.cancel();
             served
         }

@@ -346,7 +346,15 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 /// (early if declared). Of its own: hyper's chunks are slices of the
 /// connection's read buffer, and a slice kept for the call's life keeps
 /// that whole buffer (8 KiB or more) for minutes when the call is held.
-async fn collect(body: Body, headers: &HeaderMap, limit: u64) -> Result<Bytes, GatewayError> {
+///
+/// The whole read must finish within `[server] body_timeout`: a client that
+/// trickles a body (or stops half way) is answered 408, not waited on.
+async fn collect(
+    body: Body,
+    headers: &HeaderMap,
+    limit: u64,
+    within: std::time::Duration,
+) -> Result<Bytes, GatewayError> {
     /// What a declared length may reserve before any byte arrives.
     const RESERVE_MAX: u64 = 64 * 1024;
     let declared = declared_length(headers);
@@ -356,7 +364,11 @@ async fn collect(body: Body, headers: &HeaderMap, limit: u64) -> Result<Bytes, G
     let reserve = usize::try_from(declared.unwrap_or(0).min(RESERVE_MAX)).unwrap_or(0);
     let mut buf = bytes::BytesMut::with_capacity(reserve);
     let mut body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    while let Some(frame) = body.frame().await {
+    let deadline = tokio::time::Instant::now() + within;
+    while let Some(frame) = tokio::time::timeout_at(deadline, body.frame())
+        .await
+        .map_err(|_| GatewayError::BodyTimeout(within))?
+    {
         let frame = frame.map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 GatewayError::BodyTooLarge { limit }
@@ -383,7 +395,13 @@ async fn read_body(
     match route.body {
         BodyMode::None => Ok(ReadBody::Empty),
         BodyMode::Json => {
-            let bytes = collect(body, &parts.headers, server.max_body_bytes).await?;
+            let bytes = collect(
+                body,
+                &parts.headers,
+                server.max_body_bytes,
+                server.body_timeout,
+            )
+            .await?;
             if bytes.is_empty() && route.model == ModelFrom::None {
                 return Ok(ReadBody::Empty); // e.g. POST .../cancel without a body
             }
@@ -405,7 +423,13 @@ async fn read_body(
                 .ok_or(GatewayError::UnsupportedMediaType {
                     expected: "multipart/form-data",
                 })?;
-            let bytes = collect(body, &parts.headers, server.max_upload_bytes).await?;
+            let bytes = collect(
+                body,
+                &parts.headers,
+                server.max_upload_bytes,
+                server.body_timeout,
+            )
+            .await?;
             // Boxed: the form parser's state is large, and every request's
             // future would otherwise carry room for it.
             let model = Box::pin(multipart_model(bytes.clone(), boundary)).await?;

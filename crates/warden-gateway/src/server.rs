@@ -1,6 +1,9 @@
 //! Accepting connections and speaking HTTP on them: HTTP/1.1, and HTTP/2
 //! with prior knowledge, on one listener, until shutdown; then in-flight
-//! requests drain.
+//! requests drain. A connection that takes longer than `[server]
+//! header_timeout` to send a request's head (its first bytes included), or
+//! sits idle that long between requests, is closed: slow-header clients
+//! cannot hold connections open.
 //!
 //! Written here rather than taken from `axum::serve` for one reason: memory
 //! per connection. `axum::serve` uses hyper-util's auto builder, which reads
@@ -17,7 +20,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -27,17 +30,15 @@ use tower::Service as _;
 /// HTTP/1 request never does ("PRI" is no method anyone serves).
 const H2_START: &[u8] = b"PRI";
 
-/// How long a client that sent only part of those bytes has to send the rest.
-const SNIFF_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Serves `app` on `listener` (each request carries its peer's
 /// `ConnectInfo<SocketAddr>`) until `stop` is cancelled; then stops
 /// accepting, lets each connection finish the request it is serving, and
-/// returns once all have closed.
+/// returns once all have closed. `header_timeout`: see the module doc.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     stop: CancellationToken,
+    header_timeout: Duration,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     loop {
@@ -65,7 +66,7 @@ pub async fn serve(
         let (app, stop) = (app.clone(), stop.clone());
         tokio::spawn(async move {
             let h2 = tokio::select! {
-                h2 = sniff(&tcp) => h2,
+                h2 = sniff(&tcp, header_timeout) => h2,
                 () = stop.cancelled() => None,
             };
             let Some(h2) = h2 else {
@@ -82,7 +83,10 @@ pub async fn serve(
                     .serve_connection(io, service);
                 watcher.watch(conn).await
             } else {
-                let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(io, service);
                 watcher.watch(conn).await
             };
             if let Err(e) = served {
@@ -96,13 +100,16 @@ pub async fn serve(
 }
 
 /// Whether the client speaks HTTP/2 with prior knowledge, from its first
-/// bytes, peeked (left in the socket). `None`: it closed, failed, or
-/// stalled inside those bytes.
-async fn sniff(tcp: &TcpStream) -> Option<bool> {
-    let deadline = tokio::time::Instant::now() + SNIFF_TIMEOUT;
+/// bytes, peeked (left in the socket). `None`: it closed, failed, or sent
+/// none of them, or only part, within `within`.
+async fn sniff(tcp: &TcpStream, within: Duration) -> Option<bool> {
+    let deadline = tokio::time::Instant::now() + within;
     let mut first = [0u8; H2_START.len()];
     loop {
-        let n = tcp.peek(&mut first).await.ok()?;
+        let n = tokio::time::timeout_at(deadline, tcp.peek(&mut first))
+            .await
+            .ok()?
+            .ok()?;
         if n == 0 {
             return None;
         }

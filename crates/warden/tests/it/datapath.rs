@@ -472,3 +472,77 @@ async fn http2_callers_and_requests_sent_in_pieces_are_served() {
     );
     assert_eq!(w.chat(&alice, chat_body("gpt-4o")).await.status(), 200);
 }
+
+#[tokio::test]
+async fn slow_heads_are_cut_off_and_slow_bodies_get_a_408() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+    let w = World::start("[server]\nheader_timeout = \"400ms\"\nbody_timeout = \"400ms\"\n").await;
+    let alice = w.token("alice").await;
+    /// Everything the gateway sends until it closes the connection (the
+    /// test fails if it is still open after 5 s).
+    async fn until_closed(tcp: &mut TcpStream) -> String {
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        assert!(read.is_ok(), "the connection was left open");
+        String::from_utf8_lossy(&got).into_owned()
+    }
+    // A connection that sends nothing, and one that sends half a head.
+    let mut silent = TcpStream::connect(w.gw.addr).await.expect("connect");
+    let mut half = TcpStream::connect(w.gw.addr).await.expect("connect");
+    half.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    assert_eq!(until_closed(&mut silent).await, "");
+    assert!(!until_closed(&mut half).await.contains("200"));
+    // A body that stops half way: 408, recorded, and the mock saw nothing.
+    let body = serde_json::to_vec(&chat_body("gpt-4o")).expect("body");
+    let mut slow = TcpStream::connect(w.gw.addr).await.expect("connect");
+    slow.write_all(
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    slow.write_all(&body[..body.len() / 2])
+        .await
+        .expect("write");
+    let answer = until_closed(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let json = &answer[answer.find("\r\n\r\n").expect("head") + 4..];
+    let error: Value = serde_json::from_str(json).expect("an OpenAI-style error");
+    assert_eq!(error["error"]["code"], "request_timeout");
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    let records = w.gw.wait_records(1).await.expect("records");
+    assert_eq!(records[0].status, 408, "{records:?}");
+    assert!(w.mock.requests().is_empty());
+    // A keep-alive connection left idle after a call is closed too, and the
+    // gateway goes on serving.
+    let mut idle = TcpStream::connect(w.gw.addr).await.expect("connect");
+    idle.write_all(
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    idle.write_all(&body).await.expect("write");
+    assert!(until_closed(&mut idle).await.starts_with("HTTP/1.1 200"));
+    assert_eq!(w.chat(&alice, chat_body("gpt-4o")).await.status(), 200);
+}
