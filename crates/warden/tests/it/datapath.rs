@@ -429,12 +429,7 @@ async fn http2_callers_and_requests_sent_in_pieces_are_served() {
     // HTTP/1 whose first bytes arrive apart ("P", "O", then the rest):
     // "P" could still be HTTP/2's preface, so the gateway waits for more.
     let body = serde_json::to_vec(&chat_body("gpt-4o")).expect("body");
-    let mut raw = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut raw = chat_head(&alice, body.len(), "Connection: close\r\n");
     raw.extend_from_slice(&body);
     let mut tcp = tokio::net::TcpStream::connect(w.gw.addr)
         .await
@@ -507,16 +502,9 @@ async fn slow_heads_are_cut_off_and_slow_bodies_get_a_408() {
     // A body that stops half way: 408, recorded, and the mock saw nothing.
     let body = serde_json::to_vec(&chat_body("gpt-4o")).expect("body");
     let mut slow = TcpStream::connect(w.gw.addr).await.expect("connect");
-    slow.write_all(
-        format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .expect("write");
+    slow.write_all(&chat_head(&alice, body.len(), ""))
+        .await
+        .expect("write");
     slow.write_all(&body[..body.len() / 2])
         .await
         .expect("write");
@@ -532,17 +520,20 @@ async fn slow_heads_are_cut_off_and_slow_bodies_get_a_408() {
     // A keep-alive connection left idle after a call is closed too, and the
     // gateway goes on serving.
     let mut idle = TcpStream::connect(w.gw.addr).await.expect("connect");
-    idle.write_all(
-        format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .expect("write");
+    idle.write_all(&chat_head(&alice, body.len(), ""))
+        .await
+        .expect("write");
     idle.write_all(&body).await.expect("write");
     assert!(until_closed(&mut idle).await.starts_with("HTTP/1.1 200"));
     assert_eq!(w.chat(&alice, chat_body("gpt-4o")).await.status(), 200);
+}
+
+/// The head of a raw HTTP/1.1 chat completion call with a `len`-byte JSON
+/// body (`extra`: more header lines, each ending in CRLF).
+fn chat_head(token: &str, len: usize, extra: &str) -> Vec<u8> {
+    format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {len}\r\n{extra}\r\n"
+    )
+    .into_bytes()
 }
