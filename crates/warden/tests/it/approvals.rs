@@ -840,3 +840,142 @@ async fn an_approval_nobody_holds_or_decides_expires_on_its_own() {
     }
     assert_eq!(actions(&w).await, ["approval.request", "approval.expire"]);
 }
+
+/// Two `warden serve` replicas on one PostgreSQL schema: a call held on one
+/// is released by an approval made through the other (the holder's poller
+/// reads the decision from the store), and a denial made there fails the
+/// call here with the denier's comment. Nothing reaches the upstream before
+/// approval.
+#[tokio::test]
+async fn an_approval_made_on_another_replica_releases_the_held_call() {
+    let pg = PgSchema::create().await;
+    let mock = MockUpstream::start().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[store]
+postgres_url_env = "WARDEN_TEST_PG"
+[keys]
+enabled = true
+{}
+[policy.groups.agents]
+models = ["*"]
+[approvals]
+approver_groups = ["security"]
+hold = "30s"
+[[approvals.rule]]
+id = "o3"
+models = ["o3-pro"]
+"#,
+            connection_toml(&mock.base_url())
+        ),
+    )
+    .expect("write");
+    let env = [("WARDEN_TEST_PG", pg.url.as_str())];
+    let agent = create_key(&config, "agent", &["--group", "agents"], &env);
+    let approver = create_key(&config, "sec", &["--group", "security"], &env);
+    let holder = Served::start_with_env(&config, &env);
+    let other = Served::start_with_env(&config, &env);
+    let http = http();
+    let call = |body: Value| {
+        let (http, url, agent) = (
+            http.clone(),
+            format!("http://{}/v1/chat/completions", holder.addr),
+            agent.clone(),
+        );
+        tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(agent)
+                .json(&body)
+                .send()
+                .await
+                .expect("call");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.expect("json"))
+        })
+    };
+    // The replica that holds nothing lists the approval from the store.
+    let pending = || async {
+        for _ in 0..100 {
+            let list: Value = http
+                .get(format!(
+                    "http://{}/admin/v1/approvals?state=pending",
+                    other.addr
+                ))
+                .bearer_auth(&approver)
+                .send()
+                .await
+                .expect("list")
+                .json()
+                .await
+                .expect("json");
+            if let Some(id) = list["data"][0]["id"].as_str() {
+                return id.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no pending approval");
+    };
+    let decide = |id: String, verb: &'static str, body: Value| {
+        let (http, approver, addr) = (http.clone(), approver.clone(), other.addr.clone());
+        async move {
+            let resp = http
+                .post(format!("http://{addr}/admin/v1/approvals/{id}/{verb}"))
+                .bearer_auth(approver)
+                .json(&body)
+                .send()
+                .await
+                .expect("decide");
+            assert_eq!(
+                resp.status(),
+                200,
+                "{}",
+                resp.text().await.unwrap_or_default()
+            );
+        }
+    };
+
+    let held = call(chat_body("o3-pro"));
+    let id = pending().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!held.is_finished(), "the call waits for a decision");
+    assert!(
+        mock.requests().is_empty(),
+        "nothing went upstream before approval"
+    );
+    decide(id, "approve", json!({})).await;
+    let (status, answer) = tokio::time::timeout(Duration::from_secs(10), held)
+        .await
+        .expect("released within the poller's period")
+        .expect("task");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["object"], "chat.completion");
+    assert_eq!(mock.requests().len(), 1);
+
+    let held = call(chat_body("o3-pro"));
+    let id = pending().await;
+    decide(id.clone(), "deny", json!({"comment": "not for this"})).await;
+    let (status, error) = tokio::time::timeout(Duration::from_secs(10), held)
+        .await
+        .expect("denied within the poller's period")
+        .expect("task");
+    assert_eq!(status, 403, "{error}");
+    assert_eq!(error["error"]["code"], "approval_denied");
+    assert_eq!(error["error"]["approval_id"], id.as_str());
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not for this")),
+        "{error}"
+    );
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "the denied call never went upstream"
+    );
+    drop((holder, other));
+    pg.drop().await;
+}

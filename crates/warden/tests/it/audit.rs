@@ -443,16 +443,8 @@ async fn retention_pruning_keeps_the_rest_verifiable_from_a_signed_checkpoint() 
 /// the same config.
 #[tokio::test]
 async fn serve_keeps_the_trail_in_postgres_when_configured() {
-    let base = "postgres://postgres@127.0.0.1:5432/postgres";
-    let schema = format!("warden_it_{}", std::process::id()) + &format!("_{:x}", rand_suffix());
-    let admin = sqlx::PgPool::connect(base)
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&admin)
-        .await
-        .expect("schema");
-    let url = format!("{base}?options[search_path]={schema}");
+    let pg = PgSchema::create().await;
+    let url = pg.url.clone();
     let mock = MockUpstream::start().await.expect("mock");
     let dir = tempfile::tempdir().expect("tmp");
     let config = dir.path().join("warden.toml");
@@ -495,27 +487,14 @@ async fn serve_keeps_the_trail_in_postgres_when_configured() {
     // key.create, server.start, three calls (killed, so no server.stop).
     assert_eq!(v["events"], 5, "{v}");
     let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM {schema}.request_records"
+        "SELECT COUNT(*) FROM {}.request_records",
+        pg.name
     )))
-    .fetch_one(&admin)
+    .fetch_one(&pg.admin)
     .await
     .expect("count");
     assert_eq!(rows, 3);
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&admin)
-        .await
-        .expect("drop");
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
+    pg.drop().await;
 }
 
 /// `checkpoint_every` and `checkpoint_webhook`: with the interval an hour

@@ -266,3 +266,45 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// A fresh schema in the local PostgreSQL (127.0.0.1:5432, trust auth), for
+/// one test; `url` points a store at it. Dropped by [`PgSchema::drop`].
+pub struct PgSchema {
+    pub admin: sqlx::PgPool,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgSchema {
+    pub async fn create() -> PgSchema {
+        use std::hash::{BuildHasher as _, Hasher as _};
+        let base = "postgres://postgres@127.0.0.1:5432/postgres";
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let name = format!("warden_it_{}_{:x}", std::process::id(), h.finish());
+        let admin = sqlx::PgPool::connect(base)
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&admin)
+            .await
+            .expect("schema");
+        let url = format!("{base}?options[search_path]={name}");
+        PgSchema { admin, name, url }
+    }
+
+    pub async fn drop(self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            self.name
+        )))
+        .execute(&self.admin)
+        .await
+        .expect("drop schema");
+        self.admin.close().await;
+    }
+}
