@@ -849,17 +849,14 @@ async fn an_approval_nobody_holds_or_decides_expires_on_its_own() {
 #[tokio::test]
 async fn an_approval_made_on_another_replica_releases_the_held_call() {
     let pg = PgSchema::create().await;
-    let mock = MockUpstream::start().await.expect("mock");
-    let dir = tempfile::tempdir().expect("tmp");
-    let config = dir.path().join("warden.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[store]
-postgres_url_env = "WARDEN_TEST_PG"
-[keys]
+    let ServeSetup {
+        mock,
+        dir: _dir,
+        config,
+    } = ServeSetup::new(
+        r#"postgres_url_env = "WARDEN_TEST_PG""#,
+        r#"[keys]
 enabled = true
-{}
 [policy.groups.agents]
 models = ["*"]
 [approvals]
@@ -867,12 +864,9 @@ approver_groups = ["security"]
 hold = "30s"
 [[approvals.rule]]
 id = "o3"
-models = ["o3-pro"]
-"#,
-            connection_toml(&mock.base_url())
-        ),
+models = ["o3-pro"]"#,
     )
-    .expect("write");
+    .await;
     let env = [("WARDEN_TEST_PG", pg.url.as_str())];
     let agent = create_key(&config, "agent", &["--group", "agents"], &env);
     let approver = create_key(&config, "sec", &["--group", "security"], &env);

@@ -445,17 +445,15 @@ async fn retention_pruning_keeps_the_rest_verifiable_from_a_signed_checkpoint() 
 async fn serve_keeps_the_trail_in_postgres_when_configured() {
     let pg = PgSchema::create().await;
     let url = pg.url.clone();
-    let mock = MockUpstream::start().await.expect("mock");
-    let dir = tempfile::tempdir().expect("tmp");
-    let config = dir.path().join("warden.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npostgres_url_env = \"WARDEN_TEST_PG\"\n\n{}\n[policy.groups.users]\nmodels = [\"*\"]\n",
-            connection_toml(&mock.base_url())
-        ),
+    let ServeSetup {
+        mock: _mock,
+        dir: _dir,
+        config,
+    } = ServeSetup::new(
+        "postgres_url_env = \"WARDEN_TEST_PG\"",
+        "[policy.groups.users]\nmodels = [\"*\"]",
     )
-    .expect("write");
+    .await;
     let env = [("WARDEN_TEST_PG", url.as_str())];
     let key = create_key(&config, "pg", &[], &env);
     let served = Served::start_with_env(&config, &env);

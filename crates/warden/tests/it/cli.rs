@@ -99,17 +99,15 @@ fn policy_test_prints_the_decision_and_the_deciding_policies() {
 
 #[tokio::test]
 async fn serve_runs_announces_proxies_and_shuts_down_cleanly() {
-    let mock = MockUpstream::start().await.expect("mock");
-    let dir = tempfile::tempdir().expect("tmp");
-    let config = dir.path().join("warden.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\nsqlite = \"w.db\"\n\n{}\n[policy.groups.users]\nmodels = [\"*\"]\n",
-            connection_toml(&mock.base_url())
-        ),
+    let ServeSetup {
+        mock: _mock,
+        dir,
+        config,
+    } = ServeSetup::new(
+        "sqlite = \"w.db\"",
+        "[policy.groups.users]\nmodels = [\"*\"]",
     )
-    .expect("write");
+    .await;
     // A key made by the CLI, used against the served process.
     let key = create_key(&config, "erin", &[], &[]);
 

@@ -51,17 +51,15 @@ async fn call(http: &reqwest::Client, addr: &str, key: &str, i: usize) -> Option
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_no_acknowledged_record() {
-    let mock = MockUpstream::start().await.expect("mock");
-    let dir = tempfile::tempdir().expect("tmp");
-    let config = dir.path().join("warden.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\nsqlite = \"w.db\"\n\n{}\n[policy.groups.users]\nmodels = [\"*\"]\n",
-            connection_toml(&mock.base_url())
-        ),
+    let ServeSetup {
+        mock: _mock,
+        dir,
+        config,
+    } = ServeSetup::new(
+        "sqlite = \"w.db\"",
+        "[policy.groups.users]\nmodels = [\"*\"]",
     )
-    .expect("write");
+    .await;
     let key = create_key(&config, "load", &[], &[]);
 
     let mut served = Served::start(&config);

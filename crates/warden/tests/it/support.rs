@@ -308,3 +308,29 @@ impl PgSchema {
         self.admin.close().await;
     }
 }
+
+/// What a test that runs `warden serve` needs first: a mock upstream, and a
+/// `warden.toml` in a temp dir holding `[store]` with `store`'s lines, the
+/// mock's connection, then `rest`.
+pub struct ServeSetup {
+    pub mock: MockUpstream,
+    pub dir: tempfile::TempDir,
+    pub config: std::path::PathBuf,
+}
+
+impl ServeSetup {
+    pub async fn new(store: &str, rest: &str) -> ServeSetup {
+        let mock = MockUpstream::start().await.expect("mock");
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = dir.path().join("warden.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\n{store}\n\n{}\n{rest}\n",
+                connection_toml(&mock.base_url())
+            ),
+        )
+        .expect("write");
+        ServeSetup { mock, dir, config }
+    }
+}
