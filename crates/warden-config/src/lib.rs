@@ -7,6 +7,7 @@
 //! (YAML turns `no` into `false` and `1.10` into `1.1`, which bites model names
 //! and versions), and the `toml` crate reports the line and key of each error.
 
+mod content;
 mod defaults;
 pub mod raw;
 mod types;
@@ -14,6 +15,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use content::{ContentConfig, ContentRule, McpAllow, RuleText};
 pub use defaults::DEFAULT_KEY_GROUP;
 pub use types::*;
 

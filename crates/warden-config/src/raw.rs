@@ -208,7 +208,17 @@ pub struct RawContentRule {
     pub deny_tools: Vec<String>,
     /// When set, only these tools are allowed.
     pub allow_tools: Option<Vec<String>>,
-    /// Cap on max_tokens / max_completion_tokens / max_output_tokens.
+    /// When set, only tools of these types (`function`, `web_search`, ...;
+    /// `*` wildcard) are allowed; every other type, known or not, is refused.
+    pub allow_tool_types: Option<Vec<String>>,
+    /// Hosted MCP servers (Responses `{"type":"mcp"}` tools) this rule
+    /// allows: URL prefixes (`https://mcp.example.com/github`) or labels
+    /// (connectors). A hosted MCP server no applicable rule names is refused.
+    #[serde(default)]
+    pub allow_mcp_servers: Vec<String>,
+    /// Cap on the output tokens of a call: max_tokens /
+    /// max_completion_tokens / max_output_tokens times `n`; set in the
+    /// request when it states none.
     pub max_output_tokens: Option<u64>,
 }
 

@@ -10,7 +10,7 @@ use globset::GlobSet;
 use secrecy::SecretString;
 use warden_core::EndpointKind;
 
-use crate::Source;
+use crate::{ContentConfig, Source};
 
 #[derive(Debug)]
 pub struct Config {
@@ -207,66 +207,6 @@ pub enum Durability {
     /// Records are written in the background (a crash may lose the last
     /// few); responses never wait for them.
     Async,
-}
-
-/// Content rules: refuse requests by their text, tools or output cap.
-#[derive(Debug, Clone, Default)]
-pub struct ContentConfig {
-    pub rules: Vec<ContentRule>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ContentRule {
-    pub id: String,
-    pub groups: Option<Vec<String>>,
-    /// Lower-cased.
-    pub deny_terms: Vec<String>,
-    pub deny_patterns: Option<regex::RegexSet>,
-    pub deny_tools: Vec<String>,
-    pub allow_tools: Option<Vec<String>>,
-    pub max_output_tokens: Option<u64>,
-}
-
-impl ContentRule {
-    pub fn applies_to(&self, groups: &[String]) -> bool {
-        self.groups
-            .as_ref()
-            .is_none_or(|gs| gs.iter().any(|g| groups.contains(g)))
-    }
-
-    /// Whether the rule reads the request's text (so the body must be readable).
-    pub fn reads_text(&self) -> bool {
-        !self.deny_terms.is_empty() || self.deny_patterns.is_some()
-    }
-
-    /// The reason a tool is refused, if it is.
-    pub fn refuses_tool(&self, tool: &str) -> bool {
-        use warden_core::wildcard::wildcard_match;
-        self.deny_tools.iter().any(|p| wildcard_match(p, tool))
-            || self
-                .allow_tools
-                .as_ref()
-                .is_some_and(|allow| !allow.iter().any(|p| wildcard_match(p, tool)))
-    }
-
-    /// Whether a text contains a denied term or pattern.
-    pub fn refuses_text(&self, text: &str) -> bool {
-        if !self.deny_terms.is_empty() {
-            let lower = text.to_lowercase();
-            if self.deny_terms.iter().any(|t| lower.contains(t.as_str())) {
-                return true;
-            }
-        }
-        self.deny_patterns
-            .as_ref()
-            .is_some_and(|set| set.is_match(text))
-    }
-}
-
-impl ContentConfig {
-    pub fn rules_for(&self, groups: &[String]) -> Vec<&ContentRule> {
-        self.rules.iter().filter(|r| r.applies_to(groups)).collect()
-    }
 }
 
 fn first_for<'a>(

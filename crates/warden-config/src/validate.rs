@@ -288,7 +288,12 @@ fn approvals(cx: &Ctx, raw: RawApprovals) -> Result<ApprovalsConfig, ConfigError
             groups,
             models: r.models,
             endpoints,
-            tools: r.tools,
+            // Folded as the request's tool names are (lower case, NFKC).
+            tools: r.tools.map(|ts| {
+                ts.iter()
+                    .map(|t| warden_core::text::fold(t, warden_core::text::Fold::Names))
+                    .collect()
+            }),
             min_cost_usd_micros,
             outside_hours,
             quorum,
@@ -549,7 +554,7 @@ fn audit_export(cx: &Ctx, raw: RawAuditExport) -> Result<ExportConfig, ConfigErr
     })
 }
 
-fn content(cx: &Ctx, raw: RawContent) -> Result<ContentConfig, ConfigError> {
+fn content(cx: &Ctx, raw: RawContent) -> Result<crate::ContentConfig, ConfigError> {
     let mut rules = Vec::new();
     let mut ids = BTreeSet::new();
     for (i, r) in raw.rules.into_iter().enumerate() {
@@ -570,7 +575,12 @@ fn content(cx: &Ctx, raw: RawContent) -> Result<ContentConfig, ConfigError> {
                     .map_err(|e| cx.invalid(key("deny_patterns"), e.to_string()))?,
             )
         };
-        for t in r.deny_tools.iter().chain(r.allow_tools.iter().flatten()) {
+        for t in r
+            .deny_tools
+            .iter()
+            .chain(r.allow_tools.iter().flatten())
+            .chain(r.allow_tool_types.iter().flatten())
+        {
             if !pattern_ok(t) {
                 return Err(cx.invalid(
                     key("deny_tools"),
@@ -578,25 +588,54 @@ fn content(cx: &Ctx, raw: RawContent) -> Result<ContentConfig, ConfigError> {
                 ));
             }
         }
-        let rule = ContentRule {
+        let lower = |v: Vec<String>| -> Vec<String> {
+            v.iter()
+                .map(|t| warden_core::text::fold(t, warden_core::text::Fold::Names))
+                .collect()
+        };
+        let allow_mcp_servers = r
+            .allow_mcp_servers
+            .iter()
+            .map(|e| crate::McpAllow::parse(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| cx.invalid(key("allow_mcp_servers"), e))?;
+        if r.max_output_tokens == Some(0) {
+            return Err(cx.invalid(key("max_output_tokens"), "must be at least 1"));
+        }
+        let deny_terms: Vec<String> = r
+            .deny_terms
+            .iter()
+            .map(|t| warden_core::text::fold(t, warden_core::text::Fold::Terms))
+            .collect();
+        if deny_terms.iter().any(String::is_empty) {
+            return Err(cx.invalid(key("deny_terms"), "every term needs a visible character"));
+        }
+        let terms = crate::content::terms_automaton(&deny_terms)
+            .map_err(|e| cx.invalid(key("deny_terms"), e))?;
+        let rule = crate::ContentRule {
             id: r.id,
             groups: r.groups,
-            deny_terms: r.deny_terms.iter().map(|t| t.to_lowercase()).collect(),
+            deny_terms,
+            terms,
             deny_patterns,
-            deny_tools: r.deny_tools,
-            allow_tools: r.allow_tools,
+            deny_tools: lower(r.deny_tools),
+            allow_tools: r.allow_tools.map(lower),
+            allow_tool_types: r.allow_tool_types.map(lower),
+            allow_mcp_servers,
             max_output_tokens: r.max_output_tokens,
         };
         if !rule.reads_text()
             && rule.deny_tools.is_empty()
             && rule.allow_tools.is_none()
+            && rule.allow_tool_types.is_none()
+            && rule.allow_mcp_servers.is_empty()
             && rule.max_output_tokens.is_none()
         {
             return Err(cx.invalid(key("id"), "the rule refuses nothing"));
         }
         rules.push(rule);
     }
-    Ok(ContentConfig { rules })
+    Ok(crate::ContentConfig { rules })
 }
 
 fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {

@@ -10,6 +10,8 @@ pub mod endpoint;
 pub mod event;
 pub mod principal;
 pub mod record;
+pub mod text;
+pub mod tools;
 pub mod wildcard;
 
 pub use endpoint::EndpointKind;

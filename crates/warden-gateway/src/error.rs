@@ -57,6 +57,11 @@ pub enum GatewayError {
     MaskingUnsupported,
     #[error("blocked by content rule `{rule}`: {what}")]
     ContentBlocked { rule: String, what: String },
+    /// A hosted MCP tool whose server no applicable rule allows.
+    #[error(
+        "the hosted MCP server {0} is not allowed: no content rule that applies to you names it in `allow_mcp_servers`"
+    )]
+    McpServerNotAllowed(String),
     #[error(
         "a masking profile that needs the PII analyzer applies to you, and the analyzer did not answer; the request was not forwarded. Retry later, or ask your Warden operator"
     )]
@@ -157,7 +162,9 @@ impl GatewayError {
             }
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::MaskingUnsupported | GatewayError::BadSession => StatusCode::BAD_REQUEST,
-            GatewayError::ContentBlocked { .. } => StatusCode::FORBIDDEN,
+            GatewayError::ContentBlocked { .. } | GatewayError::McpServerNotAllowed(_) => {
+                StatusCode::FORBIDDEN
+            }
             GatewayError::AnalyzerUnavailable
             | GatewayError::StoreUnavailable
             | GatewayError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -217,6 +224,7 @@ impl GatewayError {
             GatewayError::Limited(e) => e.code(),
             GatewayError::MaskingUnsupported => "masking_unsupported",
             GatewayError::ContentBlocked { .. } => "content_blocked",
+            GatewayError::McpServerNotAllowed(_) => "mcp_server_not_allowed",
             GatewayError::AnalyzerUnavailable => "analyzer_unavailable",
             GatewayError::ResponseNotFound(_) => "response_not_found",
             GatewayError::StoreUnavailable => "store_unavailable",
@@ -253,6 +261,7 @@ impl GatewayError {
             GatewayError::Identity(_) => "authentication_error",
             GatewayError::Denied { .. }
             | GatewayError::ContentBlocked { .. }
+            | GatewayError::McpServerNotAllowed(_)
             | GatewayError::AdminForbidden
             | GatewayError::ApprovalRequired { .. }
             | GatewayError::ApprovalDenied { .. }

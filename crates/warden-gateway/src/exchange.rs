@@ -36,6 +36,10 @@ struct Recording {
     response: Option<Vec<u8>>,
     response_truncated: bool,
     chunk_us: Vec<u64>,
+    /// (original, placeholder) of the pseudonyms restored in the answer the
+    /// caller reads: the recorded answer keeps the placeholders, so nothing
+    /// stored holds a value masking removed.
+    restored: Vec<(String, String)>,
 }
 
 impl RecordGuard {
@@ -85,12 +89,30 @@ impl RecordGuard {
         }
     }
 
+    /// The pseudonyms (placeholder, original) the answer's rewrite puts
+    /// back for the caller; the recorded answer is put back to
+    /// placeholders when the record is finished.
+    pub fn restores<'a>(&mut self, pseudonyms: impl Iterator<Item = (&'a str, &'a str)>) {
+        if let Some(r) = self.recording.as_deref_mut()
+            && r.bodies
+        {
+            r.restored = pseudonyms
+                .map(|(placeholder, original)| (original.to_owned(), placeholder.to_owned()))
+                .collect();
+        }
+    }
+
     /// What was recorded, as the store keeps it, its digest put in the
     /// record; `None` when nothing was (a refusal, recording off).
     fn recorded(&mut self, record: &mut RequestRecord) -> Option<CallBody> {
-        let r = self.recording.take()?;
+        let mut r = self.recording.take()?;
         if r.request.is_none() && r.response.is_none() && r.chunk_us.is_empty() {
             return None;
+        }
+        if let Some(response) = r.response.as_mut()
+            && !r.restored.is_empty()
+        {
+            unrestore(response, &mut r.restored, r.response_truncated);
         }
         let body = CallBody {
             request_id: record.request_id.clone(),
@@ -261,5 +283,81 @@ impl Drop for RecordGuard {
             let body = self.recorded(&mut r);
             self.sink.submit(r, body);
         }
+    }
+}
+
+/// Puts placeholders back where the caller's answer has the originals they
+/// stand for, as written in the text and as written inside a JSON string
+/// (SSE events and JSON answers escape quotes, backslashes and controls).
+/// Longest originals first, so one that contains another is replaced whole.
+/// A cut answer (`truncated`) loses a tail that may be the start of an
+/// original.
+fn unrestore(body: &mut Vec<u8>, pairs: &mut [(String, String)], truncated: bool) {
+    pairs.sort_by_key(|(original, _)| std::cmp::Reverse(original.len()));
+    for (original, placeholder) in pairs.iter() {
+        if original.is_empty() {
+            continue;
+        }
+        let escaped = serde_json::to_string(original).unwrap_or_default();
+        let escaped = escaped
+            .strip_prefix('"')
+            .and_then(|e| e.strip_suffix('"'))
+            .unwrap_or(original);
+        for form in [original.as_str(), escaped] {
+            replace_all(body, form.as_bytes(), placeholder.as_bytes());
+        }
+    }
+    if truncated {
+        let cut = pairs
+            .iter()
+            .filter_map(|(original, _)| partial_tail(body, original.as_bytes()))
+            .max()
+            .unwrap_or(0);
+        body.truncate(body.len() - cut);
+    }
+}
+
+fn replace_all(body: &mut Vec<u8>, from: &[u8], to: &[u8]) {
+    if memchr::memmem::find(body, from).is_none() {
+        return;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = &body[..];
+    while let Some(at) = memchr::memmem::find(rest, from) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(to);
+        rest = &rest[at + from.len()..];
+    }
+    out.extend_from_slice(rest);
+    *body = out;
+}
+
+/// The length of the longest tail of `body` that is a proper prefix of
+/// `original`.
+fn partial_tail(body: &[u8], original: &[u8]) -> Option<usize> {
+    (1..original.len().min(body.len() + 1))
+        .rev()
+        .find(|&n| body.ends_with(&original[..n]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_answers_keep_placeholders() {
+        let mut pairs = vec![
+            ("alice@example.com".to_owned(), "<EMAIL_1>".to_owned()),
+            ("Bob \"B\" Jones".to_owned(), "<PERSON_1>".to_owned()),
+        ];
+        let mut body = br#"data: {"delta":"mail alice@example.com and Bob \"B\" Jones"}"#.to_vec();
+        unrestore(&mut body, &mut pairs, false);
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            r#"data: {"delta":"mail <EMAIL_1> and <PERSON_1>"}"#
+        );
+        let mut cut = b"write to alice@exa".to_vec();
+        unrestore(&mut cut, &mut pairs, true);
+        assert_eq!(cut, b"write to ");
     }
 }

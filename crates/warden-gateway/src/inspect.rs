@@ -1,9 +1,12 @@
 //! Inspection, after policy and before limits (so the token estimate sees
 //! the masked body):
 //!
-//! 1. content rules that apply to the caller's groups: refused tools, an
-//!    output-token cap, denied terms and patterns in the request's text
-//!    (403 `content_blocked`, naming the rule, never the matched text);
+//! 1. content rules that apply to the caller's groups: refused tools and
+//!    tool types, hosted MCP servers no rule names (403
+//!    `mcp_server_not_allowed`), an output-token cap (times `n`; set in the
+//!    body when the request states none), denied terms and patterns in every
+//!    text the upstream reads, folded so spelling cannot dodge them (403
+//!    `content_blocked`, naming the rule, never the matched text);
 //! 2. masking of personal data and secrets, for callers a `[pii]` profile
 //!    applies to. When the profile names types only the external analyzer
 //!    finds (`PERSON`, `LOCATION`), every text is sent to it first
@@ -27,7 +30,9 @@ use warden_pii::stream::Answer;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use warden_config::ContentRule;
+use warden_config::{ContentRule, RuleText};
+use warden_core::text::{Fold, Folder};
+use warden_core::tools::Tools;
 use warden_pii::mask::Action;
 use warden_policy::Obligations;
 
@@ -139,7 +144,36 @@ pub enum Body<'a> {
 /// What the probe learned that content rules check.
 #[derive(Debug, Clone, Copy)]
 pub struct Asked<'a> {
-    pub tools: &'a [String],
+    pub tools: &'a Tools,
+    /// The per-choice output cap the request states.
+    pub max_tokens: Option<u64>,
+    /// One of the cap's keys is present, even as `null`.
+    pub states_max_tokens: bool,
+    /// How many outputs the call generates (`n`, `best_of`).
+    pub choices: u64,
+}
+
+impl Asked<'_> {
+    pub const NOTHING: Asked<'static> = Asked {
+        tools: &NO_TOOLS,
+        max_tokens: None,
+        states_max_tokens: false,
+        choices: 1,
+    };
+}
+
+static NO_TOOLS: Tools = Tools {
+    names: Vec::new(),
+    mcp: Vec::new(),
+};
+
+/// What inspection leaves for the later stages.
+#[derive(Debug, Default)]
+pub struct Inspected {
+    /// Restores pseudonyms and masks the model's output, when needed.
+    pub answer: Option<Answer>,
+    /// The per-choice output cap now in the body: the request's own, or the
+    /// one a rule's `max_output_tokens` set because it stated none.
     pub max_tokens: Option<u64>,
 }
 
@@ -151,44 +185,255 @@ pub async fn apply(
     asked: Asked<'_>,
     body: Body<'_>,
     guard: &mut RecordGuard,
-) -> Result<Option<Answer>, GatewayError> {
-    let session = check_and_mask(gw, principal, obligations, kind, asked, body, guard).await?;
+) -> Result<Inspected, GatewayError> {
+    let mut max_tokens = asked.max_tokens;
+    let session = check_and_mask(
+        gw,
+        principal,
+        obligations,
+        kind,
+        asked,
+        &mut max_tokens,
+        body,
+        guard,
+    )
+    .await?;
     let output = output_profile(gw, principal, obligations);
     let pseudonyms = session.as_ref().map(Session::pseudonyms);
     let answer = Answer::new(pseudonyms.into_iter().flatten(), output);
-    Ok((!answer.is_noop()).then_some(answer))
+    Ok(Inspected {
+        answer: (!answer.is_noop()).then_some(answer),
+        max_tokens,
+    })
+}
+
+/// Tool rules: each rule's tool lists, then hosted MCP servers, which need
+/// a rule that names them.
+fn check_tools(rules: &[&ContentRule], tools: &Tools) -> Result<(), GatewayError> {
+    for rule in rules {
+        if let Some(tool) = rule.refused_tool(tools) {
+            return Err(GatewayError::ContentBlocked {
+                rule: rule.id.clone(),
+                what: format!("the tool `{tool}` is not allowed"),
+            });
+        }
+    }
+    for server in &tools.mcp {
+        if !rules.iter().any(|r| r.allows_mcp(server)) {
+            let name = match (&server.label, &server.url, &server.connector) {
+                (Some(l), Some(u), _) => format!("`{l}` ({u})"),
+                (_, Some(u), _) => format!("at {u}"),
+                (_, None, Some(c)) => format!("`{c}`"),
+                (Some(l), None, None) => format!("`{l}`"),
+                (None, None, None) => "with no label or URL".to_owned(),
+            };
+            return Err(GatewayError::McpServerNotAllowed(
+                name.chars().take(300).collect(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The output cap: the request's cap times its choices must fit the
+/// smallest cap of the rules; a request that states none gets the rule's
+/// cap (divided among its choices) in the field its endpoint reads.
+fn cap_output(
+    rules: &[&ContentRule],
+    kind: EndpointKind,
+    asked: Asked<'_>,
+    max_tokens: &mut Option<u64>,
+    body: &mut Body<'_>,
+) -> Result<(), GatewayError> {
+    let Some((cap, rule)) = rules
+        .iter()
+        .filter_map(|r| r.max_output_tokens.map(|c| (c, r.id.as_str())))
+        .min()
+    else {
+        return Ok(());
+    };
+    let choices = asked.choices.max(1);
+    let refuse = || GatewayError::ContentBlocked {
+        rule: rule.to_owned(),
+        what: if choices > 1 {
+            format!("at most {cap} output tokens may be requested (max tokens times n)")
+        } else {
+            format!("at most {cap} output tokens may be requested")
+        },
+    };
+    if let Some(asked) = *max_tokens {
+        return if asked.saturating_mul(choices) > cap {
+            Err(refuse())
+        } else {
+            Ok(())
+        };
+    }
+    let Some(field) = cap_field(kind) else {
+        return Ok(());
+    };
+    let Body::Json(bytes) = body else {
+        return Ok(());
+    };
+    let per_choice = cap / choices;
+    if per_choice == 0 {
+        return Err(refuse());
+    }
+    **bytes = set_field(bytes, field, per_choice, asked.states_max_tokens)?;
+    *max_tokens = Some(per_choice);
+    Ok(())
+}
+
+/// The field an endpoint reads its output cap from.
+fn cap_field(kind: EndpointKind) -> Option<&'static str> {
+    match kind {
+        EndpointKind::ChatCompletions => Some("max_completion_tokens"),
+        EndpointKind::Responses => Some("max_output_tokens"),
+        EndpointKind::Completions => Some("max_tokens"),
+        _ => None,
+    }
+}
+
+/// `body` with `field` set to `value`. When no cap key is present, the
+/// field is written after the opening brace without parsing the body;
+/// otherwise (a key present as `null`) the body is rewritten.
+fn set_field(body: &Bytes, field: &str, value: u64, present: bool) -> Result<Bytes, GatewayError> {
+    if !present {
+        return splice_first(body, &format!("\"{field}\":{value}"));
+    }
+    let mut v: Value =
+        serde_json::from_slice(body).map_err(|_| GatewayError::MaskingUnsupported)?;
+    let Some(obj) = v.as_object_mut() else {
+        return Err(GatewayError::MaskingUnsupported);
+    };
+    obj.insert(field.to_owned(), Value::from(value));
+    Ok(Bytes::from(
+        serde_json::to_vec(&v).map_err(|_| GatewayError::MaskingUnsupported)?,
+    ))
+}
+
+/// `body` with `stream_options.include_usage` set to `true`: written after
+/// the opening brace when the body has no `stream_options`, else merged
+/// into it.
+pub fn ask_for_usage(body: &Bytes, has_stream_options: bool) -> Result<Bytes, GatewayError> {
+    if !has_stream_options {
+        return splice_first(body, r#""stream_options":{"include_usage":true}"#);
+    }
+    let mut v: Value =
+        serde_json::from_slice(body).map_err(|_| GatewayError::MaskingUnsupported)?;
+    let Some(obj) = v.as_object_mut() else {
+        return Err(GatewayError::MaskingUnsupported);
+    };
+    let options = obj
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if !options.is_object() {
+        *options = Value::Object(serde_json::Map::new());
+    }
+    if let Some(o) = options.as_object_mut() {
+        o.insert("include_usage".into(), Value::Bool(true));
+    }
+    Ok(Bytes::from(
+        serde_json::to_vec(&v).map_err(|_| GatewayError::MaskingUnsupported)?,
+    ))
+}
+
+/// `body` (a JSON object) with `member` (`"key":value`) written first,
+/// without parsing the rest.
+fn splice_first(body: &Bytes, member: &str) -> Result<Bytes, GatewayError> {
+    let at = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .filter(|&i| body[i] == b'{')
+        .ok_or(GatewayError::MaskingUnsupported)?;
+    let rest = &body[at + 1..];
+    let empty = rest
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'}');
+    let mut out = Vec::with_capacity(body.len() + member.len() + 1);
+    out.extend_from_slice(&body[..=at]);
+    out.extend_from_slice(member.as_bytes());
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    Ok(Bytes::from(out))
+}
+
+/// The first rule that refuses the body's text: the texts the model reads
+/// as the conversation, joined (a term split across two messages is
+/// found), and every other string and key the upstream reads (tool
+/// descriptions, JSON schemas, `response_format`), each on its own. Terms
+/// match the folded text; patterns the original texts and the lightly
+/// folded ones.
+fn text_refusal<'r>(
+    rules: &[&'r ContentRule],
+    shape: Option<Shape>,
+    value: &mut Value,
+) -> Option<&'r ContentRule> {
+    let mut terms = Folder::new(Fold::Terms);
+    let mut patterns = Folder::new(Fold::Patterns);
+    let mut hit = None;
+    if let Some(shape) = shape {
+        visit_texts(shape, value, &mut |v, _path| {
+            if let Some(text) = v.as_str() {
+                terms.push(text);
+                patterns.push(text);
+            }
+        });
+    }
+    each_string(value, &mut |text| {
+        terms.separate();
+        patterns.separate();
+        terms.push(text);
+        patterns.push(text);
+        if hit.is_none() {
+            hit = rules.iter().copied().find(|r| r.refuses_original(text));
+        }
+    });
+    let folded = RuleText {
+        terms: terms.into_string(),
+        patterns: patterns.into_string(),
+    };
+    hit.or_else(|| rules.iter().copied().find(|r| r.refuses_folded(&folded)))
+}
+
+/// Calls `f` with every key and string value under `v`.
+fn each_string(v: &Value, f: &mut dyn FnMut(&str)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter().for_each(|i| each_string(i, f)),
+        Value::Object(fields) => {
+            for (key, item) in fields {
+                f(key);
+                each_string(item, f);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 /// Content rules, then masking; the masking session (with its pseudonyms)
 /// when anything was masked.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the stage's inputs, each used once; a struct would only rename them"
+)]
 async fn check_and_mask(
     gw: &Gateway,
     principal: &Principal,
     obligations: &Obligations,
     kind: EndpointKind,
     asked: Asked<'_>,
-    body: Body<'_>,
+    max_tokens: &mut Option<u64>,
+    mut body: Body<'_>,
     guard: &mut RecordGuard,
 ) -> Result<Option<Session>, GatewayError> {
     let rules = rules_for(gw, principal, obligations);
+    check_tools(&rules, asked.tools)?;
+    cap_output(&rules, kind, asked, max_tokens, &mut body)?;
     let profile = request_profile(gw, principal, obligations);
     let profile = profile.as_deref();
-    for rule in &rules {
-        if let Some(tool) = asked.tools.iter().find(|t| rule.refuses_tool(t)) {
-            return Err(GatewayError::ContentBlocked {
-                rule: rule.id.clone(),
-                what: format!("the tool `{tool}` is not allowed"),
-            });
-        }
-        if let (Some(cap), Some(asked)) = (rule.max_output_tokens, asked.max_tokens)
-            && asked > cap
-        {
-            return Err(GatewayError::ContentBlocked {
-                rule: rule.id.clone(),
-                what: format!("at most {cap} output tokens may be requested"),
-            });
-        }
-    }
     let text_rules: Vec<_> = rules.into_iter().filter(|r| r.reads_text()).collect();
     if profile.is_none() && text_rules.is_empty() {
         return Ok(None);
@@ -198,30 +443,22 @@ async fn check_and_mask(
         Body::Opaque => return Err(GatewayError::MaskingUnsupported),
         Body::Json(bytes) => bytes,
     };
-    let Some(shape) = shape(kind) else {
+    let shape = shape(kind);
+    if shape.is_none() && text_rules.is_empty() {
         return Ok(None);
-    };
+    }
     // The probe already proved this parses; a failure here is refused anyway.
     let mut value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|_| GatewayError::MaskingUnsupported)?;
-    let mut blocked = None;
-    visit_texts(shape, &mut value, &mut |v, _path| {
-        if blocked.is_none()
-            && let Some(text) = v.as_str()
-        {
-            blocked = text_rules
-                .iter()
-                .find(|r| r.refuses_text(text))
-                .map(|r| r.id.clone());
-        }
-    });
-    if let Some(rule) = blocked {
+    if !text_rules.is_empty()
+        && let Some(rule) = text_refusal(&text_rules, shape, &mut value)
+    {
         return Err(GatewayError::ContentBlocked {
-            rule,
+            rule: rule.id.clone(),
             what: "the request contains a denied term or pattern".into(),
         });
     }
-    let Some(profile) = profile else {
+    let (Some(profile), Some(shape)) = (profile, shape) else {
         return Ok(None);
     };
     let mut session = Session::default();

@@ -35,6 +35,7 @@ pub mod siem;
 pub mod traces;
 pub mod upstream;
 pub mod usage;
+mod usage_strip;
 
 use std::net::SocketAddr;
 use std::pin::Pin;

@@ -48,6 +48,7 @@ fn permitted(gw: &Gateway, principal: &Principal, upstream: &Upstream, model: &s
                     },
                     stream: false,
                     tools: &[],
+                    mcp_servers: &[],
                     max_tokens: None,
                 })
                 .allowed

@@ -45,6 +45,8 @@ pub struct Forwarded {
     /// For a call that creates a Responses API object: its creator and
     /// session.
     pub owner: Option<owners::Created>,
+    /// Warden asked for the stream's usage chunk; the caller did not.
+    pub strip_usage: bool,
 }
 
 impl Forwarded {
@@ -53,6 +55,7 @@ impl Forwarded {
         crate::relay::Relay::new(self.response, self.idle, guard, self.ticket, self.price)
             .committing(gw.config.audit.commit_timeout)
             .answering(self.answer)
+            .stripping_usage(self.strip_usage)
             .owning(self.owner.map(|o| (std::sync::Arc::clone(&gw.owners), o)))
     }
 }
@@ -162,20 +165,36 @@ pub async fn run(
         Some(p) => inspect::Asked {
             tools: &p.tools,
             max_tokens: p.max_tokens,
+            states_max_tokens: p.states_max_tokens,
+            choices: p.choices,
         },
-        None => inspect::Asked {
-            tools: &[],
-            max_tokens: None,
-        },
+        None => inspect::Asked::NOTHING,
     };
-    let answer =
+    let choices = asked.choices;
+    let inspected =
         inspect::apply(gw, &principal, &obligations, route.kind, asked, view, guard).await?;
-    let (json, max_output) = match &body {
-        ReadBody::Json(bytes, probe) => {
+    let answer = inspected.answer;
+    // The cap in the body now (the request's, or the one a rule set), per
+    // choice: what limits and approvals estimate with.
+    let max_output = inspected.max_tokens;
+    // A streamed chat call reports usage only when asked: Warden asks, so
+    // limits and the record get real usage, and the relay removes the
+    // chunk from what a caller that did not ask receives.
+    let mut strip_usage = false;
+    if route.kind == EndpointKind::ChatCompletions
+        && let ReadBody::Json(bytes, p) = &mut body
+        && p.stream
+        && !p.include_usage
+    {
+        *bytes = inspect::ask_for_usage(bytes, p.has_stream_options)?;
+        strip_usage = true;
+    }
+    let json = match &body {
+        ReadBody::Json(bytes, _) => {
             guard.record_request(bytes);
-            (Some(bytes.clone()), probe.max_tokens)
+            Some(bytes.clone())
         }
-        _ => (None, None),
+        _ => None,
     };
     // Stage 5b: a human's approval, when policy asks for one.
     if gw.approvals.is_some() {
@@ -189,20 +208,22 @@ pub async fn run(
             model: model.as_deref(),
             connection: upstream.name(),
             stream: body_probe.as_ref().is_some_and(|p| p.stream),
-            tools: body_probe.as_ref().map_or(&[], |p| p.tools.as_slice()),
-            max_output_tokens: max_output,
+            tools: body_probe
+                .as_ref()
+                .map_or(&[], |p| p.tools.names.as_slice()),
+            max_output_tokens: max_output.map(|m| m.saturating_mul(choices)),
             body: json.as_ref(),
             session: session.as_deref(),
         };
         approvals::gate(gw, call, guard, held).await?;
     }
-    let ticket = admit(
+    let mut ticket = admit(
         gw,
         &principal,
         route,
         model.as_deref(),
         json.as_deref(),
-        max_output,
+        (max_output, choices),
     )
     .await?;
     let price = model
@@ -255,6 +276,13 @@ pub async fn run(
                 .await?
         }
     };
+    // From here the upstream may have done work: a call that ends without
+    // usage keeps its estimate. An error status costs nothing.
+    if let Some(t) = ticket.as_mut()
+        && !(response.status().is_client_error() || response.status().is_server_error())
+    {
+        t.answered();
+    }
     guard.upstream_answered(
         response.status().as_u16(),
         u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
@@ -266,6 +294,7 @@ pub async fn run(
         price,
         answer,
         owner: creates_response.then(|| (owners::owner_of(&principal), session)),
+        strip_usage,
     }))
 }
 
@@ -276,7 +305,7 @@ async fn admit(
     route: Route,
     model: Option<&str>,
     json: Option<&[u8]>,
-    max_output_tokens: Option<u64>,
+    (max_output_tokens, choices): (Option<u64>, u64),
 ) -> Result<Option<Ticket>, GatewayError> {
     let Some(limiter) = &gw.limits else {
         return Ok(None);
@@ -287,6 +316,7 @@ async fn admit(
             model,
             body: json,
             max_output_tokens,
+            choices,
             generates: !matches!(
                 route.kind,
                 EndpointKind::Embeddings | EndpointKind::Moderations
@@ -512,13 +542,15 @@ fn authorize(
         },
         None => Resource::Connection(upstream.name()),
     };
+    let mcp_servers: Vec<String> = probe.map_or_else(Vec::new, |p| p.tools.mcp_ids().collect());
     let verdict = gw.policy.authorize(&PolicyRequest {
         principal,
         endpoint: route.kind,
         resource,
         stream: probe.is_some_and(|p| p.stream),
-        tools: probe.map_or(&[], |p| p.tools.as_slice()),
-        max_tokens: probe.and_then(|p| p.max_tokens),
+        tools: probe.map_or(&[], |p| p.tools.names.as_slice()),
+        mcp_servers: &mcp_servers,
+        max_tokens: probe.and_then(Probe::output_tokens),
     });
     guard.set_decision(verdict.allowed, verdict.policy_ids);
     match verdict.deny {

@@ -4,7 +4,8 @@
 //! Checks: the body is one JSON object; nesting is at most `max_depth`; no
 //! top-level key appears twice (two `model` keys could make Warden and the
 //! upstream disagree on which model is used). Extracts: `model`, `stream`,
-//! whether `stream_options` is present, tool names, and the output-token cap.
+//! whether `stream_options` is present, every tool however it is named
+//! (`warden_core::tools`), the output-token cap and the number of choices.
 //!
 //! Hand-written visitors rather than `serde_json::Value` so the walk
 //! allocates only for the fields it keeps; serde_json does the parsing.
@@ -13,23 +14,55 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use warden_core::tools::{McpServer, Tools};
 
 /// What the rest of the pipeline needs to know about a JSON body.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     pub model: Option<String>,
     pub stream: bool,
     pub has_stream_options: bool,
-    /// Tool types (`web_search`, `computer_use_preview`) and
-    /// `function:<name>` for function tools.
-    pub tools: Vec<String>,
-    /// `max_tokens`, `max_completion_tokens` or `max_output_tokens`.
+    /// `stream_options.include_usage` is `true`.
+    pub include_usage: bool,
+    /// Every tool the request offers or forces, however it names it.
+    pub tools: Tools,
+    /// `max_tokens`, `max_completion_tokens` or `max_output_tokens`: the
+    /// cap on each choice's output.
     pub max_tokens: Option<u64>,
+    /// One of those keys is present, even as `null`.
+    pub states_max_tokens: bool,
+    /// How many outputs the model generates (`n`, `best_of`; at least 1).
+    pub choices: u64,
     /// Responses API: the response this one continues.
     pub previous_response_id: Option<String>,
     /// Responses API: the conversation this call belongs to
     /// (`"conversation": "conv_..."` or `{"id": "conv_..."}`).
     pub conversation: Option<String>,
+}
+
+impl Default for Probe {
+    fn default() -> Probe {
+        Probe {
+            model: None,
+            stream: false,
+            has_stream_options: false,
+            include_usage: false,
+            tools: Tools::default(),
+            max_tokens: None,
+            states_max_tokens: false,
+            choices: 1,
+            previous_response_id: None,
+            conversation: None,
+        }
+    }
+}
+
+impl Probe {
+    /// The most output the call may produce: the per-choice cap times the
+    /// number of choices, when the request states a cap.
+    pub fn output_tokens(&self) -> Option<u64> {
+        self.max_tokens.map(|m| m.saturating_mul(self.choices))
+    }
 }
 
 /// The two shapes of the Responses API's `conversation`.
@@ -112,7 +145,8 @@ fn wrong_type(field: &str) -> ProbeError {
     let (field, expected) = match field {
         "model" => ("model", "a string"),
         "stream" => ("stream", "a boolean"),
-        "tools" => ("tools", "an array of objects"),
+        "tools" => ("tools", "an array of tool objects with a plain `type`"),
+        "n" => ("n", "a non-negative integer"),
         "previous_response_id" => ("previous_response_id", "a string"),
         "conversation" => ("conversation", "a string or an object with an `id`"),
         _ => ("max_tokens", "a non-negative integer"),
@@ -185,13 +219,28 @@ impl<'de> Visitor<'de> for Top {
                         .unwrap_or(false);
                 }
                 "max_tokens" | "max_completion_tokens" | "max_output_tokens" => {
+                    p.states_max_tokens = true;
                     let v = map
                         .next_value::<Option<u64>>()
                         .map_err(typed("max_tokens"))?;
                     p.max_tokens = p.max_tokens.max(v);
                 }
-                "tools" => {
-                    p.tools = map.next_value_seed(Tools(child.0))?;
+                "tools" | "functions" => map
+                    .next_value_seed(ToolList {
+                        depth: child.0,
+                        out: &mut p.tools,
+                    })
+                    .map_err(typed("tools"))?,
+                "tool_choice" | "function_call" => map
+                    .next_value_seed(ToolObject {
+                        depth: child.0,
+                        out: &mut p.tools,
+                        choice: true,
+                    })
+                    .map_err(typed("tools"))?,
+                "n" | "best_of" => {
+                    let v = map.next_value::<Option<u64>>().map_err(typed("n"))?;
+                    p.choices = p.choices.max(v.unwrap_or(1));
                 }
                 "previous_response_id" => {
                     p.previous_response_id = map
@@ -214,7 +263,7 @@ impl<'de> Visitor<'de> for Top {
                 }
                 "stream_options" => {
                     p.has_stream_options = true;
-                    map.next_value_seed(child)?;
+                    p.include_usage = map.next_value_seed(IncludeUsage(child.0))?;
                 }
                 _ => map.next_value_seed(child)?,
             }
@@ -282,83 +331,205 @@ impl Skip {
     }
 }
 
-/// `tools`: an array of `{ "type": ..., "name"? , "function"?: { "name" } }`.
-struct Tools(usize);
+/// `stream_options`: whether `include_usage` is `true`.
+struct IncludeUsage(usize);
 
-impl<'de> DeserializeSeed<'de> for Tools {
-    type Value = Vec<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+impl<'de> DeserializeSeed<'de> for IncludeUsage {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Tools {
-    type Value = Vec<String>;
+impl<'de> Visitor<'de> for IncludeUsage {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a stream_options object")
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let child = Skip(self.0).deeper()?;
+        let mut include = false;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if key == "include_usage" {
+                include = map.next_value::<Option<bool>>()?.unwrap_or(false);
+            } else {
+                map.next_value_seed(child)?;
+            }
+        }
+        Ok(include)
+    }
+}
+
+/// A list of tools (`tools`, legacy `functions`, an `allowed_tools`
+/// choice's `tools`): each element is a tool object.
+struct ToolList<'a> {
+    depth: usize,
+    out: &'a mut Tools,
+}
+
+impl<'de> DeserializeSeed<'de> for ToolList<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToolList<'_> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of tools")
     }
-    fn visit_unit<E>(self) -> Result<Vec<String>, E> {
-        Ok(Vec::new())
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
-        let child = Skip(self.0).deeper()?;
-        let mut out = Vec::new();
-        while let Some(tool) = seq.next_element_seed(Tool(child.0))? {
-            out.extend(tool);
-        }
-        Ok(out)
-    }
-}
-
-struct Tool(usize);
-
-impl<'de> DeserializeSeed<'de> for Tool {
-    type Value = Vec<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
-        d.deserialize_map(self)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let child = Skip(self.depth).deeper()?;
+        while seq
+            .next_element_seed(ToolObject {
+                depth: child.0,
+                out: &mut *self.out,
+                choice: false,
+            })?
+            .is_some()
+        {}
+        Ok(())
     }
 }
 
-impl<'de> Visitor<'de> for Tool {
-    type Value = Vec<String>;
+/// One tool object, or (with `choice`) a tool choice, which may also be a
+/// string (`"auto"`, `"none"`, `"required"`) naming no tool.
+///
+/// Chat: `{"type":"function","function":{"name"}}`, `{"type":"custom",
+/// "custom":{"name"}}`; legacy `functions[]` and `function_call`: `{"name"}`
+/// (type `function` when absent); Responses: `{"type":..., "name"?}`, hosted
+/// MCP `{"type":"mcp","server_label","server_url"|"connector_id"}`; choices
+/// `{"type":"allowed_tools","tools":[...]}` (Responses) and
+/// `{"type":"allowed_tools","allowed_tools":{"tools":[...]}}` (chat).
+struct ToolObject<'a> {
+    depth: usize,
+    out: &'a mut Tools,
+    choice: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ToolObject<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToolObject<'_> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a tool object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
-        let child = Skip(self.0).deeper()?;
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        if self.choice {
+            Ok(())
+        } else {
+            Err(E::invalid_type(de::Unexpected::Unit, &self))
+        }
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        if self.choice {
+            Ok(())
+        } else {
+            Err(E::invalid_type(de::Unexpected::Str(v), &self))
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let child = Skip(self.depth).deeper()?;
         let (mut kind, mut name) = (None::<String>, None::<String>);
+        let mut server = McpServer::default();
+        // Tools named inside an `allowed_tools` choice are added as found.
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             match key.as_ref() {
                 "type" => kind = map.next_value::<Option<String>>()?,
                 "name" => name = map.next_value::<Option<String>>()?,
-                "function" => {
+                "function" | "custom" => {
                     if let Some(n) = map.next_value_seed(FunctionName(child.0))? {
                         name = Some(n);
                     }
                 }
+                "server_label" => server.label = map.next_value::<Option<String>>()?,
+                "server_url" => server.url = map.next_value::<Option<String>>()?,
+                "connector_id" => server.connector = map.next_value::<Option<String>>()?,
+                "tools" => map.next_value_seed(ToolList {
+                    depth: child.0,
+                    out: &mut *self.out,
+                })?,
+                "allowed_tools" => map.next_value_seed(AllowedTools {
+                    depth: child.0,
+                    out: &mut *self.out,
+                })?,
                 _ => map.next_value_seed(child)?,
             }
         }
-        let mut out = Vec::with_capacity(2);
-        if let Some(k) = &kind {
-            out.push(k.clone());
-        }
-        if let Some(n) = name
-            && kind.as_deref().is_none_or(|k| k == "function")
+        let kind = kind.unwrap_or_else(|| "function".to_owned());
+        if kind.is_empty()
+            || !kind
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
         {
-            out.push(format!("function:{n}"));
+            // A type policy could not name: refused rather than guessed at.
+            return Err(de::Error::custom(format_args!("{WRONG_TYPE}tools")));
         }
-        Ok(out)
+        match kind.as_str() {
+            "allowed_tools" => {}
+            "mcp" => self.out.add_mcp(server),
+            _ => self.out.add(&kind, name.as_deref()),
+        }
+        Ok(())
     }
 }
 
-/// `function: { "name": ... }` in a chat tool.
+/// The chat `allowed_tools` choice's inner object: `{"mode", "tools"}`.
+struct AllowedTools<'a> {
+    depth: usize,
+    out: &'a mut Tools,
+}
+
+impl<'de> DeserializeSeed<'de> for AllowedTools<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AllowedTools<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an allowed_tools object")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let child = Skip(self.depth).deeper()?;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if key == "tools" {
+                map.next_value_seed(ToolList {
+                    depth: child.0,
+                    out: &mut *self.out,
+                })?;
+            } else {
+                map.next_value_seed(child)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `function: { "name": ... }` in a chat tool (and `custom: {"name"}`).
 struct FunctionName(usize);
 
 impl<'de> DeserializeSeed<'de> for FunctionName {
     type Value = Option<String>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
-        d.deserialize_map(self)
+        d.deserialize_any(self)
     }
 }
 
@@ -366,6 +537,9 @@ impl<'de> Visitor<'de> for FunctionName {
     type Value = Option<String>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a function object")
+    }
+    fn visit_unit<E>(self) -> Result<Option<String>, E> {
+        Ok(None)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
         let child = Skip(self.0).deeper()?;

@@ -15,15 +15,110 @@ fn extracts_what_policy_needs() {
     assert!(got.stream && got.has_stream_options);
     assert_eq!(got.max_tokens, Some(50));
     assert_eq!(
-        got.tools,
+        got.tools.names,
         [
             "function",
             "function:get_weather",
             "computer_use_preview",
-            "function",
             "function:lookup"
         ]
     );
+}
+
+#[test]
+fn every_way_of_naming_a_tool_lands_in_one_list() {
+    let names = |body: &str| p(body).expect(body).tools.names;
+    // Legacy chat functions and function_call.
+    assert_eq!(
+        names(
+            r#"{"functions":[{"name":"Delete_User","parameters":{}}],"function_call":{"name":"wipe"}}"#
+        ),
+        ["function", "function:delete_user", "function:wipe"]
+    );
+    assert!(names(r#"{"function_call":"auto","tool_choice":"required"}"#).is_empty());
+    // tool_choice in chat and Responses shapes, allowed_tools in both.
+    assert_eq!(
+        names(r#"{"tool_choice":{"type":"function","function":{"name":"a"}}}"#),
+        ["function", "function:a"]
+    );
+    assert_eq!(
+        names(
+            r#"{"tool_choice":{"type":"allowed_tools","mode":"auto","tools":[{"type":"function","name":"b"},{"type":"image_generation"}]}}"#
+        ),
+        ["function", "function:b", "image_generation"]
+    );
+    assert_eq!(
+        names(
+            r#"{"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"required","tools":[{"type":"function","function":{"name":"c"}}]}}}"#
+        ),
+        ["function", "function:c"]
+    );
+    assert_eq!(
+        names(
+            r#"{"tools":[{"type":"custom","custom":{"name":"Grammar"}},{"type":"custom","name":"sql"}]}"#
+        ),
+        ["custom", "custom:grammar", "custom:sql"]
+    );
+    // Built-in tools of every kind are their type.
+    assert_eq!(
+        names(
+            r#"{"tools":[{"type":"code_interpreter","container":{"type":"auto"}},{"type":"local_shell"},{"type":"file_search","vector_store_ids":["vs"]},{"type":"web_search"},{"type":"computer_use_preview","display_width":1}]}"#
+        ),
+        [
+            "code_interpreter",
+            "local_shell",
+            "file_search",
+            "web_search",
+            "computer_use_preview"
+        ]
+    );
+    // Zero-width characters and case do not make a new name.
+    assert_eq!(
+        names(r#"{"tools":[{"type":"function","function":{"name":"dele\u200bte_user"}}]}"#),
+        ["function", "function:delete_user"]
+    );
+}
+
+#[test]
+fn hosted_mcp_servers_are_kept_apart() {
+    let got = p(r#"{"tools":[
+        {"type":"mcp","server_label":"GitHub","server_url":"https://mcp.example.com/gh","require_approval":"never"},
+        {"type":"mcp","server_label":"mail","connector_id":"connector_gmail"}],
+        "tool_choice":{"type":"mcp","server_label":"github","name":"create_issue"}}"#)
+    .expect("valid");
+    assert_eq!(got.tools.names, ["mcp", "mcp:github", "mcp:mail"]);
+    assert_eq!(got.tools.mcp.len(), 3, "{:?}", got.tools.mcp);
+    assert_eq!(
+        got.tools.mcp_ids().collect::<Vec<_>>(),
+        ["https://mcp.example.com/gh", "connector:connector_gmail"]
+    );
+}
+
+#[test]
+fn odd_tool_types_are_refused() {
+    for body in [
+        r#"{"tools":[{"type":"function:evil"}]}"#,
+        r#"{"tools":[{"type":""}]}"#,
+        r#"{"tools":["web_search"]}"#,
+        r#"{"tools":[{"type":5}]}"#,
+        r#"{"functions":{"name":"x"}}"#,
+    ] {
+        assert_eq!(p(body).expect_err(body).code(), "invalid_type", "{body}");
+    }
+}
+
+#[test]
+fn choices_multiply_the_output_cap() {
+    let got = p(r#"{"max_completion_tokens":100,"n":4}"#).expect("valid");
+    assert_eq!(
+        (got.max_tokens, got.choices, got.output_tokens()),
+        (Some(100), 4, Some(400))
+    );
+    let got = p(r#"{"max_tokens":null,"best_of":3,"n":2}"#).expect("valid");
+    assert!(got.states_max_tokens);
+    assert_eq!((got.max_tokens, got.choices), (None, 3));
+    assert!(!p("{}").expect("valid").states_max_tokens);
+    assert_eq!(p("{}").expect("valid").choices, 1);
 }
 
 #[test]

@@ -32,6 +32,7 @@ use warden_pii::stream::{Answer, SseRewriter};
 use crate::exchange::RecordGuard;
 use crate::records::Committed;
 use crate::usage::UsageTap;
+use crate::usage_strip::UsageStrip;
 
 fn body_kind(content_type: Option<&str>) -> BodyKind {
     match content_type.map(str::to_ascii_lowercase) {
@@ -107,6 +108,8 @@ pub struct Relay {
     price: Option<Price>,
     content_type: BodyKind,
     rewrite: Option<Rewrite>,
+    /// Removes the usage chunk Warden asked for on the caller's behalf.
+    strip: Option<UsageStrip>,
     /// For a call that creates a Responses API object: where to note its
     /// creator once the id is seen.
     owns: Option<(Arc<ResponseOwners>, Created)>,
@@ -180,6 +183,7 @@ impl Relay {
             price,
             content_type,
             rewrite: None,
+            strip: None,
             owns: None,
             state: State::Relaying,
             commit_timeout: Duration::from_secs(5),
@@ -194,6 +198,15 @@ impl Relay {
         self
     }
 
+    /// Warden asked for the stream's usage chunk and the caller did not:
+    /// it is read for limits and the record, and not passed on.
+    pub fn stripping_usage(mut self, strip: bool) -> Relay {
+        if strip && self.content_type == BodyKind::Sse {
+            self.strip = Some(UsageStrip::default());
+        }
+        self
+    }
+
     pub fn owning(mut self, owns: Option<(Arc<ResponseOwners>, Created)>) -> Relay {
         self.owns = owns;
         self
@@ -203,6 +216,9 @@ impl Relay {
     /// caller. Bodies with no text of the model's (audio, images) pass as
     /// they are.
     pub fn answering(mut self, answer: Option<Answer>) -> Relay {
+        if let (Some(answer), Some(guard)) = (&answer, self.guard.as_mut()) {
+            guard.restores(answer.pseudonyms());
+        }
         if answer.is_some() && self.content_type == BodyKind::Json {
             // The answer is read whole and parsed to be rewritten: usage is
             // taken from that parse, not from a second copy (see rewrite_end).
@@ -223,6 +239,14 @@ impl Relay {
     /// Passes a chunk through the rewrite; an error when a whole answer
     /// grows past what Warden will read.
     fn rewrite(&mut self, chunk: Bytes) -> Result<Bytes, RelayError> {
+        let chunk = self.rewrite_text(chunk)?;
+        Ok(match &mut self.strip {
+            Some(strip) => strip.push(chunk),
+            None => chunk,
+        })
+    }
+
+    fn rewrite_text(&mut self, chunk: Bytes) -> Result<Bytes, RelayError> {
         match &mut self.rewrite {
             None => Ok(chunk),
             Some(Rewrite::Sse(rw)) => Ok(Bytes::from(rw.push(&chunk))),
@@ -238,6 +262,18 @@ impl Relay {
 
     /// The rest of a rewritten body once the upstream's has ended.
     fn rewrite_end(&mut self) -> Vec<u8> {
+        let tail = self.rewrite_text_end();
+        match &mut self.strip {
+            Some(strip) => {
+                let mut out = strip.push(Bytes::from(tail)).to_vec();
+                out.extend_from_slice(&strip.finish());
+                out
+            }
+            None => tail,
+        }
+    }
+
+    fn rewrite_text_end(&mut self) -> Vec<u8> {
         match &mut self.rewrite {
             None => Vec::new(),
             Some(Rewrite::Sse(rw)) => rw.finish(),

@@ -68,6 +68,7 @@ fn main() {
         model: Some("gpt-4o"),
         body: None,
         max_output_tokens: None,
+        choices: 1,
         generates: true,
     };
 

@@ -16,8 +16,11 @@ pub struct LimitRequest<'a> {
     pub model: Option<&'a str>,
     /// The JSON body, for the token estimate.
     pub body: Option<&'a [u8]>,
-    /// The request's own cap on output tokens.
+    /// The request's own cap on each choice's output tokens.
     pub max_output_tokens: Option<u64>,
+    /// How many outputs the call generates (`n`, `best_of`; at least 1):
+    /// multiplies the output estimate.
+    pub choices: u64,
     /// Whether the endpoint generates output tokens (not embeddings).
     pub generates: bool,
 }
@@ -165,6 +168,11 @@ pub struct Ticket {
     concurrency: Vec<String>,
     price: Option<Price>,
     done: bool,
+    /// The upstream answered with a success status: from here on, work
+    /// may have been done, so a call that ends without usage keeps its
+    /// estimates. Until then (never sent, connect error, timeout, an error
+    /// status, the caller gone first) the reservation is given back.
+    answered: bool,
 }
 
 impl Ticket {
@@ -172,9 +180,20 @@ impl Ticket {
         &self.headers
     }
 
+    /// The upstream answered with a success status (see `answered`).
+    pub fn answered(&mut self) {
+        self.answered = true;
+    }
+
     /// The call ended. With the upstream's usage, estimates become actuals;
-    /// without (a cut stream), the estimates stay. Returns the actual cost.
+    /// without, the estimates stay when the upstream answered with success
+    /// (a cut stream: work was done) and are given back when it did not (an
+    /// error answer: no work). Returns the actual cost.
     pub fn settle(mut self, usage: Option<&Usage>) -> Option<u64> {
+        if usage.is_none() && !self.answered {
+            self.refund();
+            return None;
+        }
         let mut adjustments = self.release();
         let cost = usage.and_then(|u| self.price.map(|p| estimate::cost_micros(p, u)));
         if let Some(u) = usage {
@@ -234,11 +253,19 @@ fn delta(key: &str, actual: u64, reserved: u64) -> Adjustment {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        if !self.done {
-            // Neither settled nor refunded: free the slot, keep the estimates.
-            let adjustments = self.release();
-            self.apply(adjustments);
+        if self.done {
+            return;
         }
+        // Neither settled nor refunded: free the slot; keep the estimates
+        // only if the upstream took the call on (a caller gone mid-answer),
+        // else nothing happened that costs anything.
+        let mut adjustments = self.release();
+        if !self.answered {
+            for (key, reserved) in self.tokens.iter().chain(&self.spend) {
+                adjustments.push(delta(key, 0, *reserved));
+            }
+        }
+        self.apply(adjustments);
     }
 }
 
@@ -324,6 +351,7 @@ impl Limiter {
             concurrency: Vec::new(),
             price,
             done: false,
+            answered: false,
         };
         if rules.is_empty() {
             return Ok(empty);
@@ -429,7 +457,9 @@ impl Limiter {
         };
         let input = estimate::input_tokens(model, body);
         let output = if req.generates {
-            req.max_output_tokens.unwrap_or(self.default_max_output)
+            req.max_output_tokens
+                .unwrap_or(self.default_max_output)
+                .saturating_mul(req.choices.max(1))
         } else {
             0
         };

@@ -70,6 +70,7 @@ fn req<'a>(p: &'a Principal) -> LimitRequest<'a> {
         model: Some("gpt-4o"),
         body: Some(BODY),
         max_output_tokens: Some(50),
+        choices: 1,
         generates: true,
     }
 }
@@ -304,4 +305,41 @@ async fn replicas_share_one_limit_through_redis() {
     assert_eq!(admitted, 5, "five in total across both replicas");
     clock.advance_ms(120_000);
     assert!(one.admit(&req(&alice)).await.is_ok(), "a new window");
+}
+
+/// A call the upstream never took on costs nothing, however it ends; one it
+/// answered keeps its estimate when no usage comes (a cut stream).
+#[tokio::test]
+async fn only_answered_calls_keep_their_estimates() {
+    let clock = Arc::new(ManualClock::at(T0));
+    let mut r = rule("daily", LimitScope::Principal);
+    r.usd_micros_per_day = Some(1_000); // one ~550 reservation at a time
+    let l = limiter(vec![r], Arc::new(MemoryCounters::new()), clock);
+    let alice = user("alice", &[]);
+    // Never answered: dropped (connect error, timeout, caller gone first)...
+    drop(l.admit(&req(&alice)).await.expect("1"));
+    settle_flush().await;
+    // ... or settled without usage (an error status): both given back.
+    l.admit(&req(&alice)).await.expect("2").settle(None);
+    settle_flush().await;
+    let mut t = l.admit(&req(&alice)).await.expect("3: nothing was charged");
+    t.answered();
+    t.settle(None); // answered, no usage: the estimate stays
+    settle_flush().await;
+    assert!(
+        l.admit(&req(&alice)).await.is_err(),
+        "the answered call kept its estimate"
+    );
+    let mut budget = rule("daily2", LimitScope::Principal);
+    budget.usd_micros_per_day = Some(1_000);
+    let l = limiter(
+        vec![budget],
+        Arc::new(MemoryCounters::new()),
+        Arc::new(ManualClock::at(T0)),
+    );
+    let mut t = l.admit(&req(&alice)).await.expect("a");
+    t.answered();
+    drop(t); // the caller left mid-answer: the work was done
+    settle_flush().await;
+    assert!(l.admit(&req(&alice)).await.is_err());
 }

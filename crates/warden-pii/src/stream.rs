@@ -70,6 +70,13 @@ impl Answer {
     }
 
     /// Nothing to restore and nothing to mask.
+    /// The pseudonyms this answer restores: (placeholder, original).
+    pub fn pseudonyms(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.placeholders
+            .iter()
+            .map(|(p, v)| (p.as_str(), v.as_str()))
+    }
+
     pub fn is_noop(&self) -> bool {
         self.placeholders.is_empty() && self.output.is_none()
     }

@@ -39,7 +39,11 @@ pub struct PolicyRequest<'a> {
     pub endpoint: EndpointKind,
     pub resource: Resource<'a>,
     pub stream: bool,
+    /// Tool types and `<type>:<name>` entries (`warden_core::tools`).
     pub tools: &'a [String],
+    /// Hosted MCP servers: URLs, and `connector:<id>` for connectors.
+    pub mcp_servers: &'a [String],
+    /// Output tokens the call may produce (per-choice cap times choices).
     pub max_tokens: Option<u64>,
 }
 
@@ -313,6 +317,10 @@ fn build(req: &PolicyRequest<'_>) -> Option<(Request, Entities)> {
         (
             "tools".to_owned(),
             RestrictedExpression::new_set(req.tools.iter().map(|t| string(t))),
+        ),
+        (
+            "mcp_servers".to_owned(),
+            RestrictedExpression::new_set(req.mcp_servers.iter().map(|t| string(t))),
         ),
     ];
     if let Some(max) = req.max_tokens {

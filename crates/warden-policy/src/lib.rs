@@ -13,7 +13,10 @@
 //!   `connection`) `in Connection::"<connection>"`; model-less endpoints
 //!   (files, batches, ...) use the `Connection` itself;
 //! - context: `endpoint`, `stream`, `tools` (set of tool types and
-//!   `function:<name>`), and `max_tokens` when the request sets one.
+//!   `<type>:<name>`: `function:get_weather`, `mcp:<server label>`; lower
+//!   case, however the request named them), `mcp_servers` (set of hosted MCP
+//!   server URLs and `connector:<id>`), and `max_tokens` when the request
+//!   sets one (the per-choice cap times `n`).
 //!
 //! Permits can attach obligations (masking profiles, content rules) with
 //! annotations; see [`Obligations`].

@@ -46,6 +46,7 @@ fn ask(e: &PolicyEngine, p: &Principal, kind: EndpointKind, model: &str) -> crat
         },
         stream: false,
         tools: &[],
+        mcp_servers: &[],
         max_tokens: Some(100),
     })
 }
@@ -76,6 +77,7 @@ fn endpoints_narrow_the_grant() {
         resource: Resource::Connection("openai"),
         stream: false,
         tools: &[],
+        mcp_servers: &[],
         max_tokens: None,
     });
     assert!(files.allowed);
@@ -101,6 +103,7 @@ fn forbid_wins_and_names_its_reason() {
         },
         stream: true,
         tools: &[],
+        mcp_servers: &[],
         max_tokens: Some(100),
     });
     assert!(!v.allowed);
@@ -132,6 +135,7 @@ fn raw_cedar_can_use_context_tools_and_issuer() {
         },
         stream: false,
         tools: &tools,
+        mcp_servers: &[],
         max_tokens: None,
     };
     let v = e.authorize(&req);

@@ -68,6 +68,7 @@ pub fn run(config: Option<&Path>, command: PolicyCommand) -> anyhow::Result<()> 
         },
         stream,
         tools: &tools,
+        mcp_servers: &[],
         max_tokens,
     });
     let reason = match &verdict.deny {

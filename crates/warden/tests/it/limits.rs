@@ -219,3 +219,234 @@ async fn usage_cli_sums_tokens_and_spend() {
         "{cost} vs {alice_cost}"
     );
 }
+
+/// The config of a gateway with a dead connection (`gpt-4o-dead`), the mock
+/// with a short first-byte timeout, and `limits`.
+fn failing_world_config(idp: &OidcProvider, mock: &MockUpstream, limits: &str) -> String {
+    format!(
+        "{}
+[[connection]]
+name = \"dead\"
+base_url = \"http://127.0.0.1:1/v1\"
+api_key_env = \"MOCK_UPSTREAM_KEY\"
+models = [\"gpt-4o-dead\"]
+
+[[connection]]
+name = \"mock\"
+base_url = \"{}\"
+api_key_env = \"MOCK_UPSTREAM_KEY\"
+models = [\"*\"]
+default = true
+idle_timeout = \"2s\"
+first_byte_timeout = \"1s\"
+
+{limits}
+{PRICES}
+{POLICY}",
+        idp.issuer_toml(),
+        mock.base_url()
+    )
+}
+
+/// A call the upstream never served costs nothing, on every path: connect
+/// error, first-byte timeout, 400, 500, and a caller gone before the
+/// upstream answered. Each is followed by a call that fits the budget only
+/// if nothing was left charged.
+#[tokio::test]
+async fn budgets_refund_calls_the_upstream_never_served() {
+    let mock = MockUpstream::start().await.expect("mock");
+    let idp = OidcProvider::start().await.expect("idp");
+    // One reservation (~20,000 micro-USD: 2000 output tokens at $10/M) fits
+    // at a time; a phantom one would block the next call.
+    let config = failing_world_config(
+        &idp,
+        &mock,
+        "[[limits.rule]]\nname = \"daily\"\nscope = \"principal\"\nusd_per_day = 0.025\n",
+    );
+    let gw = TestGateway::start(&config).await.expect("gateway");
+    let http = http();
+    let alice = idp.token("alice").await.expect("token");
+    let call = |model: &str, headers: &[(&str, &str)]| {
+        let mut body = chat_body(model);
+        body["max_tokens"] = json!(2000);
+        let mut req = http
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&alice)
+            .json(&body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req
+    };
+    let mut records = 0;
+    /// A model, the mock's failure headers, and the status the caller sees
+    /// (`None`: the caller leaves before the answer).
+    type Failure<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<u16>);
+    let failures: [Failure<'_>; 5] = [
+        ("gpt-4o-dead", &[], Some(502)),
+        ("gpt-4o", &[("x-mock-delay-ms", "2500")], Some(504)),
+        ("gpt-4o", &[("x-mock-status", "400")], Some(400)),
+        ("gpt-4o", &[("x-mock-status", "500")], Some(500)),
+        ("gpt-4o", &[("x-mock-delay-ms", "800")], None), // the caller leaves first
+    ];
+    for (model, headers, status) in failures {
+        match status {
+            Some(status) => {
+                let resp = call(model, headers).send().await.expect("send");
+                assert_eq!(resp.status().as_u16(), status, "{model} {headers:?}");
+                let _ = resp.text().await;
+            }
+            None => {
+                let gone = call(model, headers)
+                    .timeout(std::time::Duration::from_millis(150))
+                    .send()
+                    .await;
+                assert!(gone.is_err(), "the caller gave up first");
+            }
+        }
+        records += 1;
+        gw.wait_records(records)
+            .await
+            .expect("record of the failure");
+        let resp = call("gpt-4o", &[]).send().await.expect("send");
+        assert_eq!(
+            resp.status(),
+            200,
+            "after {model} {headers:?}: {}",
+            resp.text().await.unwrap_or_default()
+        );
+        records += 1;
+        gw.wait_records(records).await.expect("record");
+    }
+    let all = gw.wait_records(records).await.expect("records");
+    for r in all.iter().filter(|r| r.status != 200) {
+        assert_eq!(r.cost_usd_micros, None, "{r:?}");
+    }
+}
+
+/// A streamed chat whose caller did not ask for usage is still charged its
+/// real usage; the caller does not receive the usage chunk.
+#[tokio::test]
+async fn streamed_chat_without_include_usage_is_charged_its_real_usage() {
+    let w = World::start(&format!(
+        "[[limits.rule]]\nname = \"daily\"\nscope = \"principal\"\nusd_per_day = 0.03\n{PRICES}"
+    ))
+    .await;
+    let alice = w.token("alice").await;
+    let mut body = chat_body("gpt-4o");
+    body["stream"] = json!(true);
+    body["max_tokens"] = json!(2000);
+    for _ in 0..3 {
+        // Three calls of ~20,000 reserved each fit $0.03 only if each was
+        // reconciled down to its real cost.
+        let resp = w.chat(&alice, body.clone()).await;
+        assert_eq!(resp.status(), 200);
+        let text = resp.text().await.expect("stream");
+        for data in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
+            if data == "[DONE]" {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(data).expect("json event");
+            assert!(
+                !v["choices"].as_array().is_some_and(Vec::is_empty),
+                "the caller did not ask for the usage chunk: {data}"
+            );
+        }
+        assert!(text.contains("[DONE]"));
+    }
+    let sent = w.mock.requests()[0].json();
+    assert_eq!(sent["stream_options"]["include_usage"], true);
+    let records = w.gw.wait_records(3).await.expect("records");
+    for r in &records {
+        let usage = r.usage.as_ref().expect("real usage recorded");
+        let cost = (usage.input_tokens as f64 * 2.5 + usage.output_tokens as f64 * 10.0).ceil();
+        assert_eq!(r.cost_usd_micros, Some(cost as u64));
+    }
+    // A caller that asked keeps its usage chunk.
+    body["stream_options"] = json!({"include_usage": true});
+    let text = w.chat(&alice, body).await.text().await.expect("stream");
+    assert!(text.contains("\"choices\":[]"), "{text}");
+}
+
+fn redis_cli(args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379"])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// 32 calls at once through two replicas sharing a budget on Redis that
+/// fits 10 reservations, a quarter of them failing upstream: no more than
+/// the budget is ever reserved, and once the dust settles the counter holds
+/// exactly the reconciled cost of the calls that were served.
+#[tokio::test]
+async fn concurrent_budget_holds_across_replicas_and_leaves_no_phantom_charge() {
+    let mock = MockUpstream::start().await.expect("mock");
+    let idp = OidcProvider::start().await.expect("idp");
+    let prefix = format!(
+        "warden-it-budget-{}-{}",
+        std::process::id(),
+        mock.addr().port()
+    );
+    // ~10,023 micro-USD reserved per call (1000 output tokens): 10 fit.
+    let limits = format!(
+        "[limits]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"\nredis_prefix = \"{prefix}\"\n\n[[limits.rule]]\nname = \"daily\"\nscope = \"principal\"\nusd_per_day = 0.1005\n"
+    );
+    let config = failing_world_config(&idp, &mock, &limits);
+    let one = TestGateway::start(&config).await.expect("gateway 1");
+    let two = TestGateway::start(&config).await.expect("gateway 2");
+    let http = http();
+    let alice = idp.token("alice").await.expect("token");
+    let calls = (0..32).map(|i| {
+        let gw = if i % 2 == 0 { &one } else { &two };
+        let mut body = chat_body("gpt-4o");
+        body["max_tokens"] = json!(1000);
+        let mut req = http
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&alice)
+            .header("x-mock-delay-ms", "300")
+            .json(&body);
+        if i % 4 == 3 {
+            req = req.header("x-mock-status", "500");
+        }
+        async move {
+            let resp = req.send().await.expect("send");
+            let status = resp.status().as_u16();
+            let _ = resp.text().await;
+            status
+        }
+    });
+    let statuses = futures_util::future::join_all(calls).await;
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    let failed = statuses.iter().filter(|s| **s == 500).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(served + failed + refused, 32, "{statuses:?}");
+    // The budget bound: all 32 arrive within the 300 ms the upstream takes,
+    // so only 10 reservations fit (more only if a failure was refunded
+    // first).
+    assert!(served >= 1 && refused >= 1, "{statuses:?}");
+    let a = one.wait_records(16).await.expect("records 1");
+    let b = two.wait_records(16).await.expect("records 2");
+    let spent: u64 = a
+        .iter()
+        .chain(&b)
+        .filter(|r| r.status == 200)
+        .map(|r| r.cost_usd_micros.expect("priced"))
+        .sum();
+    // Settlement is off the response path: give it a moment.
+    let keys = redis_cli(&["--scan", "--pattern", &format!("{prefix}:daily:usd_day:*")]);
+    let key = keys.lines().next().expect("the spend counter").to_owned();
+    let mut counter = 0;
+    for _ in 0..50 {
+        counter = redis_cli(&["GET", &key]).parse::<u64>().unwrap_or(0);
+        if counter == spent {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(counter, spent, "no phantom charge: {statuses:?}");
+    assert!(spent <= 100_500);
+    let _ = redis_cli(&["DEL", &key]);
+}

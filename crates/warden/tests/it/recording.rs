@@ -186,3 +186,53 @@ async fn metadata_keeps_chunk_times_only_and_off_keeps_nothing() {
     assert_eq!(w.gw.store.body(&id).await.expect("read"), None);
     assert_eq!(records[0].body_sha256, None);
 }
+
+/// With pseudonyms, the caller reads the originals but the stored answer
+/// keeps the placeholders the upstream sent: nothing stored holds a value
+/// masking removed, streamed or not (a cut answer's tail is covered by
+/// `exchange::tests`).
+#[tokio::test]
+async fn recorded_answers_under_pseudonyms_hold_placeholders_only() {
+    let config = r#"
+[admin]
+groups = ["security"]
+
+[audit]
+record_bodies = "full"
+body_max_bytes = 8192
+
+[pii.profiles.reversible]
+EMAIL = "pseudonymize"
+
+[[pii.apply]]
+group = "eng"
+profile = "reversible"
+"#;
+    let w = world(config).await;
+    let alice = w.token("alice").await;
+    let mut ids = Vec::new();
+    for stream in [false, true] {
+        // The mock answers "mock reply: <the text>".
+        let body = json!({"model": "gpt-4o", "stream": stream, "messages": [{"role": "user",
+            "content": "write to jane.doe@example.com and \"Amy\" <amy@example.com>"}]});
+        let (id, relayed) = chat(&w, &alice, &body).await;
+        assert!(
+            relayed.contains("jane.doe@example.com"),
+            "the caller gets originals"
+        );
+        ids.push(id);
+    }
+    w.gw.wait_records(2).await.expect("records");
+    for id in &ids {
+        let body = w.gw.store.body(id).await.expect("read").expect("recorded");
+        let response =
+            String::from_utf8_lossy(body.response.as_deref().unwrap_or_default()).into_owned();
+        let request =
+            String::from_utf8_lossy(body.request.as_deref().unwrap_or_default()).into_owned();
+        for kept in [&response, &request] {
+            assert!(!kept.contains("jane.doe"), "{kept}");
+            assert!(!kept.contains("amy@"), "{kept}");
+        }
+        assert!(response.contains("<EMAIL_1>"), "{response}");
+    }
+}
