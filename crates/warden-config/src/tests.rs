@@ -243,6 +243,26 @@ fn bad_values_name_key_and_reason() {
 }
 
 #[test]
+fn a_base_url_with_a_query_or_fragment_is_refused() {
+    for url in [
+        "https://example.openai.azure.com/openai/v1?api-version=preview",
+        "https://api.example.com/v1?key=sk-in-the-url",
+        "https://api.example.com/v1#frag",
+        "https://api.example.com/v1/?",
+    ] {
+        let text = MINIMAL.replace("https://api.openai.com/v1/", url);
+        match parse(&text) {
+            Err(ConfigError::Invalid { key, reason, .. }) => {
+                assert_eq!(key, "connection[0].base_url", "{url}");
+                assert!(reason.contains("appended"), "{url}: {reason}");
+                assert!(!reason.contains("sk-in-the-url"), "the URL is not echoed");
+            }
+            other => panic!("{url}: expected Invalid, got {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn missing_secret_env_stops_startup() {
     let text = MINIMAL.replace("OPENAI_API_KEY", "UNSET_VAR");
     let err = parse(&text).unwrap_err();

@@ -1126,6 +1126,20 @@ fn connection(cx: &Ctx, i: usize, raw: RawConnection) -> Result<ConnectionConfig
         return Err(cx.invalid(key("name"), "must be non-empty, without `/` or `\"`"));
     }
     let base_url = http_url(cx, &key("base_url"), &raw.base_url)?;
+    // Warden appends each call's path (`/chat/completions`) to the base URL:
+    // after a query or fragment that path would land inside it. The URL is
+    // not repeated, as a query may carry a credential.
+    if let Some(part) = [('?', "a query string"), ('#', "a fragment")]
+        .into_iter()
+        .find_map(|(c, what)| base_url.contains(c).then_some(what))
+    {
+        return Err(cx.invalid(
+            key("base_url"),
+            format!(
+                "has {part}: a call's path (/chat/completions, ...) is appended to base_url, so it must end in the API's path, like https://api.openai.com/v1"
+            ),
+        ));
+    }
     let (credential, credential_source) = match (raw.api_key_env, raw.api_key_file) {
         (Some(_), Some(_)) => {
             return Err(cx.invalid(
