@@ -91,6 +91,36 @@ async fn verify_passes_then_names_the_edited_row() {
     assert!(err.contains("broken at seq 3"), "{err}");
 }
 
+#[tokio::test]
+async fn a_deleted_row_is_named_at_its_own_seq() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    for _ in 0..5 {
+        let _ = w.chat(&alice, chat_body("gpt-4o")).await.text().await;
+    }
+    w.gw.wait_records(5).await.expect("records");
+    let db = w.gw.db_path();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .expect("open");
+    sqlx::query("DELETE FROM request_records WHERE seq = 3")
+        .execute(&pool)
+        .await
+        .expect("delete");
+    pool.close().await;
+
+    let out = verify(&db, false);
+    assert!(!out.status.success(), "a deletion breaks the chain");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken at seq 3") && err.contains("seq 3 is missing"),
+        "{err}"
+    );
+    let out = verify(&db, true);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!((&v["intact"], &v["seq"]), (&false.into(), &3.into()), "{v}");
+}
+
 fn warden(args: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(args)
