@@ -95,8 +95,15 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Validate a config file (and its policies) without serving.
-    Check { file: PathBuf },
+    /// Validate a config file (and its policies) without serving. A secret
+    /// missing from this environment is a warning (`serve` refuses to
+    /// start without it).
+    Check {
+        file: PathBuf,
+        /// Fail on a missing secret too, as `serve` does.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -336,6 +343,10 @@ pub enum PolicyCommand {
         max_tokens: Option<u64>,
         #[arg(long)]
         json: bool,
+        /// Fail on a secret missing from this environment, as `serve` does
+        /// (otherwise a warning: deciding needs no secret).
+        #[arg(long)]
+        strict: bool,
     },
 }
 

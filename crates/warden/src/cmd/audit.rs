@@ -16,7 +16,7 @@ use warden_store::checkpoint::{
 use warden_store::{Entry, SqliteStore, Store, merkle, trail};
 
 use crate::cli::{AuditCommand, ConfigArg};
-use crate::cmd::{load_config, open_store};
+use crate::cmd::{load_config_lenient, open_store};
 
 async fn store(config: &ConfigArg, db: Option<&Path>) -> anyhow::Result<Arc<dyn Store>> {
     match db {
@@ -25,7 +25,7 @@ async fn store(config: &ConfigArg, db: Option<&Path>) -> anyhow::Result<Arc<dyn 
                 .await
                 .with_context(|| format!("opening {}", path.display()))?,
         )),
-        None => open_store(&load_config(config.config.as_deref())?).await,
+        None => open_store(&load_config_lenient(config.config.as_deref())?).await,
     }
 }
 

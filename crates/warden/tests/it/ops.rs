@@ -1,11 +1,37 @@
 //! Operators' normal operations, on the real binary: a SIGHUP never kills
-//! `warden serve`.
+//! `warden serve`; the commands that only read the configuration work
+//! without the production secrets (a warning there, an error in `serve` and
+//! with `--strict`).
 
 use std::process::Command;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::*;
+
+/// Environment variables no test sets: the "production secrets" of the
+/// configs below.
+const UPSTREAM_VAR: &str = "WARDEN_IT_UNSET_UPSTREAM_KEY";
+const HASH_VAR: &str = "WARDEN_IT_UNSET_HASH_KEY";
+const PG_VAR: &str = "WARDEN_IT_UNSET_PG_URL";
+
+/// `warden` in an environment without those secrets.
+fn warden() -> Command {
+    let mut c = warden_cmd();
+    c.env_remove(UPSTREAM_VAR)
+        .env_remove(HASH_VAR)
+        .env_remove(PG_VAR);
+    c
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().expect("run warden");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
 #[tokio::test]
 async fn sighup_during_a_stream_is_logged_and_ignored() {
@@ -73,4 +99,133 @@ async fn sighup_during_a_stream_is_logged_and_ignored() {
     assert_eq!(later.status(), 200);
     let status = served.terminate();
     assert!(status.success(), "exit status {status}");
+}
+
+/// A config naming secrets this environment does not have: the upstream's
+/// key, the hash key of a masking profile.
+fn without_secrets(dir: &std::path::Path, store: &str) -> std::path::PathBuf {
+    let path = dir.join("prod.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[store]
+{store}
+
+[[connection]]
+name = "up"
+base_url = "http://127.0.0.1:1/v1"
+api_key_env = "{UPSTREAM_VAR}"
+models = ["*"]
+
+[pii]
+hash_key_env = "{HASH_VAR}"
+
+[pii.profiles.p]
+EMAIL = "hash"
+
+[[pii.apply]]
+group = "eng"
+profile = "p"
+
+[policy.groups.eng]
+models = ["gpt-4o*"]
+"#
+        ),
+    )
+    .expect("write");
+    path
+}
+
+#[test]
+fn config_check_warns_about_missing_secrets_and_strict_fails_naming_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = without_secrets(dir.path(), "sqlite = \"w.db\"");
+
+    let (ok, out, err) = run(warden().args(["config", "check"]).arg(&config));
+    assert!(ok, "{err}");
+    assert!(out.contains("prod.toml: ok"), "{out}");
+    for (key, var) in [
+        ("connection[0].api_key_env", UPSTREAM_VAR),
+        ("pii.hash_key_env", HASH_VAR),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains("warning") && l.contains(key) && l.contains(var)),
+            "{key}: {err}"
+        );
+    }
+
+    let (ok, _, err) = run(warden().args(["config", "check", "--strict"]).arg(&config));
+    assert!(!ok, "--strict fails on a missing secret");
+    assert!(
+        err.contains("error")
+            && err.contains("connection[0].api_key_env")
+            && err.contains(UPSTREAM_VAR),
+        "{err}"
+    );
+
+    // A secret that is set but unfit is a mistake, not a missing secret.
+    let (ok, _, err) = run(warden()
+        .args(["config", "check"])
+        .arg(&config)
+        .env(HASH_VAR, "short"));
+    assert!(!ok && err.contains("at least 16 characters"), "{err}");
+}
+
+#[test]
+fn policy_test_and_keys_work_without_production_secrets_and_serve_refuses() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = without_secrets(dir.path(), "sqlite = \"w.db\"");
+
+    let (ok, out, err) = run(warden()
+        .args([
+            "policy", "test", "--sub", "ann", "--groups", "eng", "--model", "gpt-4o",
+        ])
+        .arg("--config")
+        .arg(&config));
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ALLOW"), "{out}");
+    assert!(err.contains(UPSTREAM_VAR), "still warned: {err}");
+    let (ok, _, err) = run(warden()
+        .args([
+            "policy", "test", "--strict", "--sub", "ann", "--model", "gpt-4o",
+        ])
+        .arg("--config")
+        .arg(&config));
+    assert!(!ok && err.contains(UPSTREAM_VAR), "{err}");
+
+    let (ok, out, err) = run(warden()
+        .args(["keys", "create", "--owner", "ann", "--json", "--config"])
+        .arg(&config));
+    assert!(ok, "{err}");
+    let made: Value = serde_json::from_str(&out).expect("json");
+    assert!(made["key"].as_str().is_some_and(|k| k.starts_with("wdn_")));
+    let (ok, out, err) = run(warden().args(["keys", "list", "--config"]).arg(&config));
+    assert!(ok && out.contains("ann"), "{out}{err}");
+
+    // `serve` needs every secret, and says which is missing.
+    let (ok, _, err) = run(warden()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config));
+    assert!(!ok, "serve started without its upstream key");
+    assert!(
+        err.contains("connection[0].api_key_env") && err.contains(UPSTREAM_VAR),
+        "{err}"
+    );
+
+    // With PostgreSQL as the store, its URL is the one secret `keys`
+    // cannot do without: no falling back to a local SQLite file.
+    let pg = dir.path().join("pg");
+    std::fs::create_dir(&pg).expect("dir");
+    let config = without_secrets(&pg, &format!("postgres_url_env = \"{PG_VAR}\""));
+    let (ok, _, err) = run(warden().args(["keys", "list", "--config"]).arg(&config));
+    assert!(!ok, "keys ran without its store");
+    assert!(
+        err.contains("store.postgres_url_env") && err.contains(PG_VAR),
+        "{err}"
+    );
+    assert!(!pg.join("warden.db").exists(), "fell back to SQLite");
+    let (ok, _, err) = run(warden().args(["config", "check"]).arg(&config));
+    assert!(ok && err.contains(PG_VAR), "{err}");
 }
