@@ -6,6 +6,7 @@ mod audit;
 mod config;
 mod keys;
 mod pii;
+mod plan;
 mod policy;
 mod serve;
 mod sessions;

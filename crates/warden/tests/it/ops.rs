@@ -1,7 +1,8 @@
 //! Operators' normal operations, on the real binary: a SIGHUP never kills
 //! `warden serve`; the commands that only read the configuration work
 //! without the production secrets (a warning there, an error in `serve` and
-//! with `--strict`).
+//! with `--strict`); `warden policy test` says what every later stage will
+//! do to the call.
 
 use std::process::Command;
 
@@ -185,7 +186,10 @@ fn policy_test_and_keys_work_without_production_secrets_and_serve_refuses() {
         .arg("--config")
         .arg(&config));
     assert!(ok, "{err}");
-    assert!(out.starts_with("ALLOW"), "{out}");
+    assert!(
+        out.starts_with("ALLOW") && out.contains("request p"),
+        "{out}"
+    );
     assert!(err.contains(UPSTREAM_VAR), "still warned: {err}");
     let (ok, _, err) = run(warden()
         .args([
@@ -228,4 +232,176 @@ fn policy_test_and_keys_work_without_production_secrets_and_serve_refuses() {
     assert!(!pg.join("warden.db").exists(), "fell back to SQLite");
     let (ok, _, err) = run(warden().args(["config", "check"]).arg(&config));
     assert!(ok && err.contains(PG_VAR), "{err}");
+}
+
+const PLANNED: &str = r#"
+[[connection]]
+name = "up"
+base_url = "http://127.0.0.1:1/v1"
+models = ["*"]
+
+[prices."gpt-4o"]
+input = 2.5
+output = 10.0
+
+[policy.groups.eng]
+models = ["*"]
+
+[policy]
+cedar = '''
+@id("contractors")
+@mask("strict")
+@content_rules("no-tools")
+@approval("review")
+permit (principal in Warden::Group::"contractors", action, resource);
+'''
+
+[pii.profiles.standard]
+EMAIL = "redact"
+
+[pii.profiles.strict]
+EMAIL = "redact"
+PHONE_NUMBER = "redact"
+
+[pii.profiles.answers]
+SECRET = "redact"
+
+[[pii.apply]]
+group = "eng"
+profile = "standard"
+output_profile = "answers"
+
+[[content.rule]]
+id = "no-codenames"
+deny_terms = ["falcon"]
+
+[[content.rule]]
+id = "no-tools"
+groups = []
+deny_tools = ["code_interpreter"]
+max_output_tokens = 100
+
+[approvals]
+approver_groups = ["security"]
+
+[[approvals.rule]]
+id = "review"
+policy_only = true
+
+[[approvals.rule]]
+id = "big-spend"
+groups = ["eng"]
+min_cost_usd = 1.0
+
+[[limits.rule]]
+name = "per-person"
+scope = "principal"
+requests_per_minute = 60
+
+[[limits.rule]]
+name = "eng-daily"
+scope = "group"
+group = "eng"
+usd_per_day = 5.0
+
+[[limits.rule]]
+name = "keys-only"
+scope = "key"
+requests_per_minute = 5
+"#;
+
+#[test]
+fn policy_test_shows_what_every_later_stage_does_to_the_call() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("plan.toml");
+    std::fs::write(&config, PLANNED).expect("write");
+    let test = |args: &[&str]| {
+        let (ok, out, err) = run(warden()
+            .args(["policy", "test", "--config"])
+            .arg(&config)
+            .args(args));
+        assert!(ok, "{err}");
+        out
+    };
+    let json = |args: &[&str]| -> Value {
+        serde_json::from_str(&test(&[args, &["--json"]].concat())).expect("json")
+    };
+    let ids = |v: &Value, key: &str, id: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .expect(key)
+            .iter()
+            .map(|r| r[id].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    // An engineer: group rules and profiles; approval by estimated cost;
+    // the principal's and the group's limits.
+    let eng = ["--sub", "ann", "--groups", "eng", "--model", "gpt-4o"];
+    let v = json(&eng);
+    assert_eq!(v["decision"], "allow");
+    let then = &v["then"];
+    assert_eq!(ids(then, "content_rules", "id"), ["no-codenames"]);
+    assert_eq!(
+        (&then["mask"], &then["mask_output"]),
+        (&json!("standard"), &json!("answers"))
+    );
+    assert_eq!(then["approval"][0]["rule"], Value::Null, "{then}");
+    assert_eq!(then["approval"][1]["from_cost_usd"], 1.0, "{then}");
+    assert_eq!(then["approval"][1]["rule"]["id"], "big-spend", "{then}");
+    assert_eq!(ids(then, "limits", "rule"), ["per-person", "eng-daily"]);
+    assert_eq!(then["price_unknown"], false);
+    let text = test(&eng);
+    for line in [
+        "content:    no-codenames",
+        "masking:    request standard, answer answers",
+        "under $1.00: not required; from $1.00: required by rule big-spend",
+        "limits:     per-person (per principal: 60 requests/min), eng-daily (per group: $5.00/day)",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+
+    // A model without a price: its cost is unknown, so the cost rule asks,
+    // and the spend budget refuses it.
+    let v = json(&["--sub", "ann", "--groups", "eng", "--model", "o3"]);
+    assert_eq!(v["then"]["approval"][0]["rule"]["id"], "big-spend");
+    assert_eq!(v["then"]["cost_estimated"], false);
+    assert_eq!(v["then"]["price_unknown"], true);
+
+    // A contractor: what the deciding permit attaches.
+    let v = json(&[
+        "--sub",
+        "cat",
+        "--groups",
+        "contractors",
+        "--model",
+        "gpt-4o",
+        "--kind",
+        "key",
+    ]);
+    let then = &v["then"];
+    assert_eq!(
+        ids(then, "content_rules", "id"),
+        ["no-codenames", "no-tools"]
+    );
+    assert_eq!(
+        (&then["mask"], &then["mask_output"]),
+        (&json!("strict"), &Value::Null)
+    );
+    assert_eq!(then["approval"].as_array().map(Vec::len), Some(1), "{then}");
+    assert_eq!(then["approval"][0]["rule"]["id"], "review");
+    assert_eq!(
+        then["approval"][0]["rule"]["approver_groups"],
+        json!(["security"])
+    );
+    assert_eq!(ids(then, "limits", "rule"), ["per-person", "keys-only"]);
+
+    // Refused by Cedar: nothing else happens.
+    let v = json(&["--sub", "dan", "--groups", "nobody", "--model", "gpt-4o"]);
+    assert_eq!((&v["decision"], &v["then"]), (&json!("deny"), &Value::Null));
+    let text = test(&["--sub", "dan", "--groups", "nobody", "--model", "gpt-4o"]);
+    assert!(
+        text.starts_with("DENY") && !text.contains("approval:"),
+        "{text}"
+    );
 }
