@@ -10,6 +10,7 @@
 mod content;
 mod defaults;
 pub mod raw;
+mod secrets;
 mod types;
 mod validate;
 
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use content::{ContentConfig, ContentRule, McpAllow, RuleText};
 pub use defaults::DEFAULT_KEY_GROUP;
+pub use secrets::{MissingSecret, SecretMode};
 pub use types::*;
 
 /// A configuration problem that stops start-up.
@@ -71,28 +73,56 @@ pub fn process_env(name: &str) -> Option<String> {
 
 /// [`load`] with an explicit environment.
 pub fn load_with_env(path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+    load_with_mode(path, env, SecretMode::Strict)
+}
+
+/// [`load_with_env`], with missing secrets an error or recorded (see
+/// [`SecretMode`]).
+pub fn load_with_mode(
+    path: &Path,
+    env: EnvLookup<'_>,
+    mode: SecretMode,
+) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         file: path.to_path_buf(),
         source,
     })?;
-    from_toml(&text, Source::File(path.to_path_buf()), env)
+    from_toml_with_mode(&text, Source::File(path.to_path_buf()), env, mode)
 }
 
 /// Parses and validates config text. Relative paths inside resolve against the
 /// file's directory.
 pub fn from_toml(text: &str, source: Source, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+    from_toml_with_mode(text, source, env, SecretMode::Strict)
+}
+
+/// [`from_toml`] in a [`SecretMode`].
+pub fn from_toml_with_mode(
+    text: &str,
+    source: Source,
+    env: EnvLookup<'_>,
+    mode: SecretMode,
+) -> Result<Config, ConfigError> {
     let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
         file: source.path(),
         message: e.to_string().trim_end().to_owned(),
     })?;
-    validate::validate(raw, source, env)
+    validate::validate(raw, source, env, mode)
 }
 
 /// The configuration `warden serve` runs with when no file is given: SQLite at
 /// `./warden.db`, OpenAI upstream with the server's own `OPENAI_API_KEY`,
 /// Warden-issued keys as the only identity, group `users` may use every model.
 pub fn embedded_default(env: EnvLookup<'_>) -> Result<Config, ConfigError> {
-    validate::validate(defaults::embedded(), Source::EmbeddedDefault, env)
+    embedded_default_with_mode(env, SecretMode::Strict)
+}
+
+/// [`embedded_default`] in a [`SecretMode`].
+pub fn embedded_default_with_mode(
+    env: EnvLookup<'_>,
+    mode: SecretMode,
+) -> Result<Config, ConfigError> {
+    validate::validate(defaults::embedded(), Source::EmbeddedDefault, env, mode)
 }
 
 #[cfg(test)]

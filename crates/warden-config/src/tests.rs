@@ -243,10 +243,80 @@ fn bad_values_name_key_and_reason() {
 }
 
 #[test]
+fn a_base_url_with_a_query_or_fragment_is_refused() {
+    for url in [
+        "https://example.openai.azure.com/openai/v1?api-version=preview",
+        "https://api.example.com/v1?key=sk-in-the-url",
+        "https://api.example.com/v1#frag",
+        "https://api.example.com/v1/?",
+    ] {
+        let text = MINIMAL.replace("https://api.openai.com/v1/", url);
+        match parse(&text) {
+            Err(ConfigError::Invalid { key, reason, .. }) => {
+                assert_eq!(key, "connection[0].base_url", "{url}");
+                assert!(reason.contains("appended"), "{url}: {reason}");
+                assert!(!reason.contains("sk-in-the-url"), "the URL is not echoed");
+            }
+            other => panic!("{url}: expected Invalid, got {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn missing_secret_env_stops_startup() {
     let text = MINIMAL.replace("OPENAI_API_KEY", "UNSET_VAR");
     let err = parse(&text).unwrap_err();
     assert!(err.to_string().contains("UNSET_VAR"), "{err}");
+}
+
+#[test]
+fn a_lenient_load_records_missing_secrets_and_holds_no_value_for_them() {
+    let text = format!(
+        "{}\n[store]\npostgres_url_env = \"UNSET_VAR\"\n[pii]\nhash_key_env = \"UNSET_VAR\"\n[pii.profiles.p]\nEMAIL = \"hash\"\n[audit.export]\nwebhook = \"https://siem.example.com/w\"\nsecret_env = \"UNSET_VAR\"\n",
+        MINIMAL.replace("OPENAI_API_KEY", "UNSET_VAR")
+    );
+    let source = || Source::File(PathBuf::from("t.toml"));
+    let err = from_toml(&text, source(), &env_with_keys).expect_err("strict");
+    assert!(err.to_string().contains("UNSET_VAR"), "{err}");
+
+    let c =
+        from_toml_with_mode(&text, source(), &env_with_keys, SecretMode::Lenient).expect("lenient");
+    let keys: Vec<&str> = c.missing_secrets.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "store.postgres_url_env",
+            "connection[0].api_key_env",
+            "pii.hash_key_env",
+            "audit.export.secret_env"
+        ]
+    );
+    assert_eq!(
+        c.missing_secrets[1].to_string(),
+        "t.toml: `connection[0].api_key_env`: environment variable `UNSET_VAR` is not set or empty"
+    );
+    assert!(c.connections[0].credential.is_none());
+    assert!(c.connections[0].credential_source.ends_with("(missing)"));
+    assert!(c.store.postgres_url.is_none());
+    assert_eq!(
+        c.store.postgres_url_env.as_deref(),
+        Some("UNSET_VAR"),
+        "still PostgreSQL, never SQLite by accident"
+    );
+    assert!(c.pii.profiles["p"].hash_key.is_empty());
+    assert!(c.audit.export.as_ref().is_some_and(|e| e.secret.is_none()));
+
+    // A strict load, or one with every secret, records nothing.
+    let c = parse(MINIMAL).expect("valid");
+    assert!(c.missing_secrets.is_empty());
+    // Set but unfit is a mistake in both modes.
+    let short = |name: &str| (name == "SHORT").then(|| "short".to_owned());
+    let text = format!("{MINIMAL}\n[pii]\nhash_key_env = \"SHORT\"\n");
+    let any = |name: &str| short(name).or_else(|| env_with_keys(name));
+    match from_toml_with_mode(&text, source(), &any, SecretMode::Lenient) {
+        Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "pii.hash_key_env"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
 }
 
 #[test]

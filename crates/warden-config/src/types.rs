@@ -15,6 +15,9 @@ use crate::{ContentConfig, Source};
 #[derive(Debug)]
 pub struct Config {
     pub source: Source,
+    /// Secrets a lenient load went without (always empty in a strict one):
+    /// such a config is for reading, never for serving.
+    pub missing_secrets: Vec<crate::MissingSecret>,
     pub server: ServerConfig,
     pub store: StoreConfig,
     pub log: LogConfig,
@@ -370,6 +373,10 @@ pub struct StoreConfig {
     /// When set, records, keys and the audit trail live in PostgreSQL
     /// (several replicas share one chain) instead of the SQLite file.
     pub postgres_url: Option<SecretString>,
+    /// The variable `postgres_url` comes from: set whenever the store is
+    /// PostgreSQL, also when a lenient load went without the URL, so such
+    /// a config fails to open its store rather than falling back to SQLite.
+    pub postgres_url_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Raw -> validated. Each check names the key it is about; the first problem
 //! stops start-up.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,17 +13,20 @@ use warden_core::{EndpointKind, PrincipalKind};
 use crate::defaults as d;
 use crate::raw::*;
 use crate::types::*;
-use crate::{ConfigError, Source};
+use crate::{ConfigError, MissingSecret, SecretMode, Source};
 
-struct Ctx<'e> {
-    env: crate::EnvLookup<'e>,
-    file: PathBuf,
+pub(crate) struct Ctx<'e> {
+    pub(crate) env: crate::EnvLookup<'e>,
+    pub(crate) file: PathBuf,
     /// Directory relative paths in the file resolve against.
     base: PathBuf,
+    pub(crate) mode: SecretMode,
+    /// The secrets a lenient load went without (see `secrets.rs`).
+    pub(crate) missing: RefCell<Vec<MissingSecret>>,
 }
 
 impl Ctx<'_> {
-    fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    pub(crate) fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             file: self.file.clone(),
             key: key.into(),
@@ -43,6 +47,7 @@ pub fn validate(
     raw: RawConfig,
     source: Source,
     env: crate::EnvLookup<'_>,
+    mode: SecretMode,
 ) -> Result<Config, ConfigError> {
     let (file, base) = match &source {
         Source::File(p) => (
@@ -53,15 +58,22 @@ pub fn validate(
         ),
         Source::EmbeddedDefault => (PathBuf::from("<embedded default>"), PathBuf::from(".")),
     };
-    let cx = Ctx { env, file, base };
+    let cx = Ctx {
+        env,
+        file,
+        base,
+        mode,
+        missing: RefCell::default(),
+    };
     let server = server(&cx, raw.server)?;
     let postgres_url = match &raw.store.postgres_url_env {
         None => None,
-        Some(var) => match (cx.env)(var) {
+        Some(var) => match cx.env_secret("store.postgres_url_env", var)? {
+            None => None,
             Some(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => {
                 Some(SecretString::from(v.trim().to_owned()))
             }
-            _ => {
+            Some(_) => {
                 return Err(cx.invalid(
                     "store.postgres_url_env",
                     format!("environment variable `{var}` is not set to a postgres:// URL"),
@@ -75,6 +87,7 @@ pub fn validate(
             .sqlite
             .map_or_else(|| PathBuf::from(d::SQLITE_PATH), |p| cx.resolve(&p)),
         postgres_url,
+        postgres_url_env: raw.store.postgres_url_env,
     };
     let log = log(&cx, raw.log)?;
     let issuers = raw
@@ -133,6 +146,7 @@ pub fn validate(
         ));
     }
     Ok(Config {
+        missing_secrets: cx.missing.into_inner(),
         source,
         server,
         store,
@@ -324,9 +338,10 @@ fn approvals(cx: &Ctx, raw: RawApprovals) -> Result<ApprovalsConfig, ConfigError
         };
         let secret = match w.secret_env {
             None => None,
-            Some(var) => match (cx.env)(&var) {
+            Some(var) => match cx.env_secret(&key("secret_env"), &var)? {
+                None => None,
                 Some(v) if v.trim().len() >= 16 => Some(SecretString::from(v.trim().to_owned())),
-                _ => {
+                Some(_) => {
                     return Err(cx.invalid(
                         key("secret_env"),
                         format!("environment variable `{var}` must hold at least 16 characters"),
@@ -509,9 +524,10 @@ fn audit_export(cx: &Ctx, raw: RawAuditExport) -> Result<ExportConfig, ConfigErr
     }
     let secret = match raw.secret_env {
         None => None,
-        Some(var) => match (cx.env)(&var) {
+        Some(var) => match cx.env_secret("audit.export.secret_env", &var)? {
+            None => None,
             Some(v) if v.trim().len() >= 16 => Some(SecretString::from(v.trim().to_owned())),
-            _ => {
+            Some(_) => {
                 return Err(cx.invalid(
                     "audit.export.secret_env",
                     format!("environment variable `{var}` must hold at least 16 characters"),
@@ -686,9 +702,11 @@ fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {
         profiles.insert(name, profile);
     }
     let hash_key = match (&raw.hash_key_env, needs_key) {
-        (Some(var), _) => match (cx.env)(var) {
+        // Missing in a lenient load: empty, and the gateway refuses the config.
+        (Some(var), _) => match cx.env_secret("pii.hash_key_env", var)? {
+            None => Vec::new(),
             Some(v) if v.len() >= 16 => v.into_bytes(),
-            _ => {
+            Some(_) => {
                 return Err(cx.invalid(
                     "pii.hash_key_env",
                     format!("environment variable `{var}` must hold at least 16 characters"),
@@ -1165,6 +1183,20 @@ fn connection(cx: &Ctx, i: usize, raw: RawConnection) -> Result<ConnectionConfig
         return Err(cx.invalid(key("name"), "must be non-empty, without `/` or `\"`"));
     }
     let base_url = http_url(cx, &key("base_url"), &raw.base_url)?;
+    // Warden appends each call's path (`/chat/completions`) to the base URL:
+    // after a query or fragment that path would land inside it. The URL is
+    // not repeated, as a query may carry a credential.
+    if let Some(part) = [('?', "a query string"), ('#', "a fragment")]
+        .into_iter()
+        .find_map(|(c, what)| base_url.contains(c).then_some(what))
+    {
+        return Err(cx.invalid(
+            key("base_url"),
+            format!(
+                "has {part}: a call's path (/chat/completions, ...) is appended to base_url, so it must end in the API's path, like https://api.openai.com/v1"
+            ),
+        ));
+    }
     let (credential, credential_source) = match (raw.api_key_env, raw.api_key_file) {
         (Some(_), Some(_)) => {
             return Err(cx.invalid(
@@ -1179,27 +1211,29 @@ fn connection(cx: &Ctx, i: usize, raw: RawConnection) -> Result<ConnectionConfig
             ),
             _ if raw.api_key_optional => (None, format!("env {var} (not set)")),
             _ => {
-                return Err(cx.invalid(
+                cx.missing(
                     key("api_key_env"),
                     format!("environment variable `{var}` is not set or empty"),
-                ));
+                )?;
+                (None, format!("env {var} (missing)"))
             }
         },
         (None, Some(path)) => {
             let path = cx.resolve(&path);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                cx.invalid(
-                    key("api_key_file"),
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
-            if text.trim().is_empty() {
-                return Err(cx.invalid(key("api_key_file"), "the file is empty"));
+            let source = format!("file {}", path.display());
+            match std::fs::read_to_string(&path) {
+                Ok(text) if !text.trim().is_empty() => {
+                    (Some(SecretString::from(text.trim().to_owned())), source)
+                }
+                read => {
+                    let reason = match read {
+                        Err(e) => format!("cannot read {}: {e}", path.display()),
+                        Ok(_) => format!("{} is empty", path.display()),
+                    };
+                    cx.missing(key("api_key_file"), reason)?;
+                    (None, format!("{source} (missing)"))
+                }
             }
-            (
-                Some(SecretString::from(text.trim().to_owned())),
-                format!("file {}", path.display()),
-            )
         }
         // A local server (vLLM, Ollama) may need no credential at all.
         (None, None) => (None, "none".to_owned()),

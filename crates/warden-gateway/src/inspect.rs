@@ -58,17 +58,44 @@ pub(crate) fn shape(kind: EndpointKind) -> Option<Shape> {
     }
 }
 
-/// The content rules for this caller: those of their groups, and those the
-/// deciding policies attach (`@content_rules`), each once.
 fn rules_for<'g>(
     gw: &'g Gateway,
     principal: &Principal,
     obligations: &Obligations,
 ) -> Vec<&'g ContentRule> {
-    let mut rules = gw.config.content.rules_for(&principal.groups);
+    rules_of(&gw.config, principal, obligations)
+}
+
+fn request_profile(
+    gw: &Gateway,
+    principal: &Principal,
+    obligations: &Obligations,
+) -> Option<Arc<Profile>> {
+    request_profile_of(&gw.config, principal, obligations)
+}
+
+fn output_profile(
+    gw: &Gateway,
+    principal: &Principal,
+    obligations: &Obligations,
+) -> Option<Arc<Profile>> {
+    output_profile_of(&gw.config, principal, obligations)
+}
+
+// The choices below depend on the config alone, so `warden policy test`
+// makes them with these same functions and says what the gateway would do.
+
+/// The content rules for this caller: those of their groups, and those the
+/// deciding policies attach (`@content_rules`), each once.
+pub fn rules_of<'c>(
+    config: &'c warden_config::Config,
+    principal: &Principal,
+    obligations: &Obligations,
+) -> Vec<&'c ContentRule> {
+    let mut rules = config.content.rules_for(&principal.groups);
     for id in &obligations.content_rules {
         // Every name was checked against the config at start-up.
-        if let Some(rule) = gw.config.content.rules.iter().find(|r| &r.id == id)
+        if let Some(rule) = config.content.rules.iter().find(|r| &r.id == id)
             && !rules.iter().any(|r| r.id == rule.id)
         {
             rules.push(rule);
@@ -80,23 +107,23 @@ fn rules_for<'g>(
 /// The masking profile for this request: the one the deciding policies
 /// attach (`@mask`; several are merged, the stronger action winning per
 /// entity type), else the first `[[pii.apply]]` entry for the caller's groups.
-fn request_profile(
-    gw: &Gateway,
+pub fn request_profile_of(
+    config: &warden_config::Config,
     principal: &Principal,
     obligations: &Obligations,
 ) -> Option<Arc<Profile>> {
-    let pii = &gw.config.pii;
+    let pii = &config.pii;
     chosen(&pii.profiles, &obligations.mask).or_else(|| pii.profile_for(&principal.groups).cloned())
 }
 
 /// The profile masking the model's answer, chosen the same way from
 /// `@mask_output` and `output_profile`.
-fn output_profile(
-    gw: &Gateway,
+pub fn output_profile_of(
+    config: &warden_config::Config,
     principal: &Principal,
     obligations: &Obligations,
 ) -> Option<Arc<Profile>> {
-    let pii = &gw.config.pii;
+    let pii = &config.pii;
     chosen(&pii.profiles, &obligations.mask_output)
         .or_else(|| pii.output_profile_for(&principal.groups).cloned())
 }

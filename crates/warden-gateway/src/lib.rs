@@ -111,6 +111,8 @@ pub enum BuildError {
     Approvals(String),
     #[error("audit.export.webhook: {0}")]
     AuditExport(String),
+    #[error("the configuration was loaded without its secrets ({0}); a gateway needs them all")]
+    MissingSecrets(String),
     #[error("policy `{policy}`: @{key}(\"{name}\") names no {what} in the config")]
     Obligation {
         policy: String,
@@ -360,6 +362,16 @@ impl Gateway {
         store: Arc<dyn Store>,
         clock: Arc<dyn warden_limits::Clock>,
     ) -> Result<(Arc<Gateway>, RecordWriter), BuildError> {
+        // A config loaded leniently (for `warden config check` and the like)
+        // holds no value where a secret was missing: never serve with it.
+        if !config.missing_secrets.is_empty() {
+            let keys: Vec<&str> = config
+                .missing_secrets
+                .iter()
+                .map(|m| m.key.as_str())
+                .collect();
+            return Err(BuildError::MissingSecrets(keys.join(", ")));
+        }
         let policy = PolicyEngine::new(&config.policy)?;
         check_obligations(&policy, &config)?;
         let limits = build_limiter(&config).await?;
@@ -802,6 +814,28 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_config_loaded_without_its_secrets_never_serves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "[[connection]]\nname = \"x\"\nbase_url = \"http://127.0.0.1:1/v1\"\napi_key_env = \"UNSET\"\nmodels = [\"*\"]\n";
+        let config = warden_config::from_toml_with_mode(
+            text,
+            warden_config::Source::File(dir.path().join("t.toml")),
+            &|_| None,
+            warden_config::SecretMode::Lenient,
+        )
+        .expect("a lenient load");
+        let store = warden_store::SqliteStore::open(&dir.path().join("w.db"))
+            .await
+            .expect("store");
+        match Gateway::new(Arc::new(config), Arc::new(store)).await {
+            Err(e @ BuildError::MissingSecrets(_)) => {
+                assert!(e.to_string().contains("connection[0].api_key_env"), "{e}");
+            }
+            other => panic!("expected MissingSecrets, got {:?}", other.map(|_| ())),
+        }
+    }
 
     #[test]
     fn the_head_copied_out_of_the_read_buffer_is_the_same_head() {

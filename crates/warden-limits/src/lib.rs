@@ -20,7 +20,7 @@ pub mod window;
 mod limiter;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use limiter::{LimitError, LimitRequest, Limiter, RateHeaders, Ticket};
+pub use limiter::{LimitError, LimitRequest, Limiter, RateHeaders, Ticket, rule_applies};
 
 #[cfg(test)]
 mod tests;

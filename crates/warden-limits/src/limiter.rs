@@ -269,6 +269,22 @@ impl Drop for Ticket {
     }
 }
 
+/// Whether `rule` counts a call by `principal` to `model`: its group, its
+/// model pattern, and for `key` scope a Warden key. (`warden policy test`
+/// asks the same.)
+pub fn rule_applies(rule: &LimitRule, principal: &Principal, model: Option<&str>) -> bool {
+    let group_ok = rule
+        .group
+        .as_ref()
+        .is_none_or(|g| principal.groups.iter().any(|pg| pg == g));
+    let model_ok = rule
+        .model
+        .as_ref()
+        .is_none_or(|m| model.is_some_and(|model| wildcard_match(m, model)));
+    let scope_ok = rule.scope != LimitScope::Key || principal.kind == PrincipalKind::Key;
+    group_ok && model_ok && scope_ok
+}
+
 #[derive(Debug)]
 pub struct Limiter {
     rules: Vec<LimitRule>,
@@ -306,16 +322,7 @@ impl Limiter {
     }
 
     fn applies(rule: &LimitRule, req: &LimitRequest<'_>) -> bool {
-        let group_ok = rule
-            .group
-            .as_ref()
-            .is_none_or(|g| req.principal.groups.iter().any(|pg| pg == g));
-        let model_ok = rule
-            .model
-            .as_ref()
-            .is_none_or(|m| req.model.is_some_and(|model| wildcard_match(m, model)));
-        let scope_ok = rule.scope != LimitScope::Key || req.principal.kind == PrincipalKind::Key;
-        group_ok && model_ok && scope_ok
+        rule_applies(rule, req.principal, req.model)
     }
 
     fn scope_id(rule: &LimitRule, req: &LimitRequest<'_>) -> String {

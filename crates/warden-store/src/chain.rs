@@ -183,6 +183,8 @@ pub enum Verdict {
 #[derive(Debug, Default)]
 pub struct Verifier {
     prev: Option<(i64, Hash)>,
+    /// The last row's seq, chained or not.
+    last_seq: Option<i64>,
     events: u64,
     unchained: u64,
     /// From a signed checkpoint: the chain must reach this seq with this hash.
@@ -206,12 +208,14 @@ impl Verifier {
         self
     }
 
-    /// `Err` with the verdict at the first bad row.
+    /// `Err` with the verdict at the first bad row; for deleted rows, at
+    /// the first seq that is missing.
     pub fn push(&mut self, row: &ChainRow) -> Result<(), Verdict> {
         let broken = |reason: &str| Verdict::Broken {
             seq: row.seq,
             reason: reason.to_owned(),
         };
+        let previous_seq = self.last_seq.replace(row.seq);
         let (Some(stored_prev), Some(stored_hash)) = (&row.prev_hash, &row.hash) else {
             if self.prev.is_some() {
                 return Err(broken(
@@ -223,9 +227,12 @@ impl Verifier {
         };
         let expected_prev = match self.prev {
             Some((last_seq, last_hash)) => {
+                if row.seq > last_seq + 1 {
+                    return Err(missing(last_seq + 1, row.seq, "the trail goes on at"));
+                }
                 if row.seq != last_seq + 1 {
                     return Err(broken(&format!(
-                        "sequence jumps from {last_seq} to {} (rows deleted or renumbered)",
+                        "seq {} comes after {last_seq} (a row inserted or renumbered)",
                         row.seq
                     )));
                 }
@@ -234,6 +241,17 @@ impl Verifier {
             None => GENESIS,
         };
         if stored_prev.as_slice() != expected_prev {
+            // The first chained row links to something: when seqs before
+            // it are absent (the trail starts at 1, or right after the rows
+            // written before the chain), they were deleted.
+            let first = previous_seq.map_or(1, |s| s + 1);
+            if self.prev.is_none() && row.seq > first {
+                return Err(missing(
+                    first,
+                    row.seq,
+                    "no pruning anchor covers them, and the chain starts at",
+                ));
+            }
             return Err(broken(
                 "previous-hash link does not match the row before (rows deleted, inserted or reordered)",
             ));
@@ -272,6 +290,19 @@ impl Verifier {
             unchained: self.unchained,
             head: self.prev,
         }
+    }
+}
+
+/// Rows `from` up to `to` (not included) are gone: named at the first.
+fn missing(from: i64, to: i64, then: &str) -> Verdict {
+    let which = if to - from == 1 {
+        format!("seq {from} is missing")
+    } else {
+        format!("seqs {from} to {} are missing", to - 1)
+    };
+    Verdict::Broken {
+        seq: from,
+        reason: format!("{which} (rows deleted or renumbered): {then} {to}"),
     }
 }
 

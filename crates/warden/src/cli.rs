@@ -95,8 +95,15 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Validate a config file (and its policies) without serving.
-    Check { file: PathBuf },
+    /// Validate a config file (and its policies) without serving. A secret
+    /// missing from this environment is a warning (`serve` refuses to
+    /// start without it).
+    Check {
+        file: PathBuf,
+        /// Fail on a missing secret too, as `serve` does.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,9 +214,10 @@ pub enum AuditCommand {
         config: ConfigArg,
         #[arg(long)]
         db: Option<std::path::PathBuf>,
-        /// Only records that started within this window, e.g. `24h`.
-        #[arg(long)]
-        since: Option<humantime::Duration>,
+        /// Only entries from this time on: a window back from now (`24h`,
+        /// `7d`) or an RFC 3339 time (`2026-01-01T00:00:00Z`).
+        #[arg(long, value_parser = Since::parse)]
+        since: Option<Since>,
         /// Only records after this sequence number (resume an export).
         #[arg(long, default_value_t = 0)]
         after_seq: i64,
@@ -245,6 +253,41 @@ pub enum AuditCommand {
         #[arg(long)]
         public: std::path::PathBuf,
     },
+}
+
+/// A `--since` value: how far back from now, or from when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    Ago(std::time::Duration),
+    /// Unix milliseconds.
+    At(i64),
+}
+
+impl Since {
+    pub fn parse(text: &str) -> Result<Since, String> {
+        if let Ok(d) = humantime::parse_duration(text) {
+            return Ok(Since::Ago(d));
+        }
+        let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| {
+                format!(
+                    "`{text}` is neither a duration (24h, 7d) nor an RFC 3339 time (2026-01-01T00:00:00Z)"
+                )
+            })?;
+        i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+            .map(Since::At)
+            .map_err(|_| format!("`{text}` is out of range"))
+    }
+
+    /// The earliest time in, as Unix milliseconds.
+    pub fn cutoff_ms(self, now_ms: i64) -> i64 {
+        match self {
+            Since::Ago(d) => {
+                now_ms.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            }
+            Since::At(ms) => ms,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -300,6 +343,10 @@ pub enum PolicyCommand {
         max_tokens: Option<u64>,
         #[arg(long)]
         json: bool,
+        /// Fail on a secret missing from this environment, as `serve` does
+        /// (otherwise a warning: deciding needs no secret).
+        #[arg(long)]
+        strict: bool,
     },
 }
 

@@ -227,7 +227,10 @@ pub struct Call<'a> {
 
 /// Whether this call needs approval, and which rule asks: a `@approval`
 /// annotation of a deciding policy first, then the first matching rule.
-fn rule_for<'c>(
+/// `cost` is the call's estimated cost (micro-USD), asked only when a rule
+/// has `min_cost_usd`; unknown counts as reaching it. (`warden policy test`
+/// asks the same.)
+pub fn rule_for<'c>(
     config: &'c ApprovalsConfig,
     call: &Call<'_>,
     cost: impl Fn() -> Option<u64>,

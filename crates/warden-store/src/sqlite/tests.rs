@@ -219,7 +219,7 @@ async fn an_untouched_chain_verifies() {
 #[tokio::test]
 async fn edits_deletions_insertions_and_reordering_are_caught_at_the_right_row() {
     // (tampering, the first sequence number that must fail)
-    let cases: [(&'static str, i64); 7] = [
+    let cases: [(&'static str, i64); 8] = [
         (
             "UPDATE request_records SET subject = 'mallory' WHERE seq = 4",
             4,
@@ -228,8 +228,10 @@ async fn edits_deletions_insertions_and_reordering_are_caught_at_the_right_row()
             "UPDATE request_records SET status = 200, outcome = 'completed', total_tokens = 1 WHERE seq = 6",
             6,
         ),
-        ("DELETE FROM request_records WHERE seq = 5", 6),
-        ("DELETE FROM request_records WHERE seq = 1", 2),
+        // Deletions are named at the first seq that is gone.
+        ("DELETE FROM request_records WHERE seq = 5", 5),
+        ("DELETE FROM request_records WHERE seq >= 3 AND seq <= 4", 3),
+        ("DELETE FROM request_records WHERE seq = 1", 1),
         // A forged row appended after the last, with a made-up hash.
         (
             "INSERT INTO request_records (seq, request_id, started_at_ms, groups_json, method, path, endpoint, stream, decision, policy_ids_json, status, outcome, total_latency_us, prev_hash, hash) \
@@ -466,7 +468,7 @@ async fn pruning_to_a_checkpoint_keeps_the_rest_verifiable() {
     // first kept row, is caught.
     exec(&store, "DELETE FROM request_records WHERE seq = 11").await;
     let verdict = crate::trail::verify(&store, None).await.expect("verify");
-    assert_eq!(broken_at(&verdict), Some(12), "{verdict:?}");
+    assert_eq!(broken_at(&verdict), Some(11), "{verdict:?}");
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use warden_store::checkpoint::{
 use warden_store::{Entry, SqliteStore, Store, merkle, trail};
 
 use crate::cli::{AuditCommand, ConfigArg};
-use crate::cmd::{load_config, open_store};
+use crate::cmd::{load_config_lenient, open_store};
 
 async fn store(config: &ConfigArg, db: Option<&Path>) -> anyhow::Result<Arc<dyn Store>> {
     match db {
@@ -25,7 +25,7 @@ async fn store(config: &ConfigArg, db: Option<&Path>) -> anyhow::Result<Arc<dyn 
                 .await
                 .with_context(|| format!("opening {}", path.display()))?,
         )),
-        None => open_store(&load_config(config.config.as_deref())?).await,
+        None => open_store(&load_config_lenient(config.config.as_deref())?).await,
     }
 }
 
@@ -69,7 +69,8 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             format,
         } => {
             anyhow::ensure!(format == "jsonl", "unknown format `{format}`: use jsonl");
-            export(&config, db.as_deref(), since.map(Into::into), after_seq).await
+            let since_ms = since.map(|s| s.cutoff_ms(warden_core::now_ms()));
+            export(&config, db.as_deref(), since_ms, after_seq).await
         }
     }
 }
@@ -238,13 +239,10 @@ async fn checkpoint(
 async fn export(
     config: &ConfigArg,
     db: Option<&Path>,
-    since: Option<std::time::Duration>,
+    since_ms: Option<i64>,
     mut after: i64,
 ) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let since_ms = since.map(|d| {
-        warden_core::now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    });
     let store = store(config, db).await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     loop {

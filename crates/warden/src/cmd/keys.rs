@@ -7,7 +7,7 @@ use warden_core::now_ms;
 use warden_identity::{KeyManager, KeySpec};
 
 use crate::cli::KeysCommand;
-use crate::cmd::{load_config, open_store, operator};
+use crate::cmd::{load_config_lenient, open_store, operator};
 
 fn time_of(ms: Option<i64>) -> String {
     ms.and_then(|ms| {
@@ -22,7 +22,7 @@ fn time_of(ms: Option<i64>) -> String {
 
 #[expect(clippy::print_stdout, reason = "the command's output")]
 pub async fn run(config: Option<&Path>, command: KeysCommand) -> anyhow::Result<()> {
-    let config = load_config(config)?;
+    let config = load_config_lenient(config)?;
     let keys = KeyManager::new(open_store(&config).await?);
     match command {
         KeysCommand::Create {

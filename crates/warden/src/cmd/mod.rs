@@ -6,6 +6,7 @@ mod audit;
 mod config;
 mod keys;
 mod pii;
+mod plan;
 mod policy;
 mod serve;
 mod sessions;
@@ -14,7 +15,7 @@ mod usage;
 use std::path::Path;
 
 use anyhow::Context as _;
-use warden_config::Config;
+use warden_config::{Config, SecretMode};
 
 use crate::cli::{Cli, Command};
 
@@ -39,11 +40,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The file's config, or the embedded default.
+/// The file's config, or the embedded default, with every secret it names
+/// (`serve`, and commands that use them: `pii scan` hashes with the key).
 pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    load_config_with(path, SecretMode::Strict)
+}
+
+/// [`load_config`] for commands that only read the configuration or the
+/// store: a secret missing from this environment is a warning on stderr,
+/// and the config holds nothing in its place (the store's own URL is
+/// required where the store is opened, see [`open_store`]).
+pub fn load_config_lenient(path: Option<&Path>) -> anyhow::Result<Config> {
+    let config = load_config_with(path, SecretMode::Lenient)?;
+    for missing in &config.missing_secrets {
+        warn(&format!(
+            "{missing} (`warden serve` refuses to start without it)"
+        ));
+    }
+    Ok(config)
+}
+
+fn load_config_with(path: Option<&Path>, mode: SecretMode) -> anyhow::Result<Config> {
+    let env = &warden_config::process_env;
     let config = match path {
-        Some(p) => warden_config::load(p)?,
-        None => warden_config::embedded_default(&warden_config::process_env)?,
+        Some(p) => warden_config::load_with_mode(p, env, mode)?,
+        None => warden_config::embedded_default_with_mode(env, mode)?,
     };
     Ok(config)
 }
@@ -54,6 +75,14 @@ pub async fn open_store(
     config: &Config,
 ) -> anyhow::Result<std::sync::Arc<dyn warden_store::Store>> {
     use secrecy::ExposeSecret as _;
+    // A lenient load may lack the one secret every store command needs:
+    // with PostgreSQL named, going on without its URL could only mean
+    // falling back to a local SQLite file, writing keys nobody serves.
+    if let (None, Some(var)) = (&config.store.postgres_url, &config.store.postgres_url_env) {
+        anyhow::bail!(
+            "`store.postgres_url_env`: environment variable `{var}` is not set or empty; the store is PostgreSQL and this command reads or writes it"
+        );
+    }
     if let Some(url) = &config.store.postgres_url {
         // The URL may hold a password: it is never part of an error.
         let store = warden_store::PostgresStore::connect(url.expose_secret())
@@ -85,4 +114,10 @@ pub fn operator() -> warden_core::Actor {
 #[expect(clippy::print_stderr, reason = "the CLI reports its own failure")]
 pub fn fail(message: &str) {
     eprintln!("warden: error: {message}");
+}
+
+/// The one place the CLI writes warnings: something to fix, not a failure.
+#[expect(clippy::print_stderr, reason = "the CLI reports what it worked around")]
+pub fn warn(message: &str) {
+    eprintln!("warden: warning: {message}");
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use warden_pii::mask::{Action, KINDS, Profile, Session};
 
 use crate::cli::PiiCommand;
-use crate::cmd::load_config;
+use crate::cmd::load_config_lenient;
 
 pub fn run(command: PiiCommand) -> anyhow::Result<()> {
     let PiiCommand::Scan {
@@ -19,11 +19,21 @@ pub fn run(command: PiiCommand) -> anyhow::Result<()> {
     } = command;
     let mut profile = match profile {
         Some(name) => {
-            let config = load_config(config.config.as_deref())?;
+            let config = load_config_lenient(config.config.as_deref())?;
             let profile =
                 config.pii.profiles.get(&name).with_context(|| {
                     format!("no profile `{name}` in the config's [pii.profiles]")
                 })?;
+            // The one secret a scan can use: a hash made without the
+            // configured key would not be the hash the gateway writes.
+            if profile.actions.values().any(|a| *a == Action::Hash)
+                && let Some(missing) = config
+                    .missing_secrets
+                    .iter()
+                    .find(|m| m.key == "pii.hash_key_env")
+            {
+                anyhow::bail!("{missing}: profile `{name}` hashes with it");
+            }
             (**profile).clone()
         }
         None => Profile {

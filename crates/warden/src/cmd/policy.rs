@@ -1,4 +1,6 @@
-//! `warden policy test`: one decision, and the policies that made it.
+//! `warden policy test`: one decision, the policies that made it, and for
+//! an allowed call what the later stages will do to it (`plan.rs`). Deciding
+//! needs no secret, so one missing here is a warning unless `--strict`.
 
 use std::path::Path;
 
@@ -8,7 +10,8 @@ use warden_core::{EndpointKind, Principal, PrincipalKind};
 use warden_policy::{DenyReason, PolicyEngine, PolicyRequest, Resource};
 
 use crate::cli::PolicyCommand;
-use crate::cmd::load_config;
+use crate::cmd::plan::{self, Plan};
+use crate::cmd::{load_config, load_config_lenient};
 
 #[expect(clippy::print_stdout, reason = "the command's output")]
 pub fn run(config: Option<&Path>, command: PolicyCommand) -> anyhow::Result<()> {
@@ -23,8 +26,13 @@ pub fn run(config: Option<&Path>, command: PolicyCommand) -> anyhow::Result<()> 
         tools,
         max_tokens,
         json,
+        strict,
     } = command;
-    let config = load_config(config)?;
+    let config = if strict {
+        load_config(config)?
+    } else {
+        load_config_lenient(config)?
+    };
     let engine = PolicyEngine::new(&config.policy)?;
     let endpoint = EndpointKind::parse(&endpoint)
         .with_context(|| format!("unknown endpoint kind `{endpoint}`"))?;
@@ -81,6 +89,22 @@ pub fn run(config: Option<&Path>, command: PolicyCommand) -> anyhow::Result<()> 
         },
     };
     let decision = if verdict.allowed { "ALLOW" } else { "DENY" };
+    // A refused call goes no further: nothing else happens to it.
+    let plan = verdict.allowed.then(|| {
+        Plan::new(
+            &config,
+            plan::Asked {
+                principal: &principal,
+                obligations: &verdict.obligations,
+                endpoint,
+                model: model.as_deref(),
+                connection: &connection,
+                stream,
+                tools: &tools,
+                max_tokens,
+            },
+        )
+    });
     if json {
         println!(
             "{}",
@@ -88,7 +112,9 @@ pub fn run(config: Option<&Path>, command: PolicyCommand) -> anyhow::Result<()> 
                    "reason": reason, "connection": connection,
                    "obligations": {"mask": verdict.obligations.mask,
                                    "mask_output": verdict.obligations.mask_output,
-                                   "content_rules": verdict.obligations.content_rules}})
+                                   "content_rules": verdict.obligations.content_rules,
+                                   "approval": verdict.obligations.approval},
+                   "then": plan.as_ref().map(Plan::to_json)})
         );
     } else {
         println!("{decision}  {reason}");
@@ -107,6 +133,9 @@ pub fn run(config: Option<&Path>, command: PolicyCommand) -> anyhow::Result<()> 
             if !list.is_empty() {
                 println!("{name} {}", list.join(", "));
             }
+        }
+        for line in plan.iter().flat_map(Plan::lines) {
+            println!("{line}");
         }
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! `warden serve`: load config, open the store, say what we are doing, serve
 //! (and, with `[admin] listen`, the admin API on its own listener) until
 //! SIGINT/SIGTERM, drain in-flight requests (up to the grace period), and
-//! flush request records before exiting.
+//! flush request records before exiting. SIGHUP is logged and ignored.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -72,6 +72,28 @@ fn announce(config: &Config, listen: SocketAddr, admin: Option<SocketAddr>) {
     tracing::info!(%listen, "serving the OpenAI API at http://{listen}/v1");
 }
 
+/// SIGHUP's default action ends the process, and it is sent as a matter of
+/// course: a closed terminal, `systemctl reload`, log rotation scripts. Until
+/// config reload exists it is logged and ignored. Installed first thing, so
+/// no start-up step (OIDC discovery, Redis, the store) leaves a window where
+/// it kills the process; tokio keeps the handler for the process's life.
+#[cfg(unix)]
+fn ignore_hangups() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::warn!("SIGHUP received; config reload is not supported yet, ignoring");
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn ignore_hangups() -> anyhow::Result<()> {
+    Ok(())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -95,6 +117,7 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(config_path: Option<&Path>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    ignore_hangups()?;
     let config = load_config(config_path)?;
     init_logging(&config);
     let listen = listen.unwrap_or(config.server.listen);

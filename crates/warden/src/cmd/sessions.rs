@@ -7,11 +7,11 @@ use warden_core::{AuditEvent, RequestRecord};
 use warden_store::{EventFilter, RecordFilter};
 
 use crate::cli::SessionsCommand;
-use crate::cmd::{load_config, open_store};
+use crate::cmd::{load_config_lenient, open_store};
 
 #[expect(clippy::print_stdout, reason = "the command's output")]
 pub async fn run(config: Option<&Path>, command: SessionsCommand) -> anyhow::Result<()> {
-    let store = open_store(&load_config(config)?).await?;
+    let store = open_store(&load_config_lenient(config)?).await?;
     match command {
         SessionsCommand::List { since, json } => {
             let since: std::time::Duration = since.into();

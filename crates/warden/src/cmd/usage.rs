@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use warden_store::UsageBy;
 
-use crate::cmd::{load_config, open_store};
+use crate::cmd::{load_config_lenient, open_store};
 
 #[expect(clippy::print_stdout, reason = "the command's output")]
 pub async fn run(
@@ -23,7 +23,7 @@ pub async fn run(
         "key" => UsageBy::Key,
         other => anyhow::bail!("cannot sum by `{other}`: use user, group, model or key"),
     };
-    let config = load_config(config)?;
+    let config = load_config_lenient(config)?;
     let store = open_store(&config).await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -91,6 +91,91 @@ async fn verify_passes_then_names_the_edited_row() {
     assert!(err.contains("broken at seq 3"), "{err}");
 }
 
+#[tokio::test]
+async fn a_deleted_row_is_named_at_its_own_seq() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    for _ in 0..5 {
+        let _ = w.chat(&alice, chat_body("gpt-4o")).await.text().await;
+    }
+    w.gw.wait_records(5).await.expect("records");
+    let db = w.gw.db_path();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .expect("open");
+    sqlx::query("DELETE FROM request_records WHERE seq = 3")
+        .execute(&pool)
+        .await
+        .expect("delete");
+    pool.close().await;
+
+    let out = verify(&db, false);
+    assert!(!out.status.success(), "a deletion breaks the chain");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken at seq 3") && err.contains("seq 3 is missing"),
+        "{err}"
+    );
+    let out = verify(&db, true);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!((&v["intact"], &v["seq"]), (&false.into(), &3.into()), "{v}");
+}
+
+#[tokio::test]
+async fn export_since_takes_a_window_or_an_rfc3339_time() {
+    let w = World::start("").await;
+    let alice = w.token("alice").await;
+    for _ in 0..3 {
+        let _ = w.chat(&alice, chat_body("gpt-4o")).await.text().await;
+    }
+    w.gw.wait_records(3).await.expect("records");
+    let db = w.gw.db_path();
+    let lines = |since: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["audit", "export", "--since", since, "--db"])
+            .arg(&db)
+            .output()
+            .expect("export");
+        assert!(
+            out.status.success(),
+            "{since}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+            .collect::<Vec<_>>()
+    };
+    let export = |since: &str| -> Vec<i64> {
+        lines(since)
+            .iter()
+            .map(|l| l["seq"].as_i64().unwrap_or(0))
+            .collect()
+    };
+    assert_eq!(export("1h"), [1, 2, 3]);
+    assert_eq!(export("2026-01-01T00:00:00Z"), [1, 2, 3]);
+    assert_eq!(export("2025-12-31T23:00:00-02:00"), [1, 2, 3]);
+    assert!(export("2999-01-01T00:00:00Z").is_empty());
+    // From the second call's start on, to the millisecond.
+    let second = lines("1h")[1]["record"]["started_at_ms"]
+        .as_i64()
+        .expect("started_at_ms");
+    let second = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(second) * 1_000_000)
+        .expect("time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    assert_eq!(export(&second), [2, 3], "since {second}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["audit", "export", "--since", "yesterday", "--db"])
+        .arg(&db)
+        .output()
+        .expect("export");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("RFC 3339"), "{err}");
+}
+
 fn warden(args: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(args)

@@ -20,6 +20,7 @@ mod datapath;
 mod identity;
 mod keys;
 mod limits;
+mod ops;
 mod pii;
 mod policy;
 mod recording;

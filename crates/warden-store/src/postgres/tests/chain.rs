@@ -55,7 +55,7 @@ async fn an_untouched_chain_verifies() {
 #[tokio::test]
 async fn edits_deletions_insertions_and_reordering_are_caught_at_the_right_row() {
     // (tampering, the first sequence number that must fail)
-    let cases: [(&str, i64); 13] = [
+    let cases: [(&str, i64); 14] = [
         (
             "UPDATE request_records SET subject = 'mallory' WHERE seq = 4",
             4,
@@ -85,8 +85,10 @@ async fn edits_deletions_insertions_and_reordering_are_caught_at_the_right_row()
             "UPDATE request_records SET input_tokens = -10 WHERE seq = 1",
             1,
         ),
-        ("DELETE FROM request_records WHERE seq = 5", 6),
-        ("DELETE FROM request_records WHERE seq = 1", 2),
+        // Deletions are named at the first seq that is gone.
+        ("DELETE FROM request_records WHERE seq = 5", 5),
+        ("DELETE FROM request_records WHERE seq >= 3 AND seq <= 4", 3),
+        ("DELETE FROM request_records WHERE seq = 1", 1),
         // A forged row appended after the last, with a made-up hash.
         (
             "INSERT INTO request_records (seq, request_id, started_at_ms, groups, method, path, endpoint, stream, decision, policy_ids, status, outcome, total_latency_us, prev_hash, hash) \
@@ -178,7 +180,7 @@ async fn audit_events_share_the_chain_and_are_caught_when_edited() {
             "UPDATE audit_events SET action = 'key.create' WHERE seq = 13",
             13,
         ),
-        ("DELETE FROM audit_events WHERE seq = 11", 12),
+        ("DELETE FROM audit_events WHERE seq = 11", 11),
         ("DELETE FROM audit_events WHERE seq = 13", 13),
     ] {
         let db = TestDb::new().await;

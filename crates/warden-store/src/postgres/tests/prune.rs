@@ -102,17 +102,18 @@ async fn pruning_to_a_checkpoint_keeps_the_rest_verifiable() {
 async fn kept_rows_and_the_anchor_are_still_held_to_the_chain() {
     // (tampering after pruning to seq 10 of 12, the first seq that must fail)
     let cases: [(&str, i64); 4] = [
-        ("DELETE FROM request_records WHERE seq = 11", 12),
+        ("DELETE FROM request_records WHERE seq = 11", 11),
         (
             "UPDATE request_records SET subject = 'mallory' WHERE seq = 12",
             12,
         ),
-        // Without the anchor the kept rows do not link to the genesis hash.
-        ("DELETE FROM chain_anchor", 11),
-        // An anchor moved back does not match the first kept row either.
+        // Without the anchor nothing vouches for the pruned rows: they are
+        // missing from seq 1.
+        ("DELETE FROM chain_anchor", 1),
+        // An anchor moved back leaves its next seq missing.
         (
             "UPDATE chain_anchor SET checkpoint_json = replace(checkpoint_json, '\"seq\":10', '\"seq\":9')",
-            11,
+            10,
         ),
     ];
     for (sql, seq) in cases {
