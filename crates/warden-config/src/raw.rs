@@ -40,6 +40,8 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     #[serde(default)]
     pub traces: RawTraces,
+    #[serde(default)]
+    pub objects: RawObjects,
     /// Absent: no call needs approval, and an `@approval` annotation is an
     /// error.
     pub approvals: Option<RawApprovals>,
@@ -109,6 +111,17 @@ pub struct RawApprovalWebhook {
     pub format: Option<String>,
     /// Environment variable holding the HMAC key (generic; optional).
     pub secret_env: Option<String>,
+}
+
+/// Objects the upstream stores (files, vector stores, batches, ...): each is
+/// its creator's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawObjects {
+    /// Members of these groups may use every caller's objects (marked in
+    /// the record). Empty: nobody.
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
 }
 
 /// Agent traces sent to `POST /v1/traces/ingest`.

@@ -33,6 +33,7 @@ pub struct Config {
     /// `None` without an `[admin]` section: no admin API at all.
     pub admin: Option<AdminConfig>,
     pub traces: TracesConfig,
+    pub objects: ObjectsConfig,
     /// `None` without `[approvals]`.
     pub approvals: Option<ApprovalsConfig>,
 }
@@ -84,6 +85,13 @@ pub struct ApprovalWebhook {
     pub url: SecretString,
     pub format: WebhookFormat,
     pub secret: Option<SecretString>,
+}
+
+/// Stored objects (`[objects]`): each is its creator's.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectsConfig {
+    /// Members of these groups may use every caller's stored objects.
+    pub admin_groups: Vec<String>,
 }
 
 /// Agent traces sent to Warden (`POST /v1/traces/ingest`).

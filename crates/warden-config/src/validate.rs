@@ -164,6 +164,9 @@ pub fn validate(
         audit,
         admin,
         traces,
+        objects: ObjectsConfig {
+            admin_groups: raw.objects.admin_groups,
+        },
         approvals,
     })
 }

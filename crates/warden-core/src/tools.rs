@@ -32,6 +32,19 @@ pub struct McpServer {
 }
 
 impl Tools {
+    /// The list from entries as policy writes them (`web_search`,
+    /// `function:get_weather`), folded as a request's are.
+    pub fn from_entries(entries: &[String]) -> Tools {
+        let mut t = Tools::default();
+        for e in entries {
+            match e.split_once(':') {
+                Some((kind, name)) => t.add(kind, Some(name)),
+                None => t.add(e, None),
+            }
+        }
+        t
+    }
+
     pub fn is_empty(&self) -> bool {
         self.names.is_empty() && self.mcp.is_empty()
     }

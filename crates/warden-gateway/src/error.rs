@@ -13,6 +13,7 @@ use warden_policy::DenyReason;
 
 use warden_core::approval::DecideError;
 
+use crate::owners::ObjectKind;
 use crate::probe::ProbeError;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,12 @@ pub enum GatewayError {
     /// Also what a caller gets for a response someone else created.
     #[error("no response found with id '{0}'")]
     ResponseNotFound(String),
+    /// Also what a caller gets for a stored object someone else created.
+    #[error("no {} found with id '{id}'", kind.noun())]
+    ObjectNotFound {
+        kind: crate::owners::ObjectKind,
+        id: String,
+    },
     /// The store could not be read; its error is logged, never shown (it
     /// can name database hosts and files).
     #[error("Warden's store could not answer, so nothing was done; try again shortly")]
@@ -168,7 +175,9 @@ impl GatewayError {
             GatewayError::AnalyzerUnavailable
             | GatewayError::StoreUnavailable
             | GatewayError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            GatewayError::ResponseNotFound(_) => StatusCode::NOT_FOUND,
+            GatewayError::ResponseNotFound(_) | GatewayError::ObjectNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
             GatewayError::AdminForbidden => StatusCode::FORBIDDEN,
             GatewayError::SessionNotFound(_) | GatewayError::BodyNotFound(_) => {
                 StatusCode::NOT_FOUND
@@ -227,6 +236,14 @@ impl GatewayError {
             GatewayError::McpServerNotAllowed(_) => "mcp_server_not_allowed",
             GatewayError::AnalyzerUnavailable => "analyzer_unavailable",
             GatewayError::ResponseNotFound(_) => "response_not_found",
+            GatewayError::ObjectNotFound { kind, .. } => match kind {
+                ObjectKind::Response => "response_not_found",
+                ObjectKind::File => "file_not_found",
+                ObjectKind::Upload => "upload_not_found",
+                ObjectKind::VectorStore => "vector_store_not_found",
+                ObjectKind::Batch => "batch_not_found",
+                ObjectKind::ChatCompletion => "chat_completion_not_found",
+            },
             GatewayError::StoreUnavailable => "store_unavailable",
             GatewayError::AuditUnavailable => "audit_unavailable",
             GatewayError::BadSession => "invalid_session",
@@ -279,6 +296,7 @@ impl GatewayError {
             | GatewayError::BodyTimeout(_)
             | GatewayError::MaskingUnsupported
             | GatewayError::ResponseNotFound(_)
+            | GatewayError::ObjectNotFound { .. }
             | GatewayError::BadSession
             | GatewayError::BadQuery { .. }
             | GatewayError::BadTraceBatch(_)

@@ -236,7 +236,7 @@ pub async fn apply(
 
 /// Tool rules: each rule's tool lists, then hosted MCP servers, which need
 /// a rule that names them.
-fn check_tools(rules: &[&ContentRule], tools: &Tools) -> Result<(), GatewayError> {
+pub fn check_tools(rules: &[&ContentRule], tools: &Tools) -> Result<(), GatewayError> {
     for rule in rules {
         if let Some(tool) = rule.refused_tool(tools) {
             return Err(GatewayError::ContentBlocked {
@@ -272,11 +272,7 @@ fn cap_output(
     max_tokens: &mut Option<u64>,
     body: &mut Body<'_>,
 ) -> Result<(), GatewayError> {
-    let Some((cap, rule)) = rules
-        .iter()
-        .filter_map(|r| r.max_output_tokens.map(|c| (c, r.id.as_str())))
-        .min()
-    else {
+    let Some((cap, rule)) = output_cap(rules) else {
         return Ok(());
     };
     let choices = asked.choices.max(1);
@@ -308,6 +304,14 @@ fn cap_output(
     **bytes = set_field(bytes, field, per_choice, asked.states_max_tokens)?;
     *max_tokens = Some(per_choice);
     Ok(())
+}
+
+/// The smallest output cap of the rules, and the rule that sets it.
+pub fn output_cap<'r>(rules: &[&'r ContentRule]) -> Option<(u64, &'r str)> {
+    rules
+        .iter()
+        .filter_map(|r| r.max_output_tokens.map(|c| (c, r.id.as_str())))
+        .min()
 }
 
 /// The field an endpoint reads its output cap from.

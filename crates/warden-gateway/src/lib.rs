@@ -74,8 +74,8 @@ pub struct Gateway {
     pub limits: Option<warden_limits::Limiter>,
     /// `None` when no `[pii.analyzer]` is configured.
     pub analyzer: Option<analyzer::Analyzer>,
-    /// Who created recent Responses API objects (see `owners`).
-    pub owners: Arc<owners::ResponseOwners>,
+    /// Who created recent stored objects (see `owners`).
+    pub owners: Arc<owners::ObjectOwners>,
     /// The sessions recent agent traces were filed under (see `traces`).
     pub traces: traces::TraceSessions,
     /// `None` without `[approvals]`.

@@ -24,7 +24,7 @@ use crate::error::GatewayError;
 use crate::exchange::RecordGuard;
 use crate::inspect;
 use crate::models;
-use crate::owners;
+use crate::owners::{self, ObjectKind};
 use crate::probe::{self, Probe};
 use crate::routes::{self, BodyMode, ModelFrom, Route};
 use crate::traces;
@@ -42,9 +42,9 @@ pub struct Forwarded {
     pub price: Option<Price>,
     /// Restores pseudonyms and masks the model's output, when needed.
     pub answer: Option<warden_pii::stream::Answer>,
-    /// For a call that creates a Responses API object: its creator and
-    /// session.
-    pub owner: Option<owners::Created>,
+    /// For a call that creates a stored object: its creator, session and
+    /// kind.
+    pub owner: Option<(warden_store::Owner, Option<String>, ObjectKind)>,
     /// Warden asked for the stream's usage chunk; the caller did not.
     pub strip_usage: bool,
 }
@@ -56,7 +56,10 @@ impl Forwarded {
             .committing(gw.config.audit.commit_timeout)
             .answering(self.answer)
             .stripping_usage(self.strip_usage)
-            .owning(self.owner.map(|o| (std::sync::Arc::clone(&gw.owners), o)))
+            .owning(
+                self.owner
+                    .map(|(o, s, k)| (std::sync::Arc::clone(&gw.owners), (o, s), k)),
+            )
     }
 }
 
@@ -93,12 +96,18 @@ pub async fn run(
     let principal = gw.identity.authenticate(&parts.headers).await?;
     guard.set_principal(&principal);
     let mut session = session_header(&parts.headers)?;
-    // A stored response is its creator's alone.
-    if route.kind == EndpointKind::Responses
-        && let Some(id) = owners::id_in_path(sub_path)
-    {
-        let chain = owners::check(gw, &principal, id).await?;
-        session = session.or(chain);
+    // A stored object is its creator's alone (or an objects admin's).
+    let access = owners::access(&parts.method, sub_path, false);
+    let admin = owners::sees_all(gw, &principal);
+    if let Some((kind, id)) = access.item {
+        if admin {
+            guard.add_policy(OBJECTS_ADMIN);
+        } else {
+            let chain = owners::check(gw, &principal, kind, id).await?;
+            if kind == ObjectKind::Response {
+                session = session.or(chain);
+            }
+        }
     }
     if route.local {
         return models::serve(gw, &principal, sub_path, guard)
@@ -134,8 +143,20 @@ pub async fn run(
         .as_ref()
         .and_then(|p| p.previous_response_id.as_deref())
     {
-        let chain = owners::check(gw, &principal, previous).await?;
+        let chain = owners::check(gw, &principal, ObjectKind::Response, previous).await?;
         session = session.or(chain).or_else(|| Some(previous.to_owned()));
+    }
+    // Objects the body names (a batch's input file, files for a vector
+    // store, input files, file_search stores) must be the caller's too.
+    if let ReadBody::Json(bytes, _) = &body {
+        let named = owners::referenced(bytes);
+        if admin && !named.is_empty() {
+            guard.add_policy(OBJECTS_ADMIN);
+        } else {
+            for (kind, id) in &named {
+                owners::check(gw, &principal, *kind, id).await?;
+            }
+        }
     }
     // A call in a conversation joins the conversation's session.
     if let Some(conversation) = body_probe.as_ref().and_then(|p| p.conversation.as_deref())
@@ -155,7 +176,12 @@ pub async fn run(
             .await
             .map(Reply::Local);
     }
-    let creates_response = route.kind == EndpointKind::Responses && sub_path == "/responses";
+    let creates = owners::access(
+        &parts.method,
+        sub_path,
+        body_probe.as_ref().is_some_and(|p| p.store),
+    )
+    .creates;
     let view = match &mut body {
         ReadBody::Empty => inspect::Body::None,
         ReadBody::Json(bytes, _) => inspect::Body::Json(bytes),
@@ -287,16 +313,29 @@ pub async fn run(
         response.status().as_u16(),
         u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
     );
+    // A list shows only the caller's own objects.
+    if access.lists.is_some() && !admin && response.status().is_success() {
+        return owners::own_list(gw, &principal, response)
+            .await
+            .map(Reply::Local);
+    }
+    if access.lists.is_some() && admin {
+        guard.add_policy(OBJECTS_ADMIN);
+    }
     Ok(Reply::Forwarded(Forwarded {
         response,
         idle: upstream.config.idle_timeout,
         ticket,
         price,
         answer,
-        owner: creates_response.then(|| (owners::owner_of(&principal), session)),
+        owner: creates.map(|kind| (owners::owner_of(&principal), session, kind)),
         strip_usage,
     }))
 }
+
+/// Marks a record whose call used another caller's object by
+/// `[objects] admin_groups`.
+const OBJECTS_ADMIN: &str = "objects.admin";
 
 /// Stage 6: rate limits, token limits, concurrency and spend budgets.
 async fn admit(

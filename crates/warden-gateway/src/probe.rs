@@ -24,6 +24,8 @@ pub struct Probe {
     pub has_stream_options: bool,
     /// `stream_options.include_usage` is `true`.
     pub include_usage: bool,
+    /// `store` is `true` (a stored chat completion).
+    pub store: bool,
     /// Every tool the request offers or forces, however it names it.
     pub tools: Tools,
     /// `max_tokens`, `max_completion_tokens` or `max_output_tokens`: the
@@ -47,6 +49,7 @@ impl Default for Probe {
             stream: false,
             has_stream_options: false,
             include_usage: false,
+            store: false,
             tools: Tools::default(),
             max_tokens: None,
             states_max_tokens: false,
@@ -147,6 +150,7 @@ fn wrong_type(field: &str) -> ProbeError {
         "stream" => ("stream", "a boolean"),
         "tools" => ("tools", "an array of tool objects with a plain `type`"),
         "n" => ("n", "a non-negative integer"),
+        "store" => ("store", "a boolean"),
         "previous_response_id" => ("previous_response_id", "a string"),
         "conversation" => ("conversation", "a string or an object with an `id`"),
         _ => ("max_tokens", "a non-negative integer"),
@@ -260,6 +264,12 @@ impl<'de> Visitor<'de> for Top {
                         .map(|c| match c {
                             Conversation::Id(id) | Conversation::Object { id } => id,
                         });
+                }
+                "store" => {
+                    p.store = map
+                        .next_value::<Option<bool>>()
+                        .map_err(typed("store"))?
+                        .unwrap_or(false);
                 }
                 "stream_options" => {
                     p.has_stream_options = true;

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use tokio::time::{Instant, Sleep};
 use warden_config::Price;
 
-use crate::owners::{Created, ResponseOwners};
+use crate::owners::{Created, ObjectKind, ObjectOwners};
 use warden_core::{FindingSummary, Outcome};
 use warden_limits::Ticket;
 use warden_pii::stream::{Answer, SseRewriter};
@@ -112,7 +112,7 @@ pub struct Relay {
     strip: Option<UsageStrip>,
     /// For a call that creates a Responses API object: where to note its
     /// creator once the id is seen.
-    owns: Option<(Arc<ResponseOwners>, Created)>,
+    owns: Option<(Arc<ObjectOwners>, Created, ObjectKind)>,
     state: State,
     commit_timeout: Duration,
     /// Body chunks of the answer so far (stream timings), counted as they
@@ -207,7 +207,7 @@ impl Relay {
         self
     }
 
-    pub fn owning(mut self, owns: Option<(Arc<ResponseOwners>, Created)>) -> Relay {
+    pub fn owning(mut self, owns: Option<(Arc<ObjectOwners>, Created, ObjectKind)>) -> Relay {
         self.owns = owns;
         self
     }
@@ -338,14 +338,18 @@ impl Relay {
         });
         guard.set_cost(cost);
         guard.set_chunks(self.chunks);
-        if let Some((owners, (owner, session))) = self.owns.take()
-            && let Some(id) = self.tap.response_id()
+        if let Some((owners, (owner, session), kind)) = self.owns.take()
+            && let Some(id) = self.tap.created_id(kind)
         {
-            // A response that starts a chain names its session.
-            let session = session.unwrap_or_else(|| id.clone());
             guard.set_response_id(id.clone());
-            guard.set_session(session.clone());
-            owners.insert(id, (owner, Some(session)));
+            if kind == ObjectKind::Response {
+                // A response that starts a chain names its session.
+                let session = session.unwrap_or_else(|| id.clone());
+                guard.set_session(session.clone());
+                owners.insert(id, (owner, Some(session)));
+            } else {
+                owners.insert(id, (owner, None));
+            }
         }
         let found = self.output_findings();
         if !found.is_empty() {

@@ -15,6 +15,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use warden_core::Usage;
 
+use crate::owners::ObjectKind;
+
 /// Larger bodies or SSE lines are passed through without reading usage.
 const CAP: usize = 8 * 1024 * 1024;
 
@@ -26,6 +28,8 @@ pub enum UsageTap {
         usage: Option<Usage>,
         /// The Responses API object's id, from `response.created`.
         response_id: Option<String>,
+        /// A chat stream's completion id (`chat.completion.chunk`).
+        chunk_id: Option<String>,
         /// The stream's terminal event has passed (`data: [DONE]`, or a
         /// Responses `response.completed` / `failed` / `incomplete`).
         ended: bool,
@@ -34,7 +38,7 @@ pub enum UsageTap {
     /// the body is neither copied nor parsed a second time here.
     Parsed {
         usage: Option<Usage>,
-        response_id: Option<String>,
+        created: CreatedIds,
     },
     Off,
 }
@@ -96,6 +100,7 @@ impl UsageTap {
                 partial: Vec::new(),
                 usage: None,
                 response_id: None,
+                chunk_id: None,
                 ended: false,
             },
             Some(ct) if ct.starts_with("application/json") => UsageTap::Json(Vec::new()),
@@ -117,6 +122,7 @@ impl UsageTap {
                 partial,
                 usage,
                 response_id,
+                chunk_id,
                 ended,
             } => {
                 let mut rest = chunk;
@@ -124,10 +130,10 @@ impl UsageTap {
                     let (line, tail) = rest.split_at(nl);
                     rest = &tail[1..];
                     if partial.is_empty() {
-                        scan_line(line, usage, response_id, ended);
+                        scan_line(line, usage, (response_id, chunk_id), ended);
                     } else {
                         partial.extend_from_slice(line);
-                        scan_line(partial, usage, response_id, ended);
+                        scan_line(partial, usage, (response_id, chunk_id), ended);
                         partial.clear();
                     }
                 }
@@ -165,25 +171,73 @@ impl UsageTap {
             .or_else(|| inner?.get("usage"))
             .and_then(|u| RawUsage::deserialize(u).ok())
             .map(Usage::from);
+        let text = |o: Option<&serde_json::Value>, k: &str| {
+            o.and_then(|o| o.get(k)?.as_str().map(str::to_owned))
+        };
         let is_response =
-            |o: &serde_json::Value| o.get("object").and_then(|t| t.as_str()) == Some("response");
-        let response_id = [Some(v), inner]
-            .into_iter()
-            .flatten()
-            .find(|o| is_response(o))
-            .and_then(|o| o.get("id")?.as_str().map(str::to_owned));
-        UsageTap::Parsed { usage, response_id }
+            |o: &&serde_json::Value| text(Some(o), "object").as_deref() == Some("response");
+        let created = CreatedIds {
+            object: text(Some(v), "object"),
+            id: text(Some(v), "id"),
+            response: [Some(v), inner]
+                .into_iter()
+                .flatten()
+                .find(is_response)
+                .and_then(|o| text(Some(o), "id")),
+            file: text(v.get("file"), "id"),
+        };
+        UsageTap::Parsed { usage, created }
     }
 
     /// The id of the Responses API object in the body (`"object":
     /// "response"`), once the body has ended.
     pub fn response_id(&self) -> Option<String> {
+        self.created_id(ObjectKind::Response)
+    }
+
+    /// The id of the object of `kind` the answer created, once the body
+    /// has ended (an upload's completion answers with the upload, its new
+    /// file inside).
+    pub fn created_id(&self, kind: ObjectKind) -> Option<String> {
         match self {
-            UsageTap::Json(buf) => response_id_in(buf),
-            UsageTap::Sse { response_id, .. } | UsageTap::Parsed { response_id, .. } => {
-                response_id.clone()
+            UsageTap::Json(buf) => created_in(buf).get(kind),
+            UsageTap::Sse {
+                response_id,
+                chunk_id,
+                ..
+            } => CreatedIds {
+                object: chunk_id.as_ref().map(|_| "chat.completion".to_owned()),
+                id: chunk_id.clone(),
+                response: response_id.clone(),
+                file: None,
             }
+            .get(kind),
+            UsageTap::Parsed { created, .. } => created.clone().get(kind),
             UsageTap::Off => None,
+        }
+    }
+}
+
+/// The ids an answer carries that may name an object it created.
+#[derive(Debug, Default, Clone)]
+pub struct CreatedIds {
+    /// The top-level `object` and `id`.
+    object: Option<String>,
+    id: Option<String>,
+    /// A Responses object's id, at the top or in an event's `response`.
+    response: Option<String>,
+    /// `file.id` (an upload's completion).
+    file: Option<String>,
+}
+
+impl CreatedIds {
+    fn get(self, kind: ObjectKind) -> Option<String> {
+        match kind {
+            ObjectKind::Response => self.response,
+            ObjectKind::File if self.object.as_deref() == Some("upload") => self.file,
+            kind => (self.object.as_deref() == Some(kind.object()))
+                .then_some(self.id)
+                .flatten(),
         }
     }
 }
@@ -194,6 +248,25 @@ struct Object<'a> {
     object: Option<String>,
     #[serde(borrow)]
     response: Option<&'a RawValue>,
+    #[serde(borrow)]
+    file: Option<&'a RawValue>,
+}
+
+/// [`CreatedIds`] of a JSON answer.
+fn created_in(json: &[u8]) -> CreatedIds {
+    let Ok(outer) = serde_json::from_slice::<Object<'_>>(json) else {
+        return CreatedIds::default();
+    };
+    let file = outer
+        .file
+        .and_then(|f| serde_json::from_str::<Object<'_>>(f.get()).ok())
+        .and_then(|f| f.id);
+    CreatedIds {
+        response: response_id_in(json),
+        object: outer.object,
+        id: outer.id,
+        file,
+    }
 }
 
 /// `{"object":"response","id":..}` itself, or wrapped in a Responses event's
@@ -212,7 +285,7 @@ fn response_id_in(json: &[u8]) -> Option<String> {
 fn scan_line(
     line: &[u8],
     usage: &mut Option<Usage>,
-    response_id: &mut Option<String>,
+    (response_id, chunk_id): (&mut Option<String>, &mut Option<String>),
     ended: &mut bool,
 ) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -232,6 +305,11 @@ fn scan_line(
     }
     if response_id.is_none() && memmem::find(data, b"\"response.created\"").is_some() {
         *response_id = response_id_in(data);
+    }
+    if chunk_id.is_none() && memmem::find(data, b"\"chat.completion.chunk\"").is_some() {
+        *chunk_id = serde_json::from_slice::<Object<'_>>(data)
+            .ok()
+            .and_then(|o| o.id);
     }
     if memmem::find(data, b"\"usage\"").is_some()
         && let Some(u) = usage_in(data)

@@ -7,7 +7,8 @@
 //! when { resource.name like "gpt-4o*" };
 //! ```
 //! and model-less endpoints it lists become a `permit` on `Warden::Connection`
-//! (with `responses`, so the group can reach the stored responses it created).
+//! (with `responses` and `chat.completions`, so the group can reach the stored
+//! responses and chat completions it created).
 //! Names were checked by config validation (no quotes, only `*` as wildcard),
 //! so interpolating them is safe.
 
@@ -51,11 +52,14 @@ pub fn group_table(rules: &[GroupRule]) -> String {
             .copied()
             .filter(|k| !k.carries_model())
             .collect();
-        // Reading, deleting, cancelling a stored response names no model. A
-        // group that may create responses may also reach the ones it made;
-        // the gateway answers 404 for anyone else's (`owners`).
-        if !rule.models.is_empty() && (all || rule.endpoints.contains(&EndpointKind::Responses)) {
-            plain.push(EndpointKind::Responses);
+        // Reading, deleting, cancelling a stored response or stored chat
+        // completion names no model. A group that may create them may also
+        // reach the ones it made; the gateway answers 404 for anyone else's
+        // (`owners`).
+        for stored in [EndpointKind::Responses, EndpointKind::ChatCompletions] {
+            if !rule.models.is_empty() && (all || rule.endpoints.contains(&stored)) {
+                plain.push(stored);
+            }
         }
         if !plain.is_empty() {
             let _ = writeln!(

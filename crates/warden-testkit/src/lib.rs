@@ -7,6 +7,7 @@
 //! - [`sdk`]: runs the Python `openai` / `openai-agents` scripts under `tests/sdk/`.
 
 pub mod gateway;
+mod mock_objects;
 pub mod mock_upstream;
 pub mod oidc;
 pub mod presidio;

@@ -11,6 +11,7 @@
 //! | `GET/DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` | stored (when recording) or synthesised response, deletion object, empty list |
 //! | `POST /v1/embeddings` | 8 deterministic floats per input (float list or base64 little-endian f32) |
 //! | `POST /v1/moderations` | one unflagged result per input |
+//! | files, uploads, vector stores, batches, stored chat completions | kept in memory (`mock_objects.rs`) |
 //! | any other `/v1/...` | `200 {"object":"mock.echo","method":..,"path":..}` |
 //! | `GET /__mock/requests`, `DELETE /__mock/requests` | recorded requests as JSON / clear them (not recorded themselves) |
 //!
@@ -89,6 +90,7 @@ struct Inner {
     counter: AtomicU64,
     requests: Mutex<Vec<RecordedRequest>>,
     responses: Mutex<HashMap<String, Bytes>>,
+    objects: Mutex<crate::mock_objects::Objects>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -104,6 +106,7 @@ impl MockState {
                 counter: AtomicU64::new(0),
                 requests: Mutex::new(Vec::new()),
                 responses: Mutex::new(HashMap::new()),
+                objects: Mutex::new(crate::mock_objects::Objects::default()),
             }),
         }
     }
@@ -327,7 +330,7 @@ fn dispatch(
         return json_bytes(StatusCode::OK, models_list().clone());
     }
     if *m == Method::POST && rest == "/chat/completions" {
-        return chat_completions(body, ctl, n);
+        return chat_completions(state, body, ctl, n);
     }
     if *m == Method::POST && rest == "/responses" {
         return responses(state, body, ctl, n);
@@ -368,6 +371,11 @@ fn dispatch(
         }
     }
 
+    if let Some(res) =
+        crate::mock_objects::handle(&mut lock(&state.inner.objects), m, rest, body, n)
+    {
+        return res;
+    }
     let path_q = parts
         .uri
         .path_and_query()
@@ -763,7 +771,7 @@ fn prompt_tokens(body: &Bytes) -> u64 {
 // Chat completions
 // ---------------------------------------------------------------------------------------------
 
-fn chat_completions(body: &Bytes, ctl: Controls, n: u64) -> Response {
+fn chat_completions(state: &MockState, body: &Bytes, ctl: Controls, n: u64) -> Response {
     let Some(req) = parse_object(body) else {
         return bad_json();
     };
@@ -802,19 +810,20 @@ fn chat_completions(body: &Bytes, ctl: Controls, n: u64) -> Response {
                 "tool_calls",
             ),
         };
-        return json_value(
-            StatusCode::OK,
-            &json!({
-                "id": id,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
-                "usage": usage,
-                "service_tier": "default",
-                "system_fingerprint": "fp_mock",
-            }),
-        );
+        let answer = json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
+            "usage": usage,
+            "service_tier": "default",
+            "system_fingerprint": "fp_mock",
+        });
+        if req.get("store").and_then(Value::as_bool) == Some(true) {
+            lock(&state.inner.objects).put("chat", answer.clone());
+        }
+        return json_value(StatusCode::OK, &answer);
     }
 
     let include_usage = req
@@ -1738,10 +1747,8 @@ mod tests {
             .json()
             .await
             .unwrap();
-        assert_eq!(
-            v,
-            json!({"object": "mock.echo", "method": "POST", "path": "/v1/files?purpose=batch"})
-        );
+        assert_eq!(v["object"], "file", "{v}");
+        assert!(v["id"].as_str().is_some_and(|id| id.starts_with("file-")));
     }
 
     #[tokio::test]

@@ -13,9 +13,12 @@
 use serde_json::{Value, json};
 use warden_config::{ApprovalRule, ApprovalsConfig, Config, ContentRule, LimitRule, LimitScope};
 use warden_core::approval::ApprovalMode;
+use warden_core::tools::Tools;
 use warden_core::{EndpointKind, Principal};
 use warden_gateway::approvals::{Call, rule_for};
-use warden_gateway::inspect::{output_profile_of, request_profile_of, rules_of};
+use warden_gateway::inspect::{
+    check_tools, output_cap, output_profile_of, request_profile_of, rules_of,
+};
 use warden_policy::Obligations;
 
 /// The call as `policy test` was told it.
@@ -27,7 +30,7 @@ pub struct Asked<'a> {
     pub model: Option<&'a str>,
     pub connection: &'a str,
     pub stream: bool,
-    pub tools: &'a [String],
+    pub tools: &'a Tools,
     pub max_tokens: Option<u64>,
 }
 
@@ -35,6 +38,10 @@ pub struct Asked<'a> {
 #[derive(Debug)]
 pub struct Plan<'c> {
     pub content_rules: Vec<&'c ContentRule>,
+    /// What the content rules do to the call as asked: a refusal (the
+    /// gateway's own message), else the cap a rule writes into a call that
+    /// states none.
+    pub content_verdict: Option<String>,
     pub mask: Option<String>,
     pub mask_output: Option<String>,
     /// The approval rule that asks, by the call's estimated cost: from each
@@ -69,7 +76,7 @@ impl<'c> Plan<'c> {
             model: asked.model,
             connection: asked.connection,
             stream: asked.stream,
-            tools: asked.tools,
+            tools: &asked.tools.names,
             max_output_tokens: asked.max_tokens,
             body: None,
             session: None,
@@ -91,8 +98,22 @@ impl<'c> Plan<'c> {
             limits.iter().any(|r| r.needs_spend())
                 && warden_limits::estimate::price_of(&config.prices, m).is_none()
         });
+        let content_rules = rules_of(config, principal, obligations);
+        let content_verdict = match check_tools(&content_rules, asked.tools) {
+            Err(refused) => Some(format!("refused: {refused}")),
+            Ok(()) => output_cap(&content_rules).map(|(cap, rule)| match asked.max_tokens {
+                Some(m) if m > cap => {
+                    format!("refused: content rule `{rule}` allows at most {cap} output tokens")
+                }
+                Some(_) => format!("within the output cap of {cap} (rule `{rule}`)"),
+                None => format!(
+                    "no cap asked: rule `{rule}` sets {cap} output tokens (divided among n choices)"
+                ),
+            }),
+        };
         Plan {
-            content_rules: rules_of(config, principal, obligations),
+            content_rules,
+            content_verdict,
             mask: request_profile_of(config, principal, obligations).map(|p| p.name.clone()),
             mask_output: output_profile_of(config, principal, obligations).map(|p| p.name.clone()),
             timed: config
@@ -111,6 +132,7 @@ impl<'c> Plan<'c> {
             "content_rules": self.content_rules.iter()
                 .map(|r| json!({"id": r.id, "checks": checks(r)}))
                 .collect::<Vec<_>>(),
+            "content_verdict": self.content_verdict,
             "mask": self.mask,
             "mask_output": self.mask_output,
             "approval": self.approval.iter().map(|(from, rule)| json!({
@@ -185,8 +207,11 @@ impl<'c> Plan<'c> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let mut lines = vec![
-            format!("content:    {rules}"),
+        let mut lines = vec![format!("content:    {rules}")];
+        if let Some(verdict) = &self.content_verdict {
+            lines.push(format!("            {verdict}"));
+        }
+        lines.extend([
             format!(
                 "masking:    request {}, answer {}",
                 self.mask.as_deref().unwrap_or("none"),
@@ -201,7 +226,7 @@ impl<'c> Plan<'c> {
                 }
             ),
             format!("limits:     {limits}"),
-        ];
+        ]);
         if self.price_unknown {
             lines.push(
                 "            a spend budget applies and the model has no [prices] entry: \
@@ -266,6 +291,15 @@ fn checks(rule: &ContentRule) -> Vec<String> {
     }
     if let Some(allowed) = &rule.allow_tools {
         out.push(format!("allows only tools {}", allowed.join(", ")));
+    }
+    if let Some(types) = &rule.allow_tool_types {
+        out.push(format!("allows only tool types {}", types.join(", ")));
+    }
+    if !rule.allow_mcp_servers.is_empty() {
+        out.push(format!(
+            "allows {} hosted MCP server(s)",
+            rule.allow_mcp_servers.len()
+        ));
     }
     if let Some(cap) = rule.max_output_tokens {
         out.push(format!("at most {cap} output tokens"));

@@ -64,6 +64,8 @@ pub fn run(config: Option<&Path>, command: PolicyCommand) -> anyhow::Result<()> 
             (c.name.clone(), None)
         }
     };
+    // Folded as the gateway folds a request's tools.
+    let tools = warden_core::tools::Tools::from_entries(&tools);
     let verdict = engine.authorize(&PolicyRequest {
         principal: &principal,
         endpoint,
@@ -75,7 +77,7 @@ pub fn run(config: Option<&Path>, command: PolicyCommand) -> anyhow::Result<()> 
             None => Resource::Connection(&connection),
         },
         stream,
-        tools: &tools,
+        tools: &tools.names,
         mcp_servers: &[],
         max_tokens,
     });

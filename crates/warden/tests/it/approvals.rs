@@ -479,7 +479,10 @@ async fn a_caller_who_leaves_cancels_the_approval() {
     let call = send(&w, &intern, chat("o3-pro", "hi"));
     pending(&w, 1).await;
     call.abort();
-    assert!(call.await.is_err_and(|e| e.is_cancelled()), "the client gave up");
+    assert!(
+        call.await.is_err_and(|e| e.is_cancelled()),
+        "the client gave up"
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let all = w.gw.store.list_approvals(None, 10).await.expect("list");

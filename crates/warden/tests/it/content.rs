@@ -182,7 +182,7 @@ async fn responses_tools_of_every_type_and_hosted_mcp_servers() {
         );
     }
     let ok = json!([{"type": "function", "name": "lookup", "parameters": {"type": "object"}},
-        {"type": "web_search"}, {"type": "file_search", "vector_store_ids": ["vs_1"]}]);
+        {"type": "web_search"}, {"type": "file_search", "vector_store_ids": []}]);
     assert_eq!(respond(ok).await.expect("send").status(), 200);
 
     // Hosted MCP: only servers a rule names, by URL prefix or connector.

@@ -20,6 +20,7 @@ mod datapath;
 mod identity;
 mod keys;
 mod limits;
+mod objects;
 mod ops;
 mod pii;
 mod policy;

@@ -395,6 +395,33 @@ fn policy_test_shows_what_every_later_stage_does_to_the_call() {
         json!(["security"])
     );
     assert_eq!(ids(then, "limits", "rule"), ["per-person", "keys-only"]);
+    assert!(
+        then["content_verdict"]
+            .as_str()
+            .is_some_and(|v| v.contains("`no-tools` sets 100")),
+        "{then}"
+    );
+    // The content rules' own check: the tool however it is spelled, the cap.
+    let contractor = [
+        "--sub",
+        "cat",
+        "--groups",
+        "contractors",
+        "--model",
+        "gpt-4o",
+    ];
+    let v = json(&[&contractor[..], &["--tool", "Code_Interpreter"]].concat());
+    assert!(
+        v["then"]["content_verdict"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("refused") && v.contains("no-tools")),
+        "{v}"
+    );
+    let text = test(&[&contractor[..], &["--max-tokens", "500"]].concat());
+    assert!(
+        text.contains("refused: content rule `no-tools` allows at most 100 output tokens"),
+        "{text}"
+    );
 
     // Refused by Cedar: nothing else happens.
     let v = json(&["--sub", "dan", "--groups", "nobody", "--model", "gpt-4o"]);

@@ -1,0 +1,333 @@
+//! Stored objects are their creator's: files, uploads, vector stores,
+//! batches and stored chat completions, through one mechanism. Another
+//! identity gets 404 for every way of reaching them (path, body reference,
+//! list), an id Warden never saw is refused to everyone, and an objects
+//! admin sees all, marked in the record.
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const POLICY_OBJECTS: &str = r#"
+[policy.groups.eng]
+models = ["gpt-4o*"]
+endpoints = ["*", "batches"]
+"#;
+
+struct Caller<'a> {
+    w: &'a World,
+    token: String,
+}
+
+impl Caller<'_> {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .w
+            .http
+            .request(method, self.w.gw.url(path))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn upload(&self) -> String {
+        let form = reqwest::multipart::Form::new()
+            .text("purpose", "assistants")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("notes.txt"),
+            );
+        let resp = self
+            .w
+            .http
+            .post(self.w.gw.url("/v1/files"))
+            .bearer_auth(&self.token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200);
+        let v: Value = resp.json().await.expect("json");
+        v["id"].as_str().expect("file id").to_owned()
+    }
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn world() -> World {
+    let clients = json!([
+        {"client_id": "alice", "groups": ["eng"]},
+        {"client_id": "dave", "groups": ["eng"]},
+        {"client_id": "auditor", "groups": ["eng", "security"]},
+    ]);
+    World::start_with_clients(
+        "[objects]\nadmin_groups = [\"security\"]\n",
+        POLICY_OBJECTS,
+        Some(clients),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn another_identity_cannot_reach_an_object_by_any_path() {
+    let w = world().await;
+    let alice = Caller {
+        w: &w,
+        token: w.token("alice").await,
+    };
+    let dave = Caller {
+        w: &w,
+        token: w.token("dave").await,
+    };
+    let file = alice.upload().await;
+    let (s, vs) = alice
+        .post(
+            "/v1/vector_stores",
+            json!({"name": "kb", "file_ids": [file]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{vs}");
+    let vs = vs["id"].as_str().expect("vs id").to_owned();
+    let (s, batch) = alice
+        .post(
+            "/v1/batches",
+            json!({"input_file_id": file, "endpoint": "/v1/chat/completions", "completion_window": "24h"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{batch}");
+    let batch = batch["id"].as_str().expect("batch id").to_owned();
+    let mut stored = chat_body("gpt-4o");
+    stored["store"] = json!(true);
+    let (s, completion) = alice.post("/v1/chat/completions", stored).await;
+    assert_eq!(s, 200);
+    let completion = completion["id"].as_str().expect("completion id").to_owned();
+
+    // The creator reaches each of them.
+    for path in [
+        format!("/v1/files/{file}"),
+        format!("/v1/files/{file}/content"),
+        format!("/v1/vector_stores/{vs}"),
+        format!("/v1/batches/{batch}"),
+        format!("/v1/chat/completions/{completion}"),
+    ] {
+        assert_eq!(alice.get(&path).await.0, 200, "{path}");
+    }
+
+    // Another identity: 404 by path, whatever the verb...
+    let dave_file = dave.upload().await;
+    for (method, path, code) in [
+        ("GET", format!("/v1/files/{file}"), "file_not_found"),
+        ("GET", format!("/v1/files/{file}/content"), "file_not_found"),
+        ("DELETE", format!("/v1/files/{file}"), "file_not_found"),
+        (
+            "GET",
+            format!("/v1/vector_stores/{vs}"),
+            "vector_store_not_found",
+        ),
+        (
+            "GET",
+            format!("/v1/vector_stores/{vs}/files"),
+            "vector_store_not_found",
+        ),
+        (
+            "DELETE",
+            format!("/v1/vector_stores/{vs}"),
+            "vector_store_not_found",
+        ),
+        ("GET", format!("/v1/batches/{batch}"), "batch_not_found"),
+        (
+            "POST",
+            format!("/v1/batches/{batch}/cancel"),
+            "batch_not_found",
+        ),
+        (
+            "GET",
+            format!("/v1/chat/completions/{completion}"),
+            "chat_completion_not_found",
+        ),
+        (
+            "GET",
+            format!("/v1/chat/completions/{completion}/messages"),
+            "chat_completion_not_found",
+        ),
+        (
+            "DELETE",
+            format!("/v1/chat/completions/{completion}"),
+            "chat_completion_not_found",
+        ),
+    ] {
+        let m: reqwest::Method = method.parse().expect("method");
+        let body = (m == reqwest::Method::POST).then(|| json!({}));
+        let (status, err) = dave.send(m, &path, body).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (404, Some(code)),
+            "{method} {path}: {err}"
+        );
+    }
+    // ... by reference in a body...
+    for (path, body, code) in [
+        (
+            "/v1/batches",
+            json!({"input_file_id": file, "endpoint": "/v1/chat/completions", "completion_window": "24h"}),
+            "file_not_found",
+        ),
+        (
+            "/v1/vector_stores",
+            json!({"file_ids": [dave_file, file]}),
+            "file_not_found",
+        ),
+        (
+            "/v1/vector_stores/x/files",
+            json!({"file_id": file}),
+            "vector_store_not_found",
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "gpt-4o", "input": "hi", "tools": [{"type": "file_search", "vector_store_ids": [vs]}]}),
+            "vector_store_not_found",
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "gpt-4o", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": file}]}]}),
+            "file_not_found",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": file}}]}]}),
+            "file_not_found",
+        ),
+    ] {
+        let (status, err) = dave.post(path, body).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (404, Some(code)),
+            "{path}: {err}"
+        );
+    }
+    // ... and lists show only one's own.
+    let (_, files) = dave.get("/v1/files").await;
+    assert_eq!(ids(&files), std::slice::from_ref(&dave_file));
+    assert_eq!(files["first_id"], json!(dave_file));
+    assert_eq!(files["last_id"], json!(dave_file));
+    for path in ["/v1/vector_stores", "/v1/batches", "/v1/chat/completions"] {
+        let (s, list) = dave.get(path).await;
+        assert_eq!(s, 200);
+        assert!(ids(&list).is_empty(), "{path}: {list}");
+    }
+    let (_, files) = alice.get("/v1/files").await;
+    assert_eq!(ids(&files), std::slice::from_ref(&file));
+
+    // Nothing of alice's was touched upstream by dave's calls.
+    let upstream: Vec<_> = w
+        .mock
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.header("authorization").is_some() && r.path.contains(&file) && r.method != "GET"
+        })
+        .collect();
+    assert!(
+        upstream.is_empty(),
+        "{:?}",
+        upstream.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn uploads_unknown_ids_and_the_objects_admin() {
+    let w = world().await;
+    let alice = Caller {
+        w: &w,
+        token: w.token("alice").await,
+    };
+    let dave = Caller {
+        w: &w,
+        token: w.token("dave").await,
+    };
+    let auditor = Caller {
+        w: &w,
+        token: w.token("auditor").await,
+    };
+    // An upload, and the file its completion creates, are the uploader's.
+    let (s, up) = alice
+        .post("/v1/uploads", json!({"filename": "big.jsonl", "purpose": "batch", "bytes": 5, "mime_type": "text/plain"}))
+        .await;
+    assert_eq!(s, 200, "{up}");
+    let up = up["id"].as_str().expect("upload id").to_owned();
+    let (s, err) = dave
+        .post(
+            &format!("/v1/uploads/{up}/complete"),
+            json!({"part_ids": []}),
+        )
+        .await;
+    assert_eq!(
+        (s, err["error"]["code"].as_str()),
+        (404, Some("upload_not_found"))
+    );
+    let (s, done) = alice
+        .post(
+            &format!("/v1/uploads/{up}/complete"),
+            json!({"part_ids": []}),
+        )
+        .await;
+    assert_eq!(s, 200, "{done}");
+    let file = done["file"]["id"].as_str().expect("file id").to_owned();
+    assert_eq!(alice.get(&format!("/v1/files/{file}")).await.0, 200);
+    assert_eq!(dave.get(&format!("/v1/files/{file}")).await.0, 404);
+
+    // An object Warden never saw created is nobody's: refused to all.
+    let direct: Value = w
+        .http
+        .post(format!("{}/files", w.mock.base_url()))
+        .body("x")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let stray = direct["id"].as_str().expect("id");
+    assert_eq!(alice.get(&format!("/v1/files/{stray}")).await.0, 404);
+    assert!(!ids(&alice.get("/v1/files").await.1).contains(&stray.to_owned()));
+
+    // The objects admin sees everything, and the record says so.
+    let (s, all) = auditor.get("/v1/files").await;
+    assert_eq!(s, 200);
+    assert!(
+        ids(&all).contains(&file) && ids(&all).contains(&stray.to_owned()),
+        "{all}"
+    );
+    assert_eq!(auditor.get(&format!("/v1/files/{file}")).await.0, 200);
+    let records = w.gw.wait_records(8).await.expect("records");
+    let admin_reads = records
+        .iter()
+        .filter(|r| r.policy_ids.iter().any(|p| p == "objects.admin"))
+        .count();
+    assert_eq!(admin_reads, 2, "the list and the read");
+}
