@@ -676,6 +676,18 @@ fn pii(cx: &Ctx, raw: RawPii) -> Result<PiiConfig, ConfigError> {
         };
         for (kind, action) in actions {
             let key = format!("pii.profiles.{name}.{kind}");
+            // Not an entity type: what to do with uploads masking cannot
+            // read (PDF, images).
+            if kind == "opaque_uploads" {
+                profile.opaque_uploads = match action.as_str() {
+                    "allow" => true,
+                    "refuse" => false,
+                    other => {
+                        return Err(cx.invalid(key, format!("`{other}`: expected allow or refuse")));
+                    }
+                };
+                continue;
+            }
             let Some(kind) = KINDS.iter().chain(external).find(|k| **k == kind) else {
                 let others = if external.is_empty() {
                     " (other types, such as PERSON, need a [pii.analyzer] that lists them)".into()

@@ -142,6 +142,21 @@ pub struct RequestRecord {
     /// an edited body is caught. Left out of the encoding when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_sha256: Option<String>,
+    /// What Cedar decided, when the call got that far. `decision` is the
+    /// call's final verdict: a call Cedar allowed and a later stage
+    /// refused (limits, approval, content rule, upstream failure) reads
+    /// `decision: deny`, `policy_decision: allow`. Left out when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_decision: Option<Decision>,
+    /// The stage that refused or failed the call (`authenticate`,
+    /// `authorize`, `inspect`, `approve`, `limits`, `forward`, ...); absent
+    /// for a call that was answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// The caller's own `X-Request-Id` (1-128 visible ASCII), so a caller
+    /// can find its call. Left out when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
 }
 
 /// One masked entity type in one field of a request.

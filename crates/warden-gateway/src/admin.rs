@@ -578,6 +578,9 @@ mod tests {
         record.ttft_us = Some(1);
         record.chunks = Some(1);
         record.body_sha256 = Some("ab".into());
+        record.policy_decision = Some(warden_core::Decision::Allow);
+        record.stage = Some("limits".into());
+        record.client_request_id = Some("mine".into());
         assert_eq!(keys(json!(record)), documented("RequestRecord"));
         let body = warden_store::bodies::CallBody::default();
         assert_eq!(keys(json!(body)), documented("CallBody"));

@@ -58,6 +58,10 @@ pub enum GatewayError {
     MaskingUnsupported,
     #[error("blocked by content rule `{rule}`: {what}")]
     ContentBlocked { rule: String, what: String },
+    /// A line of a batch's input file the caller could not send as a call
+    /// (line 0: the file as a whole).
+    #[error("the batch input file is refused at line {line}: {reason}")]
+    BatchInputRefused { line: usize, reason: String },
     /// A hosted MCP tool whose server no applicable rule allows.
     #[error(
         "the hosted MCP server {0} is not allowed: no content rule that applies to you names it in `allow_mcp_servers`"
@@ -169,9 +173,9 @@ impl GatewayError {
             }
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::MaskingUnsupported | GatewayError::BadSession => StatusCode::BAD_REQUEST,
-            GatewayError::ContentBlocked { .. } | GatewayError::McpServerNotAllowed(_) => {
-                StatusCode::FORBIDDEN
-            }
+            GatewayError::ContentBlocked { .. }
+            | GatewayError::McpServerNotAllowed(_)
+            | GatewayError::BatchInputRefused { .. } => StatusCode::FORBIDDEN,
             GatewayError::AnalyzerUnavailable
             | GatewayError::StoreUnavailable
             | GatewayError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -234,6 +238,7 @@ impl GatewayError {
             GatewayError::MaskingUnsupported => "masking_unsupported",
             GatewayError::ContentBlocked { .. } => "content_blocked",
             GatewayError::McpServerNotAllowed(_) => "mcp_server_not_allowed",
+            GatewayError::BatchInputRefused { .. } => "batch_input_refused",
             GatewayError::AnalyzerUnavailable => "analyzer_unavailable",
             GatewayError::ResponseNotFound(_) => "response_not_found",
             GatewayError::ObjectNotFound { kind, .. } => match kind {
@@ -271,6 +276,50 @@ impl GatewayError {
         }
     }
 
+    /// The pipeline stage that refuses or fails a call with this error,
+    /// for the record (`RequestRecord::stage`).
+    pub fn stage(&self) -> &'static str {
+        match self {
+            GatewayError::UnknownEndpoint { .. } => "route",
+            GatewayError::Identity(_) => "authenticate",
+            GatewayError::BodyTooLarge { .. }
+            | GatewayError::UnsupportedMediaType { .. }
+            | GatewayError::BadBody(_)
+            | GatewayError::BodyRead
+            | GatewayError::BodyTimeout(_)
+            | GatewayError::BadSession => "read_body",
+            GatewayError::ModelNotFound(_) | GatewayError::UpstreamUnconfigured(_) => "resolve",
+            GatewayError::Denied { .. } => "authorize",
+            GatewayError::ResponseNotFound(_) | GatewayError::ObjectNotFound { .. } => "objects",
+            GatewayError::MaskingUnsupported
+            | GatewayError::ContentBlocked { .. }
+            | GatewayError::McpServerNotAllowed(_)
+            | GatewayError::BatchInputRefused { .. }
+            | GatewayError::AnalyzerUnavailable => "inspect",
+            GatewayError::ApprovalRequired { .. }
+            | GatewayError::ApprovalDenied { .. }
+            | GatewayError::ApprovalExpired { .. }
+            | GatewayError::ApprovalPending { .. }
+            | GatewayError::ApprovalMismatch { .. }
+            | GatewayError::ApprovalUsed { .. } => "approve",
+            GatewayError::Limited(_) => "limits",
+            GatewayError::UpstreamUnreachable(_)
+            | GatewayError::UpstreamTimeout(_)
+            | GatewayError::ListingFailed => "forward",
+            GatewayError::StoreUnavailable | GatewayError::AuditUnavailable => "record",
+            GatewayError::BadTraceBatch(_) => "traces",
+            GatewayError::AdminForbidden
+            | GatewayError::BadQuery { .. }
+            | GatewayError::SessionNotFound(_)
+            | GatewayError::BodyNotFound(_)
+            | GatewayError::VerifyInProgress
+            | GatewayError::ApprovalNotFound(_)
+            | GatewayError::Decide(_)
+            | GatewayError::GrantNotFound(_)
+            | GatewayError::BadDecision(_) => "admin",
+        }
+    }
+
     /// The OpenAI error `type`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -279,6 +328,7 @@ impl GatewayError {
             GatewayError::Denied { .. }
             | GatewayError::ContentBlocked { .. }
             | GatewayError::McpServerNotAllowed(_)
+            | GatewayError::BatchInputRefused { .. }
             | GatewayError::AdminForbidden
             | GatewayError::ApprovalRequired { .. }
             | GatewayError::ApprovalDenied { .. }

@@ -21,6 +21,9 @@ pub struct RecordGuard {
     sink: RecordSink,
     /// Session recording (`[audit] record_bodies`); `None` when off.
     recording: Option<Box<Recording>>,
+    /// The pipeline stage in progress: the record's `stage` if the caller
+    /// leaves before the upstream answered (a held approval cancelled).
+    at: &'static str,
 }
 
 /// What session recording keeps of this call, gathered as it goes.
@@ -49,7 +52,13 @@ impl RecordGuard {
             started,
             sink,
             recording: None,
+            at: "route",
         }
+    }
+
+    /// The pipeline enters `stage` (see `at`).
+    pub fn entering(&mut self, stage: &'static str) {
+        self.at = stage;
     }
 
     /// Turns session recording on: chunk times, and with `bodies` the
@@ -169,6 +178,7 @@ impl RecordGuard {
             } else {
                 Decision::Deny
             };
+            r.policy_decision = Some(r.decision);
             // Marks added before the decision (`add_policy`) stay after it.
             let marks = std::mem::replace(&mut r.policy_ids, policy_ids);
             r.policy_ids.extend(marks);
@@ -235,11 +245,15 @@ impl RecordGuard {
     }
 
     /// Warden refused or failed the request with `status` and `code`.
-    pub fn refused(&mut self, status: u16, code: &str, outcome: Outcome) {
+    /// The call was refused (or failed) at `stage`: its final verdict is
+    /// deny, whatever policy said before.
+    pub fn refused(&mut self, status: u16, code: &str, outcome: Outcome, stage: &str) {
         self.with(|r| {
             r.status = status;
             r.reason = Some(code.to_owned());
             r.outcome = outcome;
+            r.decision = Decision::Deny;
+            r.stage = Some(stage.to_owned());
         });
     }
 
@@ -250,8 +264,11 @@ impl RecordGuard {
         self.with(|r| {
             r.outcome = outcome;
             r.usage = usage;
-            if outcome == Outcome::UpstreamBroken && r.reason.is_none() {
-                r.reason = Some("upstream_stream_broken".into());
+            if outcome == Outcome::UpstreamBroken {
+                r.stage = Some("relay".into());
+                if r.reason.is_none() {
+                    r.reason = Some("upstream_stream_broken".into());
+                }
             }
         });
         let mut r = self.take()?;
@@ -287,6 +304,13 @@ impl Drop for RecordGuard {
         // learned before the caller left (principal, upstream status) stays.
         // Nobody is left to wait for its commit.
         if let Some(mut r) = self.take() {
+            // Gone before the upstream answered: nothing was served, whatever
+            // policy said (a held call whose caller left: its approval is
+            // cancelled).
+            if r.upstream_latency_us.is_none() {
+                r.decision = Decision::Deny;
+                r.stage = Some(self.at.to_owned());
+            }
             let body = self.recorded(&mut r);
             self.sink.submit(r, body);
         }

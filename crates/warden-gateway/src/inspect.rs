@@ -58,7 +58,7 @@ pub(crate) fn shape(kind: EndpointKind) -> Option<Shape> {
     }
 }
 
-fn rules_for<'g>(
+pub(crate) fn rules_for<'g>(
     gw: &'g Gateway,
     principal: &Principal,
     obligations: &Obligations,
@@ -66,7 +66,7 @@ fn rules_for<'g>(
     rules_of(&gw.config, principal, obligations)
 }
 
-fn request_profile(
+pub(crate) fn request_profile(
     gw: &Gateway,
     principal: &Principal,
     obligations: &Obligations,
@@ -137,6 +137,8 @@ fn chosen(profiles: &BTreeMap<String, Arc<Profile>>, names: &[String]) -> Option
     for other in named {
         let m = merged.get_or_insert_with(|| (**first).clone());
         m.name = format!("{}+{}", m.name, other.name);
+        // Opaque uploads pass only if every profile lets them.
+        m.opaque_uploads &= other.opaque_uploads;
         for (kind, action) in &other.actions {
             let entry = m.actions.entry(kind).or_insert(*action);
             if strength(*action) > strength(*entry) {
@@ -397,7 +399,7 @@ fn splice_first(body: &Bytes, member: &str) -> Result<Bytes, GatewayError> {
 /// descriptions, JSON schemas, `response_format`), each on its own. Terms
 /// match the folded text; patterns the original texts and the lightly
 /// folded ones.
-fn text_refusal<'r>(
+pub(crate) fn text_refusal<'r>(
     rules: &[&'r ContentRule],
     shape: Option<Shape>,
     value: &mut Value,
@@ -560,7 +562,7 @@ async fn mask_recorded(
 /// analyzer's findings when the profile names any of its types. The flag is
 /// set when the analyzer failed and `on_error = "open"` let the request go
 /// on without it.
-async fn mask(
+pub(crate) async fn mask(
     gw: &Gateway,
     shape: Shape,
     value: &mut Value,

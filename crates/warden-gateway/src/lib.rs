@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod analyzer;
 pub mod approvals;
+mod batches;
 pub mod error;
 pub mod exchange;
 pub mod inspect;
@@ -33,6 +34,7 @@ pub mod routes;
 mod server;
 pub mod siem;
 pub mod traces;
+mod uploads;
 pub mod upstream;
 pub mod usage;
 mod usage_strip;
@@ -527,7 +529,18 @@ pub(crate) fn new_record(
         ttft_us: None,
         chunks: None,
         body_sha256: None,
+        policy_decision: None,
+        stage: None,
+        client_request_id: None,
     }
+}
+
+/// The caller's `X-Request-Id`, when it is 1-128 visible ASCII characters
+/// (anything else is not kept: it is the caller's label, not Warden's).
+fn client_request_id(headers: &http::HeaderMap) -> Option<String> {
+    let v = headers.get("x-request-id")?.to_str().ok()?.trim();
+    (!v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| v.to_owned())
 }
 
 /// Every request that is not a health check comes here. The pipeline runs
@@ -590,7 +603,8 @@ fn start(
     let (mut parts, body) = request.into_parts();
     own_head(&mut parts);
     let request_id = ulid::Ulid::new().to_string();
-    let record = new_record(request_id.clone(), &parts.method, parts.uri.path(), client);
+    let mut record = new_record(request_id.clone(), &parts.method, parts.uri.path(), client);
+    record.client_request_id = client_request_id(&parts.headers);
     let mut guard = RecordGuard::new(gw.records.clone(), record, started);
     match gw.config.audit.record_bodies {
         warden_config::RecordBodies::Off => {}
@@ -770,7 +784,12 @@ fn refuse(error: &GatewayError, mut guard: RecordGuard) -> Option<records::Commi
         | GatewayError::ListingFailed => Outcome::UpstreamFailed,
         _ => Outcome::Refused,
     };
-    guard.refused(error.status().as_u16(), error.code(), outcome);
+    guard.refused(
+        error.status().as_u16(),
+        error.code(),
+        outcome,
+        error.stage(),
+    );
     guard.finish(outcome, None)
 }
 

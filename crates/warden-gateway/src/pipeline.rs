@@ -47,6 +47,8 @@ pub struct Forwarded {
     pub owner: Option<(warden_store::Owner, Option<String>, ObjectKind)>,
     /// Warden asked for the stream's usage chunk; the caller did not.
     pub strip_usage: bool,
+    /// The answer is a stored file's content (read as text to mask it).
+    pub file_content: bool,
 }
 
 impl Forwarded {
@@ -54,6 +56,7 @@ impl Forwarded {
     pub fn relay(self, gw: &Gateway, guard: RecordGuard) -> crate::relay::Relay {
         crate::relay::Relay::new(self.response, self.idle, guard, self.ticket, self.price)
             .committing(gw.config.audit.commit_timeout)
+            .file_content(self.file_content)
             .answering(self.answer)
             .stripping_usage(self.strip_usage)
             .owning(
@@ -82,6 +85,8 @@ enum ReadBody {
     Json(Bytes, Probe),
     Multipart(Bytes, Option<String>),
     Stream(Body, Option<u64>),
+    /// A file upload read whole, checked and masked (`uploads.rs`).
+    Inspected(Bytes),
 }
 
 pub async fn run(
@@ -93,7 +98,9 @@ pub async fn run(
 ) -> Result<Reply, GatewayError> {
     let (sub_path, route) = route(parts)?;
     guard.set_endpoint(route.kind.as_str());
+    guard.entering("authenticate");
     let principal = gw.identity.authenticate(&parts.headers).await?;
+    guard.entering("read_body");
     guard.set_principal(&principal);
     let mut session = session_header(&parts.headers)?;
     // A stored object is its creator's alone (or an objects admin's).
@@ -182,8 +189,49 @@ pub async fn run(
         body_probe.as_ref().is_some_and(|p| p.store),
     )
     .creates;
+    // A batch runs what its input file says: each line is checked as the
+    // call it describes.
+    if creates == Some(ObjectKind::Batch)
+        && let ReadBody::Json(bytes, _) = &body
+    {
+        guard.entering("inspect");
+        Box::pin(crate::batches::check_input(gw, &principal, upstream, bytes)).await?;
+    }
+    // A file upload by a caller masking or a text rule applies to is read,
+    // checked and masked before it goes on.
+    if parts.method == http::Method::POST
+        && sub_path == "/files"
+        && matches!(body, ReadBody::Stream(..))
+        && crate::uploads::must_read(gw, &principal, &obligations)
+        && let ReadBody::Stream(stream, _) = std::mem::replace(&mut body, ReadBody::Empty)
+    {
+        let boundary = content_type(&parts.headers)
+            .and_then(|c| multer::parse_boundary(c).ok())
+            .ok_or(GatewayError::UnsupportedMediaType {
+                expected: "multipart/form-data",
+            })?;
+        let server = &gw.config.server;
+        let bytes = collect(
+            stream,
+            &parts.headers,
+            server.max_upload_bytes,
+            server.body_timeout,
+        )
+        .await?;
+        guard.entering("inspect");
+        let form = Box::pin(crate::uploads::inspect_upload(
+            gw,
+            &principal,
+            &obligations,
+            bytes,
+            boundary,
+            guard,
+        ))
+        .await?;
+        body = ReadBody::Inspected(form);
+    }
     let view = match &mut body {
-        ReadBody::Empty => inspect::Body::None,
+        ReadBody::Empty | ReadBody::Inspected(_) => inspect::Body::None,
         ReadBody::Json(bytes, _) => inspect::Body::Json(bytes),
         ReadBody::Multipart(..) | ReadBody::Stream(..) => inspect::Body::Opaque,
     };
@@ -197,6 +245,7 @@ pub async fn run(
         None => inspect::Asked::NOTHING,
     };
     let choices = asked.choices;
+    guard.entering("inspect");
     let inspected =
         inspect::apply(gw, &principal, &obligations, route.kind, asked, view, guard).await?;
     let answer = inspected.answer;
@@ -224,6 +273,7 @@ pub async fn run(
     };
     // Stage 5b: a human's approval, when policy asks for one.
     if gw.approvals.is_some() {
+        guard.entering("approve");
         let call = approvals::Call {
             headers: &parts.headers,
             method: parts.method.as_str(),
@@ -243,6 +293,7 @@ pub async fn run(
         };
         approvals::gate(gw, call, guard, held).await?;
     }
+    guard.entering("limits");
     let mut ticket = admit(
         gw,
         &principal,
@@ -260,6 +311,7 @@ pub async fn run(
         None => sub_path.to_owned(),
     };
     let (method, headers) = (parts.method.clone(), &parts.headers);
+    guard.entering("forward");
     let limit = gw.config.server.max_upload_bytes;
     let (response, latency) = match body {
         ReadBody::Empty => {
@@ -274,7 +326,7 @@ pub async fn run(
                 )
                 .await?
         }
-        ReadBody::Json(bytes, _) | ReadBody::Multipart(bytes, _) => {
+        ReadBody::Json(bytes, _) | ReadBody::Multipart(bytes, _) | ReadBody::Inspected(bytes) => {
             let len = bytes.len() as u64;
             upstream
                 .send(
@@ -330,6 +382,9 @@ pub async fn run(
         answer,
         owner: creates.map(|kind| (owners::owner_of(&principal), session, kind)),
         strip_usage,
+        file_content: parts.method == http::Method::GET
+            && sub_path.starts_with("/files/")
+            && sub_path.ends_with("/content"),
     }))
 }
 
@@ -550,7 +605,7 @@ fn resolve<'g>(
             let given = match body {
                 ReadBody::Json(_, p) => p.model.clone(),
                 ReadBody::Multipart(_, m) => m.clone(),
-                ReadBody::Empty | ReadBody::Stream(..) => None,
+                ReadBody::Empty | ReadBody::Stream(..) | ReadBody::Inspected(_) => None,
             };
             let model = given
                 .or_else(|| default.map(str::to_owned))

@@ -212,6 +212,17 @@ impl Relay {
         self
     }
 
+    /// A stored file's content (`GET /files/{id}/content`) is read as text
+    /// whatever type the upstream labels it with (batch output files hold
+    /// model answers): masked when it is UTF-8, refused when output masking
+    /// applies and it is not.
+    pub fn file_content(mut self, is: bool) -> Relay {
+        if is && self.content_type == BodyKind::Binary {
+            self.content_type = BodyKind::Text;
+        }
+        self
+    }
+
     /// Restore pseudonyms and mask the model's output on the way to the
     /// caller. Bodies with no text of the model's (audio, images) pass as
     /// they are.

@@ -132,6 +132,10 @@ pub struct Profile {
     pub hash_key: Vec<u8>,
     /// Detector settings (phone regions).
     pub detect: crate::Detect,
+    /// File uploads masking cannot read (PDF, images, archives) pass
+    /// unread, the record saying so (`opaque_uploads = "allow"`); else they
+    /// are refused.
+    pub opaque_uploads: bool,
 }
 
 /// Shows the actions, never the hash key.

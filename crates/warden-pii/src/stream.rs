@@ -227,6 +227,14 @@ impl Answer {
                 self.item(item);
             }
         }
+        // Transcriptions and translations: the text, and (verbose) its
+        // segments.
+        self.field(v, "text");
+        if let Some(segments) = v.get_mut("segments").and_then(Value::as_array_mut) {
+            for s in segments {
+                self.field(s, "text");
+            }
+        }
     }
 
     /// A chat message: content, refusal, tool-call arguments.

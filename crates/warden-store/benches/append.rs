@@ -56,6 +56,9 @@ fn record(i: usize) -> RequestRecord {
         ttft_us: None,
         chunks: None,
         body_sha256: None,
+        policy_decision: None,
+        stage: None,
+        client_request_id: None,
     }
 }
 

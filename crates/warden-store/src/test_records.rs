@@ -43,6 +43,9 @@ pub(crate) fn record(id: &str, usage: Option<Usage>) -> RequestRecord {
         ttft_us: usage.map(|_| 812),
         chunks: usage.map(|_| 31),
         body_sha256: usage.map(|_| "ab".repeat(32)),
+        policy_decision: usage.map(|_| Decision::Allow),
+        stage: usage.is_none().then(|| "limits".to_owned()),
+        client_request_id: usage.map(|_| "client-1".to_owned()),
     }
 }
 

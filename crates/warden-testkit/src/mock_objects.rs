@@ -9,7 +9,8 @@
 //! | `POST /v1/vector_stores`, `POST /v1/vector_stores/{id}/files`, `.../file_batches` | a `vector_store` (`vs_N`), a `vector_store.file`, a `vector_store.files_batch` |
 //! | `POST /v1/batches`, `POST /v1/batches/{id}/cancel` | a `batch` (`batch_N`) |
 //! | `GET` a collection | `{"object":"list","data":[every object],"first_id","last_id","has_more":false}` |
-//! | `GET`, `DELETE` one object; `GET /v1/files/{id}/content` | the object, `{"deleted":true}`, the file's bytes; 404 when unknown |
+//! | `GET`, `DELETE` one object; `GET /v1/files/{id}/content` | the object, `{"deleted":true}`, the file's bytes (`application/octet-stream`); 404 when unknown |
+//! | `POST /v1/audio/transcriptions`, `.../translations` | `{"text": "transcript: <the form's prompt>", "segments": [...]}` |
 //!
 //! Stored chat completions (`"store": true`) are added by the chat handler.
 
@@ -54,7 +55,7 @@ pub(crate) fn handle(
     objects: &mut Objects,
     method: &Method,
     rest: &str,
-    body: &Bytes,
+    (body, content_type): (&Bytes, Option<&str>),
     n: u64,
 ) -> Option<Response> {
     let segs: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
@@ -63,15 +64,43 @@ pub(crate) fn handle(
     let (status, v) = match (method, segs.as_slice()) {
         (&Method::POST, ["files"]) => {
             let id = format!("file-{n}");
-            objects.contents.insert(id.clone(), body.clone());
-            let v = json!({"id": id, "object": "file", "bytes": body.len(), "created_at": created,
-                "filename": "upload", "purpose": "batch"});
+            let form = content_type.and_then(|ct| form_fields(ct, body));
+            let field = |name: &str| {
+                form.as_ref()
+                    .and_then(|f| f.iter().find(|(n, _)| n == name))
+                    .map(|(_, v)| v.clone())
+            };
+            let content = field("file").unwrap_or_else(|| body.clone());
+            let purpose = field("purpose")
+                .map(|p| String::from_utf8_lossy(&p).into_owned())
+                .unwrap_or_else(|| "batch".into());
+            let v = json!({"id": id, "object": "file", "bytes": content.len(), "created_at": created,
+                "filename": "upload", "purpose": purpose});
+            objects.contents.insert(id.clone(), content);
             objects.put("files", v.clone());
             (StatusCode::OK, v)
         }
+        (&Method::POST, ["audio", "transcriptions" | "translations"]) => {
+            // The transcript is the form's `prompt`, so tests choose it.
+            let prompt = content_type
+                .and_then(|ct| form_fields(ct, body))
+                .and_then(|f| f.into_iter().find(|(n, _)| n == "prompt"))
+                .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_default();
+            (
+                StatusCode::OK,
+                json!({"text": format!("transcript: {prompt}"),
+                    "segments": [{"id": 0, "text": format!("transcript: {prompt}")}]}),
+            )
+        }
         (&Method::GET, ["files", id, "content"]) => {
             return Some(match objects.contents.get(*id) {
-                Some(b) => (StatusCode::OK, b.clone()).into_response(),
+                Some(b) => (
+                    StatusCode::OK,
+                    [(http::header::CONTENT_TYPE, "application/octet-stream")],
+                    b.clone(),
+                )
+                    .into_response(),
                 None => not_found(id),
             });
         }
@@ -164,6 +193,29 @@ pub(crate) fn handle(
         _ => return None,
     };
     Some((status, axum::Json(v)).into_response())
+}
+
+/// The fields of a `multipart/form-data` body, by name (a test mock's
+/// reading: the part headers' `name`, the bytes up to the next boundary).
+fn form_fields(content_type: &str, body: &Bytes) -> Option<Vec<(String, Bytes)>> {
+    let boundary = content_type.split("boundary=").nth(1)?.trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let text = body.as_ref();
+    let mut out = Vec::new();
+    let mut at = memchr::memmem::find(text, delimiter.as_bytes())? + delimiter.len();
+    loop {
+        let rest = &text[at..];
+        if rest.starts_with(b"--") {
+            return Some(out);
+        }
+        let head_end = memchr::memmem::find(rest, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&rest[..head_end]);
+        let name = head.split("name=\"").nth(1)?.split('"').next()?.to_owned();
+        let data_start = at + head_end + 4;
+        let end = memchr::memmem::find(&text[data_start..], format!("\r\n{delimiter}").as_bytes())?;
+        out.push((name, body.slice(data_start..data_start + end)));
+        at = data_start + end + 2 + delimiter.len();
+    }
 }
 
 fn collection(name: &str) -> &'static str {

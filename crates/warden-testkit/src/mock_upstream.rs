@@ -371,9 +371,17 @@ fn dispatch(
         }
     }
 
-    if let Some(res) =
-        crate::mock_objects::handle(&mut lock(&state.inner.objects), m, rest, body, n)
-    {
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if let Some(res) = crate::mock_objects::handle(
+        &mut lock(&state.inner.objects),
+        m,
+        rest,
+        (body, content_type),
+        n,
+    ) {
         return res;
     }
     let path_q = parts

@@ -5,7 +5,7 @@
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
-use warden_core::{PrincipalKind, RequestRecord};
+use warden_core::{Decision, PrincipalKind, RequestRecord};
 
 use super::{MAX_BINDS, PostgresStore, get, json_of, text_list};
 use crate::chain::Link;
@@ -15,10 +15,11 @@ use crate::{Owner, RecordFilter, SessionRow, StoreError, UsageBy, UsageRow};
 pub(super) const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups, \
     key_id, client_addr, method, path, endpoint, model, connection, stream, decision, reason, \
     policy_ids, status, outcome, upstream_latency_us, total_latency_us, input_tokens, \
-    output_tokens, total_tokens, cached_tokens, cost_micros, findings, response_id, session_id, ttft_us, chunks, body_sha256";
+    output_tokens, total_tokens, cached_tokens, cost_micros, findings, response_id, session_id, ttft_us, chunks, body_sha256, \
+    policy_decision, stage, client_request_id";
 
-/// Binds per inserted row: seq, the 32 columns, prev_hash and hash.
-const BINDS_PER_ROW: usize = 35;
+/// Binds per inserted row: seq, the 35 columns, prev_hash and hash.
+const BINDS_PER_ROW: usize = 38;
 const ROWS_PER_STATEMENT: usize = MAX_BINDS / BINDS_PER_ROW;
 
 /// A count column, strictly (see `crate::decode`).
@@ -72,6 +73,12 @@ pub(super) fn from_row(row: &PgRow) -> Result<RequestRecord, StoreError> {
         ttft_us: u64_of(row, "ttft_us")?,
         chunks: u64_of(row, "chunks")?,
         body_sha256: get(row, "body_sha256")?,
+        policy_decision: match get::<Option<String>>(row, "policy_decision")? {
+            Some(d) => Some(decode::decision(&d)?),
+            None => None,
+        },
+        stage: get(row, "stage")?,
+        client_request_id: get(row, "client_request_id")?,
     })
 }
 
@@ -128,6 +135,9 @@ pub(super) async fn insert(
                     .push_bind(r.ttft_us.map(decode::i64_of))
                     .push_bind(r.chunks.map(decode::i64_of))
                     .push_bind(&r.body_sha256)
+                    .push_bind(r.policy_decision.map(Decision::as_str))
+                    .push_bind(&r.stage)
+                    .push_bind(&r.client_request_id)
                     .push_bind(prev.as_slice())
                     .push_bind(hash.as_slice());
             },

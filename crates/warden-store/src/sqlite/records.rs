@@ -4,7 +4,7 @@
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
-use warden_core::{PrincipalKind, RequestRecord};
+use warden_core::{Decision, PrincipalKind, RequestRecord};
 
 use super::{SqliteStore, json_list, parse_list};
 use crate::chain::Link;
@@ -14,9 +14,10 @@ use crate::{Owner, RecordFilter, SessionRow, StoreError, UsageBy, UsageRow};
 pub(super) const COLUMNS: &str = "request_id, started_at_ms, principal_kind, subject, issuer, groups_json, \
     key_id, client_addr, method, path, endpoint, model, connection, stream, decision, reason, \
     policy_ids_json, status, outcome, upstream_latency_us, total_latency_us, input_tokens, \
-    output_tokens, total_tokens, cached_tokens, cost_micros, findings_json, response_id, session_id, ttft_us, chunks, body_sha256";
+    output_tokens, total_tokens, cached_tokens, cost_micros, findings_json, response_id, session_id, ttft_us, chunks, body_sha256, \
+    policy_decision, stage, client_request_id";
 
-/// SQLite binds at most 32766 parameters; 34 per row.
+/// SQLite binds at most 32766 parameters; 37 per row.
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// A count column, strictly (see `crate::decode`).
@@ -76,6 +77,12 @@ pub(super) fn from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
         ttft_us: u64_of(row, "ttft_us")?,
         chunks: u64_of(row, "chunks")?,
         body_sha256: row.try_get("body_sha256")?,
+        policy_decision: match row.try_get::<Option<String>, _>("policy_decision")? {
+            Some(d) => Some(decode::decision(&d)?),
+            None => None,
+        },
+        stage: row.try_get("stage")?,
+        client_request_id: row.try_get("client_request_id")?,
     })
 }
 
@@ -134,6 +141,9 @@ pub(super) async fn insert(
                     .push_bind(r.ttft_us.map(decode::i64_of))
                     .push_bind(r.chunks.map(decode::i64_of))
                     .push_bind(&r.body_sha256)
+                    .push_bind(r.policy_decision.map(Decision::as_str))
+                    .push_bind(&r.stage)
+                    .push_bind(&r.client_request_id)
                     .push_bind(prev.as_slice())
                     .push_bind(hash.as_slice());
             },

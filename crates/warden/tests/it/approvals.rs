@@ -254,6 +254,24 @@ async fn denial_and_expiry_are_403_naming_the_approval() {
             .is_some_and(|m| m.contains("not today") && m.contains(&id))
     );
     assert_eq!(upstream_calls(&w), 0);
+    // The trail says what happened: policy allowed it, the approval stage
+    // refused it.
+    let records = w.gw.wait_records(1).await.expect("record");
+    let r = records.last().expect("record");
+    assert_eq!(
+        (
+            r.decision,
+            r.policy_decision,
+            r.stage.as_deref(),
+            r.reason.as_deref()
+        ),
+        (
+            warden_core::Decision::Deny,
+            Some(warden_core::Decision::Allow),
+            Some("approve"),
+            Some("approval_denied")
+        )
+    );
 
     let short = world_short_hold().await;
     let intern = short.token("intern").await;
@@ -497,6 +515,18 @@ async fn a_caller_who_leaves_cancels_the_approval() {
     }
     assert_eq!(actions(&w).await, ["approval.request", "approval.cancel"]);
     assert_eq!(upstream_calls(&w), 0);
+    let records = w.gw.wait_records(1).await.expect("record");
+    let r = records.last().expect("record");
+    assert_eq!(
+        (r.decision, r.policy_decision, r.stage.as_deref(), r.status),
+        (
+            warden_core::Decision::Deny,
+            Some(warden_core::Decision::Allow),
+            Some("approve"),
+            499
+        ),
+        "a cancelled approval does not read allow"
+    );
 }
 
 #[tokio::test]

@@ -450,3 +450,77 @@ async fn concurrent_budget_holds_across_replicas_and_leaves_no_phantom_charge() 
     assert!(spent <= 100_500);
     let _ = redis_cli(&["DEL", &key]);
 }
+
+/// The record of a call Cedar allowed and limits refused reads deny, keeps
+/// the policy decision apart, names the stage, and keeps the caller's own
+/// request id.
+#[tokio::test]
+async fn a_refusal_after_policy_is_recorded_as_what_happened() {
+    let w = World::start(
+        "[[limits.rule]]\nname = \"one\"\nscope = \"principal\"\nrequests_per_minute = 1\n",
+    )
+    .await;
+    let alice = w.token("alice").await;
+    let send = |id: &'static str| {
+        w.http
+            .post(w.gw.url("/v1/chat/completions"))
+            .bearer_auth(&alice)
+            .header("x-request-id", id)
+            .json(&chat_body("gpt-4o"))
+            .send()
+    };
+    assert_eq!(send("mine-1").await.expect("send").status(), 200);
+    expect_error(
+        send("mine-2").await.expect("send"),
+        429,
+        "rate_limit_exceeded",
+    )
+    .await;
+    // Not a visible-ASCII id: not kept.
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/chat/completions"))
+        .bearer_auth(&alice)
+        .header("x-request-id", "has space")
+        .json(&chat_body("gpt-4o"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 429);
+    let records = w.gw.wait_records(3).await.expect("records");
+    let (ok, limited, odd) = (&records[0], &records[1], &records[2]);
+    use warden_core::Decision::{Allow, Deny};
+    assert_eq!(
+        (ok.decision, ok.policy_decision, ok.stage.as_deref()),
+        (Allow, Some(Allow), None)
+    );
+    assert_eq!(ok.client_request_id.as_deref(), Some("mine-1"));
+    assert_eq!(
+        (
+            limited.decision,
+            limited.policy_decision,
+            limited.stage.as_deref()
+        ),
+        (Deny, Some(Allow), Some("limits"))
+    );
+    assert_eq!(limited.client_request_id.as_deref(), Some("mine-2"));
+    assert_eq!(odd.client_request_id, None);
+    // Refused by Cedar: the stage is authorize.
+    let bob = w.token("bob").await; // interns: not gpt-4o
+    expect_error(
+        w.chat(&bob, chat_body("gpt-4o")).await,
+        403,
+        "model_not_allowed",
+    )
+    .await;
+    let records = w.gw.wait_records(4).await.expect("records");
+    let denied = &records[3];
+    assert_eq!(
+        (
+            denied.decision,
+            denied.policy_decision,
+            denied.stage.as_deref()
+        ),
+        (Deny, Some(Deny), Some("authorize"))
+    );
+}

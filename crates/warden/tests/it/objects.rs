@@ -104,7 +104,13 @@ async fn another_identity_cannot_reach_an_object_by_any_path() {
         w: &w,
         token: w.token("dave").await,
     };
-    let file = alice.upload().await;
+    let file = alice
+        .upload_jsonl(&[line(
+            1,
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+        )])
+        .await;
     let (s, vs) = alice
         .post(
             "/v1/vector_stores",
@@ -330,4 +336,361 @@ async fn uploads_unknown_ids_and_the_objects_admin() {
         .filter(|r| r.policy_ids.iter().any(|p| p == "objects.admin"))
         .count();
     assert_eq!(admin_reads, 2, "the list and the read");
+}
+
+impl Caller<'_> {
+    async fn upload_jsonl(&self, lines: &[Value]) -> String {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let form = reqwest::multipart::Form::new()
+            .text("purpose", "batch")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(text.into_bytes()).file_name("input.jsonl"),
+            );
+        let resp = self
+            .w
+            .http
+            .post(self.w.gw.url("/v1/files"))
+            .bearer_auth(&self.token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("send");
+        let status = resp.status();
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(status, 200, "{v}");
+        v["id"].as_str().expect("file id").to_owned()
+    }
+}
+
+fn line(n: usize, url: &str, body: Value) -> Value {
+    json!({"custom_id": format!("req-{n}"), "method": "POST", "url": url, "body": body})
+}
+
+/// A batch's input file is checked line by line like the calls it will
+/// make: a forbidden model, a denied term, a denied tool or a missing cap
+/// on any line refuses the batch, naming the line.
+#[tokio::test]
+async fn a_batch_input_file_is_checked_like_its_calls() {
+    let clients = json!([{"client_id": "alice", "groups": ["eng"]}]);
+    let w = World::start_with_clients(
+        r#"
+[[content.rule]]
+id = "rules"
+deny_terms = ["Project Falcon"]
+deny_tools = ["code_interpreter"]
+max_output_tokens = 500
+"#,
+        POLICY_OBJECTS,
+        Some(clients),
+    )
+    .await;
+    let alice = Caller {
+        w: &w,
+        token: w.token("alice").await,
+    };
+    let chat = |text: &str| {
+        json!({"model": "gpt-4o", "max_tokens": 100,
+        "messages": [{"role": "user", "content": text}]})
+    };
+    let good = line(1, "/v1/chat/completions", chat("hello"));
+    let create = |file: String| {
+        let alice = &alice;
+        async move {
+            alice
+                .post(
+                    "/v1/batches",
+                    json!({"input_file_id": file, "endpoint": "/v1/chat/completions", "completion_window": "24h"}),
+                )
+                .await
+        }
+    };
+    let ok = alice
+        .upload_jsonl(&[
+            good.clone(),
+            line(
+                2,
+                "/v1/responses",
+                json!({"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": 50}),
+            ),
+        ])
+        .await;
+    let (s, v) = create(ok).await;
+    assert_eq!(s, 200, "{v}");
+    for (bad, want) in [
+        (
+            line(
+                2,
+                "/v1/chat/completions",
+                json!({"model": "o3-pro", "max_tokens": 10, "messages": []}),
+            ),
+            "model_not_allowed",
+        ),
+        (
+            line(
+                2,
+                "/v1/responses",
+                json!({"model": "gpt-4o", "input": "x", "max_output_tokens": 10, "tools": [{"type": "code_interpreter"}]}),
+            ),
+            "code_interpreter",
+        ),
+        (
+            line(
+                2,
+                "/v1/chat/completions",
+                json!({"model": "gpt-4o", "messages": []}),
+            ),
+            "must state max tokens",
+        ),
+        (
+            line(
+                2,
+                "/v1/chat/completions",
+                json!({"model": "gpt-4o", "max_tokens": 100, "n": 10, "messages": []}),
+            ),
+            "at most 500",
+        ),
+        (
+            line(2, "/v1/files", json!({"model": "gpt-4o"})),
+            "not an endpoint a batch may call",
+        ),
+        (json!("not an object"), "`method` must be POST"),
+    ] {
+        let file = alice.upload_jsonl(&[good.clone(), bad.clone()]).await;
+        let (s, err) = create(file).await;
+        assert_eq!(
+            (s, err["error"]["code"].as_str()),
+            (403, Some("batch_input_refused")),
+            "{bad}: {err}"
+        );
+        let msg = err["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("line 2") && msg.contains(want), "{bad}: {msg}");
+        assert!(!msg.to_lowercase().contains("falcon"), "{msg}");
+    }
+    // A denied term is refused already when the file is uploaded.
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "batch")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(
+                format!(
+                    "{}\n",
+                    line(
+                        1,
+                        "/v1/chat/completions",
+                        chat("about pro\u{200B}ject falcon")
+                    )
+                )
+                .into_bytes(),
+            )
+            .file_name("input.jsonl"),
+        );
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/files"))
+        .bearer_auth(&alice.token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("send");
+    expect_error(resp, 403, "content_blocked").await;
+    let batches = w
+        .mock
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/batches")
+        .count();
+    assert_eq!(batches, 1, "only the checked batch was created upstream");
+}
+
+/// A caller a masking profile applies to can upload JSON Lines and text:
+/// masked line by line (a batch line's body as the call it describes).
+/// Binary files are refused unless the profile allows opaque uploads.
+#[tokio::test]
+async fn masked_callers_upload_masked_files() {
+    let clients = json!([
+        {"client_id": "alice", "groups": ["eng", "writers"]},
+        {"client_id": "pat", "groups": ["eng", "pdf"]},
+    ]);
+    let w = World::start_with_clients(
+        r#"
+[pii.profiles.std]
+EMAIL = "redact"
+
+[pii.profiles.pdf]
+EMAIL = "redact"
+opaque_uploads = "allow"
+
+[[pii.apply]]
+group = "pdf"
+profile = "pdf"
+
+[[pii.apply]]
+group = "eng"
+profile = "std"
+
+[[content.rule]]
+id = "terms"
+groups = ["writers"]
+deny_terms = ["Project Falcon"]
+"#,
+        POLICY_OBJECTS,
+        Some(clients),
+    )
+    .await;
+    let alice = w.token("alice").await;
+    let upload = |token: &str, name: &str, ct: &str, data: Vec<u8>, purpose: &str| {
+        let form = reqwest::multipart::Form::new()
+            .text("purpose", purpose.to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(data)
+                    .file_name(name.to_owned())
+                    .mime_str(ct)
+                    .expect("mime"),
+            );
+        w.http
+            .post(w.gw.url("/v1/files"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+    };
+    let sent = |w: &World| -> String {
+        let reqs = w.mock.requests();
+        String::from_utf8_lossy(&reqs.last().expect("forwarded").body).into_owned()
+    };
+    // A batch file: each line's body masked as a chat call.
+    let batch = format!(
+        "{}\n{}\n",
+        line(
+            1,
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o", "max_tokens": 5,
+            "messages": [{"role": "user", "content": "mail jane.doe@example.com"}]})
+        ),
+        line(
+            2,
+            "/v1/embeddings",
+            json!({"model": "text-embedding-3-small", "input": "amy@example.com"})
+        )
+    );
+    let resp = upload(
+        &alice,
+        "in.jsonl",
+        "application/jsonl",
+        batch.into_bytes(),
+        "batch",
+    )
+    .await
+    .expect("send");
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    let body = sent(&w);
+    assert!(
+        !body.contains("jane.doe@") && !body.contains("amy@"),
+        "{body}"
+    );
+    assert!(body.contains("[EMAIL]") && body.contains("req-2"), "{body}");
+    // Plain text.
+    let resp = upload(
+        &alice,
+        "notes.txt",
+        "text/plain",
+        b"call bob@example.com".to_vec(),
+        "assistants",
+    )
+    .await
+    .expect("send");
+    assert_eq!(resp.status(), 200);
+    let body = sent(&w);
+    assert!(
+        body.contains("call [EMAIL]") && !body.contains("bob@"),
+        "{body}"
+    );
+    // The record names what was found, never the value.
+    let records = w.gw.wait_records(2).await.expect("records");
+    assert!(
+        records[0]
+            .findings
+            .iter()
+            .any(|f| f.kind == "EMAIL" && f.path.starts_with("file.line[1].messages[0]")),
+        "{:?}",
+        records[0].findings
+    );
+    // A line that is not JSON, a denied term, a binary file: refused.
+    let forwarded = w.mock.requests().len();
+    expect_error(
+        upload(
+            &alice,
+            "x.jsonl",
+            "application/jsonl",
+            b"{}\nnot json\n".to_vec(),
+            "batch",
+        )
+        .await
+        .expect("send"),
+        400,
+        "invalid_json",
+    )
+    .await;
+    expect_error(
+        upload(
+            &alice,
+            "x.txt",
+            "text/plain",
+            "about Project\u{200B} Falcon".as_bytes().to_vec(),
+            "assistants",
+        )
+        .await
+        .expect("send"),
+        403,
+        "content_blocked",
+    )
+    .await;
+    expect_error(
+        upload(
+            &alice,
+            "x.pdf",
+            "application/pdf",
+            b"%PDF-1.7 binary".to_vec(),
+            "assistants",
+        )
+        .await
+        .expect("send"),
+        400,
+        "masking_unsupported",
+    )
+    .await;
+    assert_eq!(
+        w.mock.requests().len(),
+        forwarded,
+        "nothing refused reached the upstream"
+    );
+    // With opaque_uploads = "allow" (and no text rule for the group): it
+    // passes unread, and the record says so.
+    let pat = w.token("pat").await;
+    let resp = upload(
+        &pat,
+        "x.pdf",
+        "application/pdf",
+        b"%PDF-1.7 binary".to_vec(),
+        "assistants",
+    )
+    .await
+    .expect("send");
+    assert_eq!(resp.status(), 200);
+    assert!(sent(&w).contains("%PDF-1.7 binary"));
+    let records = w.gw.wait_records(6).await.expect("records");
+    assert!(
+        records[5]
+            .findings
+            .iter()
+            .any(|f| f.kind == "OPAQUE_UPLOAD" && f.action == "skipped"),
+        "{:?}",
+        records[5].findings
+    );
 }

@@ -144,7 +144,7 @@ async fn profiles_apply_by_group_and_opaque_bodies_are_refused() {
     assert_eq!(w.chat(&bob, body).await.status(), 200);
     assert!(String::from_utf8_lossy(&w.mock.requests()[0].body).contains("bob@example.com"));
     w.mock.clear();
-    // alice's file upload cannot be inspected: refused, not forwarded.
+    // alice's JSON Lines upload is masked line by line before it goes on.
     let form = reqwest::multipart::Form::new()
         .text("purpose", "batch")
         .part(
@@ -160,8 +160,9 @@ async fn profiles_apply_by_group_and_opaque_bodies_are_refused() {
         .send()
         .await
         .expect("send");
-    expect_error(resp, 400, "masking_unsupported").await;
-    assert!(w.mock.requests().is_empty());
+    assert_eq!(resp.status(), 200);
+    let sent = String::from_utf8_lossy(&w.mock.requests()[0].body).into_owned();
+    assert!(!sent.contains("jane.doe@example.com"), "{sent}");
 }
 
 #[test]
@@ -449,5 +450,82 @@ async fn an_obligation_naming_an_unknown_profile_stops_start_up() {
     assert!(
         msg.contains("strikt") && msg.contains("interns-masked"),
         "{msg}"
+    );
+}
+
+/// Answers whose text is outside `choices` / `output` are masked too: a
+/// transcription's text and segments, and a stored file's content (read as
+/// text whatever type the upstream gives it).
+#[tokio::test]
+async fn transcriptions_and_file_content_get_output_masking() {
+    let w = World::start_with_policy(
+        r#"
+[pii.profiles.answers]
+EMAIL = "redact"
+
+[[pii.apply]]
+group = "eng"
+output_profile = "answers"
+
+[objects]
+admin_groups = ["eng"]
+"#,
+        r#"
+[policy.groups.eng]
+models = ["gpt-4o*", "whisper-1"]
+endpoints = ["*"]
+"#,
+    )
+    .await;
+    let alice = w.token("alice").await;
+    let form = reqwest::multipart::Form::new()
+        .text("model", "whisper-1")
+        .text("prompt", "write to jane.doe@example.com")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![0u8; 64]).file_name("a.wav"),
+        );
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/audio/transcriptions"))
+        .bearer_auth(&alice)
+        .multipart(form)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(v["text"], "transcript: write to [EMAIL]");
+    assert_eq!(v["segments"][0]["text"], "transcript: write to [EMAIL]");
+    // A file the upstream holds (here put there directly; alice sees it as
+    // an objects admin), served as octet-stream: still read and masked.
+    let direct: serde_json::Value = w
+        .http
+        .post(format!("{}/files", w.mock.base_url()))
+        .body("{\"answer\":\"mail amy@example.com\"}\n")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let id = direct["id"].as_str().expect("id");
+    let resp = w
+        .http
+        .get(w.gw.url(&format!("/v1/files/{id}/content")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.expect("body");
+    assert!(text.contains("[EMAIL]") && !text.contains("amy@"), "{text}");
+    let records = w.gw.wait_records(2).await.expect("records");
+    assert!(
+        records.iter().all(|r| r
+            .findings
+            .iter()
+            .any(|f| f.kind == "EMAIL" && f.path == "output")),
+        "{records:?}"
     );
 }

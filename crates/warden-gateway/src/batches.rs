@@ -1,0 +1,166 @@
+//! A batch runs whatever models and prompts its input file holds, so its
+//! input is checked like the calls it will make before the batch is
+//! created: every line's model must be one the caller may use on the
+//! endpoint its `url` names (Cedar, with the line's tools), and the line
+//! must pass the content rules that apply to the caller (tools, output cap,
+//! denied terms and patterns). A line that fails refuses the batch, naming
+//! the line number (403 `batch_input_refused`).
+//!
+//! The check runs when the batch is created rather than when the file is
+//! uploaded: every way to run a batch goes through `POST /v1/batches`, and
+//! a file built with the Uploads API is covered too. The file is read from
+//! the upstream with the connection's credential. (A masked caller's file
+//! was already masked when it was uploaded, `uploads.rs`.)
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use serde_json::Value;
+use warden_core::Principal;
+use warden_policy::{PolicyRequest, Resource};
+
+use crate::Gateway;
+use crate::error::GatewayError;
+use crate::inspect;
+use crate::probe;
+use crate::routes::{self, BodyMode, ModelFrom};
+use crate::upstream::Upstream;
+
+/// Checks the input file `POST /v1/batches` names (`body`).
+pub async fn check_input(
+    gw: &Gateway,
+    principal: &Principal,
+    upstream: &Upstream,
+    body: &[u8],
+) -> Result<(), GatewayError> {
+    let request: Value = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::BadBody(probe::ProbeError::Invalid(e.to_string())))?;
+    let Some(file) = request.get("input_file_id").and_then(Value::as_str) else {
+        return Err(GatewayError::BadBody(probe::ProbeError::WrongType {
+            field: "input_file_id",
+            expected: "a file id",
+        }));
+    };
+    let limit = gw.config.server.max_upload_bytes;
+    let (response, _) = upstream
+        .send(
+            Method::GET,
+            &format!("/files/{file}/content"),
+            &HeaderMap::new(),
+            None,
+            reqwest::Body::from(Bytes::new()),
+            limit,
+        )
+        .await?;
+    if !response.status().is_success() {
+        return Err(GatewayError::UpstreamUnreachable(format!(
+            "the batch input file could not be read ({})",
+            response.status()
+        )));
+    }
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(GatewayError::BodyTooLarge { limit });
+    }
+    let content = response
+        .bytes()
+        .await
+        .map_err(|e| GatewayError::UpstreamUnreachable(e.to_string()))?;
+    let text = std::str::from_utf8(&content)
+        .map_err(|_| refused(0, "the input file is not UTF-8 text"))?;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        check_line(gw, principal, line).map_err(|reason| refused(i + 1, &reason))?;
+    }
+    Ok(())
+}
+
+fn refused(line: usize, reason: &str) -> GatewayError {
+    GatewayError::BatchInputRefused {
+        line,
+        reason: reason.chars().take(300).collect(),
+    }
+}
+
+/// One line of a batch input file, checked as the call it describes; the
+/// reason it is refused.
+fn check_line(gw: &Gateway, principal: &Principal, line: &str) -> Result<(), String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    if v.get("method").and_then(Value::as_str) != Some("POST") {
+        return Err("`method` must be POST".into());
+    }
+    let url = v.get("url").and_then(Value::as_str).unwrap_or_default();
+    let sub = url
+        .split('?')
+        .next()
+        .and_then(|u| u.strip_prefix("/v1"))
+        .unwrap_or_default();
+    let route = routes::classify(&Method::POST, sub)
+        .filter(|r| r.body == BodyMode::Json && matches!(r.model, ModelFrom::Body { .. }))
+        .ok_or_else(|| format!("`url` {url:?} is not an endpoint a batch may call"))?;
+    let body = v
+        .get("body")
+        .filter(|b| b.is_object())
+        .ok_or("`body` must be an object")?;
+    let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    let probe = probe::probe(&bytes, gw.config.server.max_json_depth).map_err(|e| e.to_string())?;
+    let model = match (&probe.model, route.model) {
+        (Some(m), _) => m.clone(),
+        (None, ModelFrom::Body { default: Some(d) }) => d.to_owned(),
+        _ => return Err("`body.model` is required".into()),
+    };
+    let upstream = gw
+        .upstreams
+        .for_model(&model)
+        .ok_or_else(|| format!("no connection serves the model `{model}`"))?;
+    let mcp_servers: Vec<String> = probe.tools.mcp_ids().collect();
+    let verdict = gw.policy.authorize(&PolicyRequest {
+        principal,
+        endpoint: route.kind,
+        resource: Resource::Model {
+            connection: upstream.name(),
+            name: &model,
+        },
+        stream: probe.stream,
+        tools: &probe.tools.names,
+        mcp_servers: &mcp_servers,
+        max_tokens: probe.output_tokens(),
+    });
+    if !verdict.allowed || verdict.deny.is_some() {
+        return Err(format!(
+            "model_not_allowed: you may not use `{model}` on {}",
+            route.kind.as_str()
+        ));
+    }
+    let rules = inspect::rules_of(&gw.config, principal, &verdict.obligations);
+    inspect::check_tools(&rules, &probe.tools).map_err(|e| format!("{}: {e}", e.code()))?;
+    if let Some((cap, rule)) = inspect::output_cap(&rules) {
+        match probe.output_tokens() {
+            Some(asked) if asked <= cap => {}
+            Some(_) => {
+                return Err(format!(
+                    "content_blocked: rule `{rule}` allows at most {cap} output tokens"
+                ));
+            }
+            // A stored file cannot be given the cap: it must state one.
+            None => {
+                return Err(format!(
+                    "content_blocked: rule `{rule}` caps output at {cap} tokens; the line must state max tokens"
+                ));
+            }
+        }
+    }
+    let text_rules: Vec<_> = rules.into_iter().filter(|r| r.reads_text()).collect();
+    if !text_rules.is_empty() {
+        let mut body = body.clone();
+        if let Some(rule) =
+            inspect::text_refusal(&text_rules, inspect::shape(route.kind), &mut body)
+        {
+            return Err(format!(
+                "content_blocked: rule `{}` refuses a denied term or pattern",
+                rule.id
+            ));
+        }
+    }
+    Ok(())
+}
