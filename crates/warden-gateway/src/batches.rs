@@ -6,6 +6,13 @@
 //! denied terms and patterns). A line that fails refuses the batch, naming
 //! the line number (403 `batch_input_refused`).
 //!
+//! Each line's estimated cost is then reserved under the caller's spend
+//! budgets (spend only: a batch takes no request, token or concurrency slot
+//! now, it runs later). The reservations are kept once the upstream has
+//! created the batch, and given back if it does not. They are not
+//! reconciled with the batch's real usage, which arrives in its output file
+//! later: a batch can only be over-counted, never under.
+//!
 //! The check runs when the batch is created rather than when the file is
 //! uploaded: every way to run a batch goes through `POST /v1/batches`, and
 //! a file built with the Uploads API is covered too. The file is read from
@@ -16,6 +23,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::Value;
 use warden_core::Principal;
+use warden_limits::{LimitError, LimitRequest, Ticket};
 use warden_policy::{PolicyRequest, Resource};
 
 use crate::Gateway;
@@ -25,13 +33,14 @@ use crate::probe;
 use crate::routes::{self, BodyMode, ModelFrom};
 use crate::upstream::Upstream;
 
-/// Checks the input file `POST /v1/batches` names (`body`).
+/// Checks the input file `POST /v1/batches` names (`body`) and reserves
+/// its lines' cost; the reservations, to keep once the batch is created.
 pub async fn check_input(
     gw: &Gateway,
     principal: &Principal,
     upstream: &Upstream,
     body: &[u8],
-) -> Result<(), GatewayError> {
+) -> Result<Vec<Ticket>, GatewayError> {
     let request: Value = serde_json::from_slice(body)
         .map_err(|e| GatewayError::BadBody(probe::ProbeError::Invalid(e.to_string())))?;
     let Some(file) = request.get("input_file_id").and_then(Value::as_str) else {
@@ -66,13 +75,50 @@ pub async fn check_input(
         .map_err(|e| GatewayError::UpstreamUnreachable(e.to_string()))?;
     let text = std::str::from_utf8(&content)
         .map_err(|_| refused(0, "the input file is not UTF-8 text"))?;
+    let mut calls = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        check_line(gw, principal, line).map_err(|reason| refused(i + 1, &reason))?;
+        let call = check_line(gw, principal, line).map_err(|reason| refused(i + 1, &reason))?;
+        calls.push((i + 1, call));
     }
-    Ok(())
+    // Reserved after every line passed: a refused file reserves nothing.
+    // A reservation that does not fit gives back those before it (dropped
+    // unanswered).
+    let mut tickets = Vec::new();
+    if let Some(limiter) = &gw.limits {
+        for (n, call) in calls {
+            let ticket = limiter
+                .admit(&LimitRequest {
+                    principal,
+                    model: Some(&call.model),
+                    body: Some(&call.body),
+                    max_output_tokens: call.max_tokens,
+                    choices: call.choices,
+                    generates: call.generates,
+                    spend_only: true,
+                })
+                .await
+                .map_err(|e| match e {
+                    LimitError::Exceeded { .. } | LimitError::PriceUnknown(_) => {
+                        refused(n, &format!("{}: {e}", e.code()))
+                    }
+                    LimitError::Unavailable => GatewayError::Limited(e),
+                })?;
+            tickets.push(ticket);
+        }
+    }
+    Ok(tickets)
+}
+
+/// A line that passed, as the limiter estimates it.
+struct LineCall {
+    model: String,
+    body: Vec<u8>,
+    max_tokens: Option<u64>,
+    choices: u64,
+    generates: bool,
 }
 
 fn refused(line: usize, reason: &str) -> GatewayError {
@@ -84,7 +130,7 @@ fn refused(line: usize, reason: &str) -> GatewayError {
 
 /// One line of a batch input file, checked as the call it describes; the
 /// reason it is refused.
-fn check_line(gw: &Gateway, principal: &Principal, line: &str) -> Result<(), String> {
+fn check_line(gw: &Gateway, principal: &Principal, line: &str) -> Result<LineCall, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     if v.get("method").and_then(Value::as_str) != Some("POST") {
         return Err("`method` must be POST".into());
@@ -162,5 +208,14 @@ fn check_line(gw: &Gateway, principal: &Principal, line: &str) -> Result<(), Str
             ));
         }
     }
-    Ok(())
+    Ok(LineCall {
+        model,
+        body: bytes,
+        max_tokens: probe.max_tokens,
+        choices: probe.choices,
+        generates: !matches!(
+            route.kind,
+            warden_core::EndpointKind::Embeddings | warden_core::EndpointKind::Moderations
+        ),
+    })
 }

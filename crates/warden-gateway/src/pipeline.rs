@@ -191,11 +191,13 @@ pub async fn run(
     .creates;
     // A batch runs what its input file says: each line is checked as the
     // call it describes.
+    let mut batch_lines = Vec::new();
     if creates == Some(ObjectKind::Batch)
         && let ReadBody::Json(bytes, _) = &body
     {
         guard.entering("inspect");
-        Box::pin(crate::batches::check_input(gw, &principal, upstream, bytes)).await?;
+        batch_lines =
+            Box::pin(crate::batches::check_input(gw, &principal, upstream, bytes)).await?;
     }
     // A file upload by a caller masking or a text rule applies to is read,
     // checked and masked before it goes on.
@@ -356,11 +358,16 @@ pub async fn run(
     };
     // From here the upstream may have done work: a call that ends without
     // usage keeps its estimate. An error status costs nothing.
-    if let Some(t) = ticket.as_mut()
-        && !(response.status().is_client_error() || response.status().is_server_error())
-    {
-        t.answered();
+    let served = !(response.status().is_client_error() || response.status().is_server_error());
+    if served {
+        if let Some(t) = ticket.as_mut() {
+            t.answered();
+        }
+        // The batch exists: its lines' reservations stay (else, dropped
+        // unanswered, they are given back).
+        batch_lines.iter_mut().for_each(Ticket::answered);
     }
+    drop(batch_lines);
     guard.upstream_answered(
         response.status().as_u16(),
         u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
@@ -415,6 +422,7 @@ async fn admit(
                 route.kind,
                 EndpointKind::Embeddings | EndpointKind::Moderations
             ),
+            spend_only: false,
         })
         .await?;
     Ok(Some(ticket))

@@ -70,6 +70,7 @@ fn main() {
         max_output_tokens: None,
         choices: 1,
         generates: true,
+        spend_only: false,
     };
 
     // In-process.

@@ -23,6 +23,9 @@ pub struct LimitRequest<'a> {
     pub choices: u64,
     /// Whether the endpoint generates output tokens (not embeddings).
     pub generates: bool,
+    /// Reserve spend only (a batch line: it runs later, so it takes no
+    /// request, token or concurrency slot now).
+    pub spend_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,6 +381,9 @@ impl Limiter {
             ];
             for (metric, limit, amount) in metrics {
                 let Some(limit) = limit else { continue };
+                if req.spend_only && !matches!(metric, Metric::SpendDay | Metric::SpendMonth) {
+                    continue;
+                }
                 let window = metric.window();
                 charges.push(Charge {
                     key: format!("{}:{}:{}:{scope}", self.prefix, rule.name, metric.as_str()),

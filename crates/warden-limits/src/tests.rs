@@ -72,6 +72,7 @@ fn req<'a>(p: &'a Principal) -> LimitRequest<'a> {
         max_output_tokens: Some(50),
         choices: 1,
         generates: true,
+        spend_only: false,
     }
 }
 

@@ -694,3 +694,72 @@ deny_terms = ["Project Falcon"]
         records[5].findings
     );
 }
+
+/// A batch's lines reserve their estimated cost under the caller's
+/// budgets: a batch that does not fit is refused naming the first line
+/// that does not, and reserves nothing; one that is created keeps its
+/// reservation.
+#[tokio::test]
+async fn a_batch_reserves_its_cost_under_the_callers_budget() {
+    let clients = json!([{"client_id": "alice", "groups": ["eng"]}]);
+    let w = World::start_with_clients(
+        r#"
+[prices."gpt-4o*"]
+input = 2.5
+output = 10.0
+
+[[limits.rule]]
+name = "daily"
+scope = "principal"
+usd_per_day = 0.025
+"#,
+        POLICY_OBJECTS,
+        Some(clients),
+    )
+    .await;
+    let alice = Caller {
+        w: &w,
+        token: w.token("alice").await,
+    };
+    // ~10,000 micro-USD each (1000 output tokens at $10/M): two fit.
+    let chat = |n: usize| {
+        line(
+            n,
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o", "max_tokens": 1000,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+    };
+    let create = |file: String| {
+        let alice = &alice;
+        async move {
+            alice
+                .post(
+                    "/v1/batches",
+                    json!({"input_file_id": file, "endpoint": "/v1/chat/completions", "completion_window": "24h"}),
+                )
+                .await
+        }
+    };
+    let three = alice.upload_jsonl(&[chat(1), chat(2), chat(3)]).await;
+    let (s, err) = create(three).await;
+    assert_eq!(
+        (s, err["error"]["code"].as_str()),
+        (403, Some("batch_input_refused")),
+        "{err}"
+    );
+    let msg = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("line 3") && msg.contains("budget_exceeded"),
+        "{msg}"
+    );
+    // Nothing was kept: two lines still fit.
+    let two = alice.upload_jsonl(&[chat(1), chat(2)]).await;
+    let (s, v) = create(two).await;
+    assert_eq!(s, 200, "{v}");
+    // ... and now they are spent: a call of the same size no longer fits.
+    let mut body = chat_body("gpt-4o");
+    body["max_tokens"] = json!(1000);
+    let resp = w.chat(&alice.token, body).await;
+    expect_error(resp, 429, "budget_exceeded").await;
+}
