@@ -301,6 +301,12 @@ fn walk(v: &Value, out: &mut Vec<(ObjectKind, String)>) {
         Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
         Value::Object(fields) => {
             for (key, value) in fields {
+                // Citations in replayed answers name files the upstream
+                // made (container files): the model's output, not a
+                // reference the caller makes.
+                if key == "annotations" {
+                    continue;
+                }
                 if let Some((_, kind)) = REFERENCES.iter().find(|(k, _)| k == key) {
                     // `previous_response_id` is checked where it is read.
                     if *kind == ObjectKind::Response {
@@ -374,5 +380,8 @@ mod tests {
             ]
         );
         assert!(referenced(br#"{"model":"gpt-4o"}"#).is_empty());
+        let replayed = br#"{"input":[{"type":"message","role":"assistant","content":[{"type":"output_text",
+            "text":"see","annotations":[{"type":"container_file_citation","file_id":"cfile_1"}]}]}]}"#;
+        assert!(referenced(replayed).is_empty());
     }
 }
