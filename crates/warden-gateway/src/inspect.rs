@@ -404,29 +404,32 @@ pub(crate) fn text_refusal<'r>(
     shape: Option<Shape>,
     value: &mut Value,
 ) -> Option<&'r ContentRule> {
-    let mut terms = Folder::new(Fold::Terms);
-    let mut patterns = Folder::new(Fold::Patterns);
+    // Only the foldings some rule reads are built.
+    let want_terms = rules.iter().any(|r| !r.deny_terms.is_empty());
+    let want_patterns = rules.iter().any(|r| r.deny_patterns.is_some());
+    let mut terms = want_terms.then(|| Folder::new(Fold::Terms));
+    let mut patterns = want_patterns.then(|| Folder::new(Fold::Patterns));
     let mut hit = None;
     if let Some(shape) = shape {
         visit_texts(shape, value, &mut |v, _path| {
             if let Some(text) = v.as_str() {
-                terms.push(text);
-                patterns.push(text);
+                terms.iter_mut().for_each(|f| f.push(text));
+                patterns.iter_mut().for_each(|f| f.push(text));
             }
         });
     }
     each_string(value, &mut |text| {
-        terms.separate();
-        patterns.separate();
-        terms.push(text);
-        patterns.push(text);
-        if hit.is_none() {
+        for f in terms.iter_mut().chain(patterns.iter_mut()) {
+            f.separate();
+            f.push(text);
+        }
+        if want_patterns && hit.is_none() {
             hit = rules.iter().copied().find(|r| r.refuses_original(text));
         }
     });
     let folded = RuleText {
-        terms: terms.into_string(),
-        patterns: patterns.into_string(),
+        terms: terms.map(Folder::into_string).unwrap_or_default(),
+        patterns: patterns.map(Folder::into_string).unwrap_or_default(),
     };
     hit.or_else(|| rules.iter().copied().find(|r| r.refuses_folded(&folded)))
 }

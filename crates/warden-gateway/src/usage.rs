@@ -311,7 +311,9 @@ fn scan_line(
             .ok()
             .and_then(|o| o.id);
     }
-    if memmem::find(data, b"\"usage\"").is_some()
+    // Warden asks every chat stream for usage, so every chunk carries
+    // `"usage": null`: parse only the one whose usage is an object.
+    if crate::usage_strip::has_usage_object(data)
         && let Some(u) = usage_in(data)
     {
         *usage = Some(u);

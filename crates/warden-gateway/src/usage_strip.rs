@@ -56,7 +56,7 @@ fn last_event_end(b: &[u8]) -> Option<usize> {
 }
 
 /// `"usage"` followed by a colon and an object (not `null`).
-fn has_usage_object(b: &[u8]) -> bool {
+pub(crate) fn has_usage_object(b: &[u8]) -> bool {
     memmem::find_iter(b, b"\"usage\"").any(|i| {
         let rest = &b[i + 7..];
         let mut it = rest.iter().skip_while(|c| c.is_ascii_whitespace());
