@@ -410,21 +410,30 @@ pub(crate) fn text_refusal<'r>(
     let mut terms = want_terms.then(|| Folder::new(Fold::Terms));
     let mut patterns = want_patterns.then(|| Folder::new(Fold::Patterns));
     let mut hit = None;
+    // The conversation's texts are folded once, joined; the walk over every
+    // string below knows them by address and does not fold them again.
+    let mut joined: Vec<*const u8> = Vec::new();
     if let Some(shape) = shape {
         visit_texts(shape, value, &mut |v, _path| {
             if let Some(text) = v.as_str() {
                 terms.iter_mut().for_each(|f| f.push(text));
                 patterns.iter_mut().for_each(|f| f.push(text));
+                if !text.is_empty() {
+                    joined.push(text.as_ptr());
+                }
             }
         });
     }
     each_string(value, &mut |text| {
+        if want_patterns && hit.is_none() {
+            hit = rules.iter().copied().find(|r| r.refuses_original(text));
+        }
+        if text.is_empty() || joined.contains(&text.as_ptr()) {
+            return;
+        }
         for f in terms.iter_mut().chain(patterns.iter_mut()) {
             f.separate();
             f.push(text);
-        }
-        if want_patterns && hit.is_none() {
-            hit = rules.iter().copied().find(|r| r.refuses_original(text));
         }
     });
     let folded = RuleText {
