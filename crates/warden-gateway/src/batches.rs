@@ -3,7 +3,8 @@
 //! created: every line's model must be one the caller may use on the
 //! endpoint its `url` names (Cedar, with the line's tools), and the line
 //! must pass the content rules that apply to the caller (tools, output cap,
-//! denied terms and patterns). A line that fails refuses the batch, naming
+//! denied terms and patterns), and must not need a human's approval (a
+//! batch line cannot wait for one). A line that fails refuses the batch, naming
 //! the line number (403 `batch_input_refused`).
 //!
 //! Each line's estimated cost is then reserved under the caller's spend
@@ -177,6 +178,34 @@ fn check_line(gw: &Gateway, principal: &Principal, line: &str) -> Result<LineCal
             "model_not_allowed: you may not use `{model}` on {}",
             route.kind.as_str()
         ));
+    }
+    // A line whose call would need a human's approval cannot wait for one
+    // inside a batch: refused, never run unapproved.
+    if let Some(ap) = &gw.approvals {
+        let headers = HeaderMap::new();
+        let body_bytes = Bytes::from(bytes.clone());
+        let call = crate::approvals::Call {
+            headers: &headers,
+            method: "POST",
+            path: url,
+            principal,
+            obligations: &verdict.obligations,
+            endpoint: route.kind,
+            model: Some(&model),
+            connection: upstream.name(),
+            stream: probe.stream,
+            tools: &probe.tools.names,
+            max_output_tokens: probe.output_tokens(),
+            body: Some(&body_bytes),
+            session: None,
+        };
+        let cost = || crate::approvals::estimate(gw, &call).1;
+        if let Some(rule) = crate::approvals::rule_for(&ap.config, &call, cost, ap.now_ms()) {
+            return Err(format!(
+                "approval_required: rule `{}` asks for a human's approval, which a batch line cannot wait for",
+                rule.id
+            ));
+        }
     }
     let rules = inspect::rules_of(&gw.config, principal, &verdict.obligations);
     inspect::check_tools(&rules, &probe.tools).map_err(|e| format!("{}: {e}", e.code()))?;

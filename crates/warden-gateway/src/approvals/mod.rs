@@ -307,7 +307,7 @@ fn within_hours(now_ms: i64, from: u16, to: u16) -> bool {
 
 /// The estimated cost of the call in micro-USD: its input tokens (counted
 /// with the model's tokenizer) and its output cap at the configured price.
-fn estimate(gw: &Gateway, call: &Call<'_>) -> (Option<u64>, Option<u64>) {
+pub(crate) fn estimate(gw: &Gateway, call: &Call<'_>) -> (Option<u64>, Option<u64>) {
     let (Some(model), Some(body)) = (call.model, call.body) else {
         return (None, None);
     };

@@ -763,3 +763,51 @@ usd_per_day = 0.025
     let resp = w.chat(&alice.token, body).await;
     expect_error(resp, 429, "budget_exceeded").await;
 }
+
+/// A batch line whose call would need a human's approval is refused: a
+/// batch cannot wait for one, and must not run unapproved.
+#[tokio::test]
+async fn a_batch_line_that_needs_approval_is_refused() {
+    let clients = json!([{"client_id": "alice", "groups": ["eng"]}]);
+    let w = World::start_with_clients(
+        r#"
+[approvals]
+approver_groups = ["security"]
+
+[[approvals.rule]]
+id = "deploys"
+tools = ["function:deploy*"]
+"#,
+        POLICY_OBJECTS,
+        Some(clients),
+    )
+    .await;
+    let alice = Caller {
+        w: &w,
+        token: w.token("alice").await,
+    };
+    let tool = |name: &str| {
+        line(
+            1,
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o", "max_tokens": 10,
+            "messages": [{"role": "user", "content": "go"}],
+            "tools": [{"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}]}),
+        )
+    };
+    for (name, status) in [("lookup", 200), ("deploy_prod", 403)] {
+        let file = alice.upload_jsonl(&[tool(name)]).await;
+        let (s, v) = alice
+            .post(
+                "/v1/batches",
+                json!({"input_file_id": file, "endpoint": "/v1/chat/completions", "completion_window": "24h"}),
+            )
+            .await;
+        assert_eq!(s, status, "{name}: {v}");
+        if status == 403 {
+            assert_eq!(v["error"]["code"], "batch_input_refused");
+            let msg = v["error"]["message"].as_str().unwrap_or_default();
+            assert!(msg.contains("line 1") && msg.contains("deploys"), "{msg}");
+        }
+    }
+}
