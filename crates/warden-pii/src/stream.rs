@@ -235,6 +235,19 @@ impl Answer {
                 self.field(s, "text");
             }
         }
+        // Lists of text: a stored chat completion's messages, a vector
+        // store's search results and file content pages.
+        if let Some(data) = v.get_mut("data").and_then(Value::as_array_mut) {
+            for d in data {
+                self.field(d, "text");
+                self.field(d, "content");
+                if let Some(parts) = d.get_mut("content").and_then(Value::as_array_mut) {
+                    for p in parts {
+                        self.field(p, "text");
+                    }
+                }
+            }
+        }
     }
 
     /// A chat message: content, refusal, tool-call arguments.

@@ -238,6 +238,26 @@ fn json_answers_are_masked_and_restored() {
     );
 }
 
+#[test]
+fn text_outside_choices_and_output_is_masked_too() {
+    let mut answer = Answer::new([], Some(redact_all().into()));
+    let mut v =
+        json!({"text": "call 415-555-2671", "segments": [{"id": 0, "text": "ssn 123-45-6789"}]});
+    answer.json_body(&mut v);
+    assert_eq!(v["text"], "call [PHONE_NUMBER]");
+    assert_eq!(v["segments"][0]["text"], "ssn [US_SSN]");
+    // A vector store search page and a stored chat completion's messages.
+    let mut v = json!({"object": "list", "data": [
+        {"file_id": "file-1", "content": [{"type": "text", "text": "ip 10.1.2.3"}]},
+        {"type": "text", "text": "ssn 123-45-6789"},
+        {"id": "m1", "role": "assistant", "content": "ip 10.9.8.7"}]});
+    answer.json_body(&mut v);
+    assert_eq!(v["data"][0]["content"][0]["text"], "ip [IP_ADDRESS]");
+    assert_eq!(v["data"][1]["text"], "ssn [US_SSN]");
+    assert_eq!(v["data"][2]["content"], "ip [IP_ADDRESS]");
+    assert_eq!(v["data"][0]["file_id"], "file-1", "ids are left alone");
+}
+
 proptest! {
     /// However the bytes are split, the caller reads the same text: what
     /// restoring and masking the whole answer at once gives.
