@@ -49,6 +49,8 @@ pub struct Forwarded {
     pub strip_usage: bool,
     /// The answer is a stored file's content (read as text to mask it).
     pub file_content: bool,
+    /// Its owner reads a batch: its output and error files become theirs.
+    pub batch_owner: Option<warden_store::Owner>,
 }
 
 impl Forwarded {
@@ -57,6 +59,10 @@ impl Forwarded {
         crate::relay::Relay::new(self.response, self.idle, guard, self.ticket, self.price)
             .committing(gw.config.audit.commit_timeout)
             .file_content(self.file_content)
+            .batch_files(
+                self.batch_owner
+                    .map(|o| (std::sync::Arc::clone(&gw.owners), o)),
+            )
             .answering(self.answer)
             .stripping_usage(self.strip_usage)
             .owning(
@@ -392,6 +398,12 @@ pub async fn run(
         file_content: parts.method == http::Method::GET
             && sub_path.starts_with("/files/")
             && sub_path.ends_with("/content"),
+        batch_owner: (parts.method == http::Method::GET
+            && !admin
+            && access
+                .item
+                .is_some_and(|(kind, _)| kind == ObjectKind::Batch))
+        .then(|| owners::owner_of(&principal)),
     }))
 }
 

@@ -113,6 +113,9 @@ pub struct Relay {
     /// For a call that creates a Responses API object: where to note its
     /// creator once the id is seen.
     owns: Option<(Arc<ObjectOwners>, Created, ObjectKind)>,
+    /// For its owner's read of a batch: who the batch's output and error
+    /// files (made by the upstream) belong to.
+    batch_files: Option<(Arc<ObjectOwners>, warden_store::Owner)>,
     state: State,
     commit_timeout: Duration,
     /// Body chunks of the answer so far (stream timings), counted as they
@@ -185,6 +188,7 @@ impl Relay {
             rewrite: None,
             strip: None,
             owns: None,
+            batch_files: None,
             state: State::Relaying,
             commit_timeout: Duration::from_secs(5),
             chunks: 0,
@@ -204,6 +208,11 @@ impl Relay {
         if strip && self.content_type == BodyKind::Sse {
             self.strip = Some(UsageStrip::default());
         }
+        self
+    }
+
+    pub fn batch_files(mut self, files: Option<(Arc<ObjectOwners>, warden_store::Owner)>) -> Relay {
+        self.batch_files = files;
         self
     }
 
@@ -349,6 +358,16 @@ impl Relay {
         });
         guard.set_cost(cost);
         guard.set_chunks(self.chunks);
+        if let Some((owners, owner)) = self.batch_files.take() {
+            let files = self.tap.batch_files();
+            // The record names the first, so the owner outlives the map.
+            if let Some(first) = files.iter().flatten().next() {
+                guard.set_response_id(first.clone());
+            }
+            for id in files.into_iter().flatten() {
+                owners.insert(id, (owner.clone(), None));
+            }
+        }
         if let Some((owners, (owner, session), kind)) = self.owns.take()
             && let Some(id) = self.tap.created_id(kind)
         {

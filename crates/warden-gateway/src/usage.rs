@@ -185,6 +185,10 @@ impl UsageTap {
                 .find(is_response)
                 .and_then(|o| text(Some(o), "id")),
             file: text(v.get("file"), "id"),
+            batch_files: [
+                text(Some(v), "output_file_id"),
+                text(Some(v), "error_file_id"),
+            ],
         };
         UsageTap::Parsed { usage, created }
     }
@@ -193,6 +197,16 @@ impl UsageTap {
     /// "response"`), once the body has ended.
     pub fn response_id(&self) -> Option<String> {
         self.created_id(ObjectKind::Response)
+    }
+
+    /// A batch answer's output and error files (made by the upstream for
+    /// the batch's owner), once the body has ended.
+    pub fn batch_files(&self) -> [Option<String>; 2] {
+        match self {
+            UsageTap::Json(buf) => created_in(buf).batch_files,
+            UsageTap::Parsed { created, .. } => created.batch_files.clone(),
+            UsageTap::Sse { .. } | UsageTap::Off => [None, None],
+        }
     }
 
     /// The id of the object of `kind` the answer created, once the body
@@ -210,6 +224,7 @@ impl UsageTap {
                 id: chunk_id.clone(),
                 response: response_id.clone(),
                 file: None,
+                batch_files: [None, None],
             }
             .get(kind),
             UsageTap::Parsed { created, .. } => created.clone().get(kind),
@@ -228,6 +243,8 @@ pub struct CreatedIds {
     response: Option<String>,
     /// `file.id` (an upload's completion).
     file: Option<String>,
+    /// A batch's `output_file_id` and `error_file_id`.
+    batch_files: [Option<String>; 2],
 }
 
 impl CreatedIds {
@@ -250,6 +267,8 @@ struct Object<'a> {
     response: Option<&'a RawValue>,
     #[serde(borrow)]
     file: Option<&'a RawValue>,
+    output_file_id: Option<String>,
+    error_file_id: Option<String>,
 }
 
 /// [`CreatedIds`] of a JSON answer.
@@ -266,6 +285,7 @@ fn created_in(json: &[u8]) -> CreatedIds {
         object: outer.object,
         id: outer.id,
         file,
+        batch_files: [outer.output_file_id, outer.error_file_id],
     }
 }
 

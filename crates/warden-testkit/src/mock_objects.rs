@@ -7,7 +7,7 @@
 //! | `POST /v1/files` | a `file` object (`file-N`) |
 //! | `POST /v1/uploads`, `.../parts`, `.../complete`, `.../cancel` | an `upload` (`upload_N`); completing it creates a `file`, inside the answer |
 //! | `POST /v1/vector_stores`, `POST /v1/vector_stores/{id}/files`, `.../file_batches` | a `vector_store` (`vs_N`), a `vector_store.file`, a `vector_store.files_batch` |
-//! | `POST /v1/batches`, `POST /v1/batches/{id}/cancel` | a `batch` (`batch_N`) |
+//! | `POST /v1/batches`, `POST /v1/batches/{id}/cancel` | a `batch` (`batch_N`), completed at once, with an output file (`file-outN`) |
 //! | `GET` a collection | `{"object":"list","data":[every object],"first_id","last_id","has_more":false}` |
 //! | `GET`, `DELETE` one object; `GET /v1/files/{id}/content` | the object, `{"deleted":true}`, the file's bytes (`application/octet-stream`); 404 when unknown |
 //! | `POST /v1/audio/transcriptions`, `.../translations` | `{"text": "transcript: <the form's prompt>", "segments": [...]}` |
@@ -153,8 +153,22 @@ pub(crate) fn handle(
         ),
         (&Method::POST, ["batches"]) => {
             let b = json_body();
+            // The upstream makes the output file; here at once, with one
+            // answer line.
+            let out = format!("file-out{n}");
+            let line = json!({"custom_id": "req-1", "response": {"status_code": 200,
+                "body": {"choices": [{"message": {"role": "assistant", "content": "done"}}]}}});
+            objects
+                .contents
+                .insert(out.clone(), Bytes::from(format!("{line}\n")));
+            objects.put(
+                "files",
+                json!({"id": out, "object": "file", "purpose": "batch_output",
+                "bytes": 0, "created_at": created, "filename": "batch_output.jsonl"}),
+            );
             let v = json!({"id": format!("batch_{n}"), "object": "batch", "endpoint": b["endpoint"],
-                "input_file_id": b["input_file_id"], "status": "validating", "created_at": created});
+                "input_file_id": b["input_file_id"], "status": "completed", "created_at": created,
+                "output_file_id": out, "error_file_id": null});
             objects.put("batches", v.clone());
             (StatusCode::OK, v)
         }

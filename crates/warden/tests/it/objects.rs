@@ -246,8 +246,27 @@ async fn another_identity_cannot_reach_an_object_by_any_path() {
         assert_eq!(s, 200);
         assert!(ids(&list).is_empty(), "{path}: {list}");
     }
+    // alice's: her upload, and her batch's output file (she read the batch).
     let (_, files) = alice.get("/v1/files").await;
-    assert_eq!(ids(&files), std::slice::from_ref(&file));
+    let mine = ids(&files);
+    assert!(
+        mine.len() == 2 && mine.contains(&file) && mine.iter().any(|f| f.starts_with("file-out")),
+        "{mine:?}"
+    );
+
+    // The batch's output file, made by the upstream, is alice's once she
+    // has read her batch; never dave's.
+    let (_, read) = alice.get(&format!("/v1/batches/{batch}")).await;
+    let out = read["output_file_id"]
+        .as_str()
+        .expect("output file")
+        .to_owned();
+    assert_eq!(alice.get(&format!("/v1/files/{out}/content")).await.0, 200);
+    let (s, err) = dave.get(&format!("/v1/files/{out}/content")).await;
+    assert_eq!(
+        (s, err["error"]["code"].as_str()),
+        (404, Some("file_not_found"))
+    );
 
     // Nothing of alice's was touched upstream by dave's calls.
     let upstream: Vec<_> = w
