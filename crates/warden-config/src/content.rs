@@ -157,12 +157,23 @@ impl ContentRule {
     /// The first tool entry (`warden_core::tools::Tools::names`) this rule
     /// refuses.
     pub fn refused_tool<'t>(&self, tools: &'t Tools) -> Option<&'t str> {
+        // A bare type entry (`function`) that the list also names tools of
+        // (`function:get_weather`) is judged by those names on an
+        // allow-list: `allow_tools = ["function:get_*"]` allows the
+        // functions it names without also listing `function`.
+        let named = |t: &str| {
+            !t.contains(':')
+                && tools
+                    .names
+                    .iter()
+                    .any(|n| n.strip_prefix(t).is_some_and(|r| r.starts_with(':')))
+        };
         let denied = |t: &str| {
             self.deny_tools.iter().any(|p| wildcard_match(p, t))
                 || self
                     .allow_tools
                     .as_ref()
-                    .is_some_and(|allow| !allow.iter().any(|p| wildcard_match(p, t)))
+                    .is_some_and(|allow| !named(t) && !allow.iter().any(|p| wildcard_match(p, t)))
         };
         let bad_type = |t: &str| {
             self.allow_tool_types
@@ -253,6 +264,39 @@ mod tests {
             assert!(!allow.allows(&server(Some("x"), Some(bad))), "{bad}");
         }
         assert!(!allow.allows(&server(Some("x"), None)));
+    }
+
+    #[test]
+    fn an_allow_list_of_named_tools_judges_them_by_name() {
+        let rule = ContentRule {
+            id: "r".into(),
+            groups: None,
+            deny_terms: Vec::new(),
+            terms: None,
+            deny_patterns: None,
+            deny_tools: Vec::new(),
+            allow_tools: Some(vec!["function:get_*".into(), "web_search".into()]),
+            allow_tool_types: None,
+            allow_mcp_servers: Vec::new(),
+            max_output_tokens: None,
+        };
+        let tools = |entries: &[&str]| {
+            Tools::from_entries(&entries.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            rule.refused_tool(&tools(&["function:get_weather", "web_search"])),
+            None
+        );
+        assert_eq!(
+            rule.refused_tool(&tools(&["function:delete_user"])),
+            Some("function:delete_user")
+        );
+        // A bare type with no names is judged as itself.
+        assert_eq!(rule.refused_tool(&tools(&["function"])), Some("function"));
+        assert_eq!(
+            rule.refused_tool(&tools(&["code_interpreter"])),
+            Some("code_interpreter")
+        );
     }
 
     #[test]
