@@ -45,16 +45,15 @@ impl Tools {
         t
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty() && self.mcp.is_empty()
-    }
-
     /// Adds a tool of `kind`, named `name` when it has one.
     pub fn add(&mut self, kind: &str, name: Option<&str>) {
-        self.push(fold(kind, Fold::Names));
+        let kind = fold(kind, Fold::Names);
         if let Some(name) = name {
-            let entry = format!("{}:{}", fold(kind, Fold::Names), fold(name, Fold::Names));
+            let entry = format!("{kind}:{}", fold(name, Fold::Names));
+            self.push(kind);
             self.push(entry);
+        } else {
+            self.push(kind);
         }
     }
 

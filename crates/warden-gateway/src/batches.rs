@@ -31,7 +31,7 @@ use crate::Gateway;
 use crate::error::GatewayError;
 use crate::inspect;
 use crate::probe;
-use crate::routes::{self, BodyMode, ModelFrom};
+use crate::routes::{self, BodyMode, ModelFrom, Route};
 use crate::upstream::Upstream;
 
 /// Checks the input file `POST /v1/batches` names (`body`) and reserves
@@ -50,6 +50,11 @@ pub async fn check_input(
             expected: "a file id",
         }));
     };
+    // The file this reads must be the caller's, whatever spelling of the
+    // key named it (the body scan in `owners::referenced` checks it too).
+    if !crate::owners::sees_all(gw, principal) {
+        crate::owners::check(gw, principal, crate::owners::ObjectKind::File, file).await?;
+    }
     let limit = gw.config.server.max_upload_bytes;
     let (response, _) = upstream
         .send(
@@ -113,6 +118,14 @@ pub async fn check_input(
     Ok(tickets)
 }
 
+/// The route a call to a batch line's `url` (`/v1/chat/completions`)
+/// takes; `None` when Warden serves no such endpoint. Uploads read a batch
+/// line's body by the same route (`uploads.rs`).
+pub(crate) fn line_route(url: &str) -> Option<Route> {
+    let sub = url.split('?').next()?.strip_prefix("/v1")?;
+    routes::classify(&Method::POST, sub)
+}
+
 /// A line that passed, as the limiter estimates it.
 struct LineCall {
     model: String,
@@ -137,12 +150,7 @@ fn check_line(gw: &Gateway, principal: &Principal, line: &str) -> Result<LineCal
         return Err("`method` must be POST".into());
     }
     let url = v.get("url").and_then(Value::as_str).unwrap_or_default();
-    let sub = url
-        .split('?')
-        .next()
-        .and_then(|u| u.strip_prefix("/v1"))
-        .unwrap_or_default();
-    let route = routes::classify(&Method::POST, sub)
+    let route = line_route(url)
         .filter(|r| r.body == BodyMode::Json && matches!(r.model, ModelFrom::Body { .. }))
         .ok_or_else(|| format!("`url` {url:?} is not an endpoint a batch may call"))?;
     let body = v
@@ -209,21 +217,20 @@ fn check_line(gw: &Gateway, principal: &Principal, line: &str) -> Result<LineCal
     }
     let rules = inspect::rules_of(&gw.config, principal, &verdict.obligations);
     inspect::check_tools(&rules, &probe.tools).map_err(|e| format!("{}: {e}", e.code()))?;
-    if let Some((cap, rule)) = inspect::output_cap(&rules) {
-        match probe.output_tokens() {
-            Some(asked) if asked <= cap => {}
-            Some(_) => {
-                return Err(format!(
-                    "content_blocked: rule `{rule}` allows at most {cap} output tokens"
-                ));
-            }
-            // A stored file cannot be given the cap: it must state one.
-            None => {
-                return Err(format!(
-                    "content_blocked: rule `{rule}` caps output at {cap} tokens; the line must state max tokens"
-                ));
-            }
+    // A stored file cannot be given the cap: a capped line must state one.
+    match inspect::check_cap(&rules, probe.max_tokens, probe.choices) {
+        Err(e) => {
+            return Err(format!(
+                "content_blocked: rule `{}` allows at most {} output tokens",
+                e.rule, e.cap
+            ));
         }
+        Ok(inspect::Cap::Unstated { cap, rule, .. }) => {
+            return Err(format!(
+                "content_blocked: rule `{rule}` caps output at {cap} tokens; the line must state max tokens"
+            ));
+        }
+        Ok(inspect::Cap::None | inspect::Cap::Within { .. }) => {}
     }
     let text_rules: Vec<_> = rules.into_iter().filter(|r| r.reads_text()).collect();
     if !text_rules.is_empty() {

@@ -266,7 +266,81 @@ pub fn check_tools(rules: &[&ContentRule], tools: &Tools) -> Result<(), GatewayE
 
 /// The output cap: the request's cap times its choices must fit the
 /// smallest cap of the rules; a request that states none gets the rule's
-/// cap (divided among its choices) in the field its endpoint reads.
+/// What the content rules' output cap says of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap<'r> {
+    /// No rule caps output.
+    None,
+    /// The call states a cap within the rules'.
+    Within { cap: u64, rule: &'r str },
+    /// The call states none: the rule's cap, divided among its choices,
+    /// is what it may ask for each (at least 1).
+    Unstated {
+        cap: u64,
+        per_choice: u64,
+        rule: &'r str,
+    },
+}
+
+/// A call asks for more output than a rule's cap allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapExceeded<'r> {
+    pub cap: u64,
+    pub rule: &'r str,
+    /// The call generates several outputs (`n`, `best_of`).
+    pub several: bool,
+}
+
+impl From<CapExceeded<'_>> for GatewayError {
+    fn from(e: CapExceeded<'_>) -> GatewayError {
+        let cap = e.cap;
+        GatewayError::ContentBlocked {
+            rule: e.rule.to_owned(),
+            what: if e.several {
+                format!("at most {cap} output tokens may be requested (max tokens times n)")
+            } else {
+                format!("at most {cap} output tokens may be requested")
+            },
+        }
+    }
+}
+
+/// The one check of a call's output against the smallest cap of `rules`
+/// (the gateway, batch lines and `warden policy test` ask it): the asked
+/// cap per choice times the choices must fit; a call asking for more, or
+/// with more choices than the cap has tokens, is refused.
+pub fn check_cap<'r>(
+    rules: &[&'r ContentRule],
+    max_tokens: Option<u64>,
+    choices: u64,
+) -> Result<Cap<'r>, CapExceeded<'r>> {
+    let Some((cap, rule)) = rules
+        .iter()
+        .filter_map(|r| r.max_output_tokens.map(|c| (c, r.id.as_str())))
+        .min()
+    else {
+        return Ok(Cap::None);
+    };
+    let choices = choices.max(1);
+    let exceeded = CapExceeded {
+        cap,
+        rule,
+        several: choices > 1,
+    };
+    match max_tokens {
+        Some(asked) if asked.saturating_mul(choices) > cap => Err(exceeded),
+        Some(_) => Ok(Cap::Within { cap, rule }),
+        None if cap / choices == 0 => Err(exceeded),
+        None => Ok(Cap::Unstated {
+            cap,
+            per_choice: cap / choices,
+            rule,
+        }),
+    }
+}
+
+/// The output cap: checked, and written into a request that states none
+/// (in the field its endpoint reads).
 fn cap_output(
     rules: &[&ContentRule],
     kind: EndpointKind,
@@ -274,46 +348,15 @@ fn cap_output(
     max_tokens: &mut Option<u64>,
     body: &mut Body<'_>,
 ) -> Result<(), GatewayError> {
-    let Some((cap, rule)) = output_cap(rules) else {
+    let Cap::Unstated { per_choice, .. } = check_cap(rules, *max_tokens, asked.choices)? else {
         return Ok(());
     };
-    let choices = asked.choices.max(1);
-    let refuse = || GatewayError::ContentBlocked {
-        rule: rule.to_owned(),
-        what: if choices > 1 {
-            format!("at most {cap} output tokens may be requested (max tokens times n)")
-        } else {
-            format!("at most {cap} output tokens may be requested")
-        },
-    };
-    if let Some(asked) = *max_tokens {
-        return if asked.saturating_mul(choices) > cap {
-            Err(refuse())
-        } else {
-            Ok(())
-        };
-    }
-    let Some(field) = cap_field(kind) else {
+    let (Some(field), Body::Json(bytes)) = (cap_field(kind), body) else {
         return Ok(());
     };
-    let Body::Json(bytes) = body else {
-        return Ok(());
-    };
-    let per_choice = cap / choices;
-    if per_choice == 0 {
-        return Err(refuse());
-    }
     **bytes = set_field(bytes, field, per_choice, asked.states_max_tokens)?;
     *max_tokens = Some(per_choice);
     Ok(())
-}
-
-/// The smallest output cap of the rules, and the rule that sets it.
-pub fn output_cap<'r>(rules: &[&'r ContentRule]) -> Option<(u64, &'r str)> {
-    rules
-        .iter()
-        .filter_map(|r| r.max_output_tokens.map(|c| (c, r.id.as_str())))
-        .min()
 }
 
 /// The field an endpoint reads its output cap from.

@@ -85,44 +85,55 @@ pub struct Access<'a> {
 }
 
 /// What `method` on `sub_path` (below `/v1`) does with stored objects.
-/// `stores` is the chat body's `store`: only a stored chat completion is an
-/// object.
-pub fn access<'a>(method: &Method, sub_path: &'a str, stores: bool) -> Access<'a> {
-    let segs: Vec<&str> = sub_path.trim_start_matches('/').split('/').collect();
+/// Runs on every request, so it walks the path without allocating. A
+/// `POST /chat/completions` creates an object only when its body says
+/// `"store": true`: [`Access::creates_with`] decides that once the body is
+/// read.
+pub fn access<'a>(method: &Method, sub_path: &'a str) -> Access<'a> {
+    let mut segs = sub_path.trim_start_matches('/').split('/');
     let post = method == Method::POST;
     let get = method == Method::GET;
-    let kind = match segs.first().copied() {
+    let kind = match segs.next() {
         Some("responses") => ObjectKind::Response,
         Some("files") => ObjectKind::File,
         Some("uploads") => ObjectKind::Upload,
         Some("vector_stores") => ObjectKind::VectorStore,
         Some("batches") => ObjectKind::Batch,
-        Some("chat") if segs.get(1) == Some(&"completions") => ObjectKind::ChatCompletion,
+        Some("chat") if segs.next() == Some("completions") => ObjectKind::ChatCompletion,
         _ => return Access::default(),
     };
     // The collection path, then the id after it.
-    let rest = if kind == ObjectKind::ChatCompletion {
-        &segs[2..]
-    } else {
-        &segs[1..]
-    };
-    match rest {
-        [] if post => Access {
-            creates: (kind != ObjectKind::ChatCompletion || stores).then_some(kind),
+    match segs.next() {
+        None if post => Access {
+            creates: Some(kind),
             ..Access::default()
         },
-        [] if get && kind != ObjectKind::Response && kind != ObjectKind::Upload => Access {
+        None if get && kind != ObjectKind::Response && kind != ObjectKind::Upload => Access {
             lists: Some(kind),
             ..Access::default()
         },
-        [] => Access::default(),
-        [id, tail @ ..] => Access {
-            item: Some((kind, id)),
+        None => Access::default(),
+        Some(id) => {
             // Completing an upload creates its file.
-            creates: (kind == ObjectKind::Upload && post && tail == ["complete"])
-                .then_some(ObjectKind::File),
-            lists: None,
-        },
+            let completes = kind == ObjectKind::Upload
+                && post
+                && segs.next() == Some("complete")
+                && segs.next().is_none();
+            Access {
+                item: Some((kind, id)),
+                creates: completes.then_some(ObjectKind::File),
+                lists: None,
+            }
+        }
+    }
+}
+
+impl Access<'_> {
+    /// The kind of object the call creates, given the JSON body's `store`
+    /// (only a stored chat completion is one).
+    pub fn creates_with(&self, stores: bool) -> Option<ObjectKind> {
+        self.creates
+            .filter(|k| *k != ObjectKind::ChatCompletion || stores)
     }
 }
 
@@ -282,10 +293,12 @@ const REFERENCES: [(&str, ObjectKind); 6] = [
 
 /// The objects a JSON body names (batch input files, files attached to
 /// vector stores, `input_file` parts, `file_search` vector stores). Cheap
-/// for the usual body: parsed only when one of the keys appears in it.
+/// for the usual body: parsed only when one of the keys, or a `\u` escape
+/// that could spell one (`"file\u005fid"` is `file_id` to the upstream),
+/// appears in it.
 pub fn referenced(body: &[u8]) -> Vec<(ObjectKind, String)> {
-    let mentions = |key: &str| memchr::memmem::find(body, key.as_bytes()).is_some();
-    if !mentions("file_id") && !mentions("vector_store_id") {
+    let mentions = |key: &[u8]| memchr::memmem::find(body, key).is_some();
+    if !mentions(b"file_id") && !mentions(b"vector_store_id") && !mentions(b"\\u") {
         return Vec::new();
     }
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
@@ -336,7 +349,7 @@ mod tests {
     #[test]
     fn paths_name_their_objects() {
         fn a(m: Method, p: &str) -> Access<'_> {
-            access(&m, p, false)
+            access(&m, p)
         }
         assert_eq!(a(Method::POST, "/files").creates, Some(ObjectKind::File));
         assert_eq!(a(Method::GET, "/files").lists, Some(ObjectKind::File));
@@ -352,11 +365,15 @@ mod tests {
             Some((ObjectKind::VectorStore, "vs_1"))
         );
         assert_eq!(a(Method::GET, "/batches").lists, Some(ObjectKind::Batch));
-        assert_eq!(a(Method::POST, "/chat/completions").creates, None);
         assert_eq!(
-            access(&Method::POST, "/chat/completions", true).creates,
+            a(Method::POST, "/chat/completions").creates_with(false),
+            None
+        );
+        assert_eq!(
+            a(Method::POST, "/chat/completions").creates_with(true),
             Some(ObjectKind::ChatCompletion)
         );
+        assert_eq!(a(Method::POST, "/uploads/up_1/complete/x").creates, None);
         assert_eq!(
             a(Method::GET, "/chat/completions/chatcmpl-1/messages").item,
             Some((ObjectKind::ChatCompletion, "chatcmpl-1"))
@@ -380,6 +397,14 @@ mod tests {
             ]
         );
         assert!(referenced(br#"{"model":"gpt-4o"}"#).is_empty());
+        // A key spelled with an escape is the same key to the upstream.
+        assert_eq!(
+            referenced(br#"{"input_file\u005fid":"file-a","vector\u005fstore_ids":["vs_1"]}"#),
+            [
+                (ObjectKind::File, "file-a".to_owned()),
+                (ObjectKind::VectorStore, "vs_1".to_owned()),
+            ]
+        );
         let replayed = br#"{"input":[{"type":"message","role":"assistant","content":[{"type":"output_text",
             "text":"see","annotations":[{"type":"container_file_citation","file_id":"cfile_1"}]}]}]}"#;
         assert!(referenced(replayed).is_empty());

@@ -110,7 +110,7 @@ pub async fn run(
     guard.set_principal(&principal);
     let mut session = session_header(&parts.headers)?;
     // A stored object is its creator's alone (or an objects admin's).
-    let access = owners::access(&parts.method, sub_path, false);
+    let access = owners::access(&parts.method, sub_path);
     let admin = owners::sees_all(gw, &principal);
     if let Some((kind, id)) = access.item {
         if admin {
@@ -189,12 +189,7 @@ pub async fn run(
             .await
             .map(Reply::Local);
     }
-    let creates = owners::access(
-        &parts.method,
-        sub_path,
-        body_probe.as_ref().is_some_and(|p| p.store),
-    )
-    .creates;
+    let creates = access.creates_with(body_probe.as_ref().is_some_and(|p| p.store));
     // A batch runs what its input file says: each line is checked as the
     // call it describes.
     let mut batch_lines = Vec::new();

@@ -31,7 +31,6 @@ use crate::error::GatewayError;
 use crate::exchange::RecordGuard;
 use crate::inspect;
 use crate::probe::ProbeError;
-use crate::routes;
 
 /// One part of the form, as received.
 struct Part {
@@ -112,11 +111,9 @@ pub async fn inspect_upload(
                             Some(key) => v.get_mut(key).unwrap_or(&mut none),
                             None => &mut v,
                         };
-                        refuse_text(&text_rules, shape, value)?;
-                        if let Some(shape) = shape {
-                            mask_one(gw, profile.as_deref(), shape, value, &path, &mut findings)
-                                .await?;
-                        }
+                        refuse_text(&text_rules, Some(shape), value)?;
+                        mask_one(gw, profile.as_deref(), shape, value, &path, &mut findings)
+                            .await?;
                         out.push_str(
                             &serde_json::to_string(&v)
                                 .map_err(|_| bad("a line could not be written"))?,
@@ -167,20 +164,15 @@ fn kind_of(part: &Part, purpose: Option<&str>) -> Kind {
 }
 
 /// How a JSON line is read: a batch line's `body` as the call its `url`
-/// names; anything else as every string in it.
-fn line_shape(v: &Value) -> (Option<Shape>, Option<&'static str>) {
+/// names (an endpoint with no text fields still has every string masked);
+/// anything else as every string in it.
+fn line_shape(v: &Value) -> (Shape, Option<&'static str>) {
     let url = v.get("url").and_then(Value::as_str);
     if let (Some(url), true) = (url, v.get("body").is_some_and(Value::is_object)) {
-        let sub = url
-            .split('?')
-            .next()
-            .and_then(|u| u.strip_prefix("/v1"))
-            .unwrap_or_default();
-        let shape = routes::classify(&http::Method::POST, sub).and_then(|r| inspect::shape(r.kind));
-        // An endpoint with no text fields still has every string masked.
-        return (Some(shape.unwrap_or(Shape::Everything)), Some("body"));
+        let shape = crate::batches::line_route(url).and_then(|r| inspect::shape(r.kind));
+        return (shape.unwrap_or(Shape::Everything), Some("body"));
     }
-    (Some(Shape::Everything), None)
+    (Shape::Everything, None)
 }
 
 fn refuse_text(

@@ -17,7 +17,7 @@ use warden_core::tools::Tools;
 use warden_core::{EndpointKind, Principal};
 use warden_gateway::approvals::{Call, rule_for};
 use warden_gateway::inspect::{
-    check_tools, output_cap, output_profile_of, request_profile_of, rules_of,
+    Cap, check_cap, check_tools, output_profile_of, request_profile_of, rules_of,
 };
 use warden_policy::Obligations;
 
@@ -101,15 +101,19 @@ impl<'c> Plan<'c> {
         let content_rules = rules_of(config, principal, obligations);
         let content_verdict = match check_tools(&content_rules, asked.tools) {
             Err(refused) => Some(format!("refused: {refused}")),
-            Ok(()) => output_cap(&content_rules).map(|(cap, rule)| match asked.max_tokens {
-                Some(m) if m > cap => {
-                    format!("refused: content rule `{rule}` allows at most {cap} output tokens")
+            Ok(()) => match check_cap(&content_rules, asked.max_tokens, 1) {
+                Err(e) => Some(format!(
+                    "refused: content rule `{}` allows at most {} output tokens",
+                    e.rule, e.cap
+                )),
+                Ok(Cap::None) => None,
+                Ok(Cap::Within { cap, rule }) => {
+                    Some(format!("within the output cap of {cap} (rule `{rule}`)"))
                 }
-                Some(_) => format!("within the output cap of {cap} (rule `{rule}`)"),
-                None => format!(
+                Ok(Cap::Unstated { cap, rule, .. }) => Some(format!(
                     "no cap asked: rule `{rule}` sets {cap} output tokens (divided among n choices)"
-                ),
-            }),
+                )),
+            },
         };
         Plan {
             content_rules,

@@ -47,23 +47,18 @@ impl Caller<'_> {
     }
 
     async fn upload(&self) -> String {
-        let form = reqwest::multipart::Form::new()
-            .text("purpose", "assistants")
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("notes.txt"),
-            );
-        let resp = self
-            .w
-            .http
-            .post(self.w.gw.url("/v1/files"))
-            .bearer_auth(&self.token)
-            .multipart(form)
-            .send()
+        self.upload_named("notes.txt", "text/plain", b"hello".to_vec(), "assistants")
+            .await
+    }
+
+    /// Uploads one file and returns its id (the upload must succeed).
+    async fn upload_named(&self, name: &str, ct: &str, data: Vec<u8>, purpose: &str) -> String {
+        let resp = upload_file(self.w, &self.token, name, ct, data, purpose)
             .await
             .expect("send");
-        assert_eq!(resp.status(), 200);
+        let status = resp.status();
         let v: Value = resp.json().await.expect("json");
+        assert_eq!(status, 200, "{v}");
         v["id"].as_str().expect("file id").to_owned()
     }
 }
@@ -236,6 +231,20 @@ async fn another_identity_cannot_reach_an_object_by_any_path() {
             "{path}: {err}"
         );
     }
+    // ... with the key spelled by a JSON escape too.
+    let escaped = format!(
+        r#"{{"input_file\u005fid":"{file}","endpoint":"/v1/chat/completions","completion_window":"24h"}}"#
+    );
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/batches"))
+        .bearer_auth(&dave.token)
+        .header("content-type", "application/json")
+        .body(escaped)
+        .send()
+        .await
+        .expect("send");
+    expect_error(resp, 404, "file_not_found").await;
     // ... and lists show only one's own.
     let (_, files) = dave.get("/v1/files").await;
     assert_eq!(ids(&files), std::slice::from_ref(&dave_file));
@@ -327,17 +336,8 @@ async fn uploads_unknown_ids_and_the_objects_admin() {
     assert_eq!(dave.get(&format!("/v1/files/{file}")).await.0, 404);
 
     // An object Warden never saw created is nobody's: refused to all.
-    let direct: Value = w
-        .http
-        .post(format!("{}/files", w.mock.base_url()))
-        .body("x")
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
-    let stray = direct["id"].as_str().expect("id");
+    let stray = file_at_upstream(&w, "x").await;
+    let stray = stray.as_str();
     assert_eq!(alice.get(&format!("/v1/files/{stray}")).await.0, 404);
     assert!(!ids(&alice.get("/v1/files").await.1).contains(&stray.to_owned()));
 
@@ -360,25 +360,13 @@ async fn uploads_unknown_ids_and_the_objects_admin() {
 impl Caller<'_> {
     async fn upload_jsonl(&self, lines: &[Value]) -> String {
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        let form = reqwest::multipart::Form::new()
-            .text("purpose", "batch")
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(text.into_bytes()).file_name("input.jsonl"),
-            );
-        let resp = self
-            .w
-            .http
-            .post(self.w.gw.url("/v1/files"))
-            .bearer_auth(&self.token)
-            .multipart(form)
-            .send()
-            .await
-            .expect("send");
-        let status = resp.status();
-        let v: Value = resp.json().await.expect("json");
-        assert_eq!(status, 200, "{v}");
-        v["id"].as_str().expect("file id").to_owned()
+        self.upload_named(
+            "input.jsonl",
+            "application/jsonl",
+            text.into_bytes(),
+            "batch",
+        )
+        .await
     }
 }
 
@@ -558,22 +546,6 @@ deny_terms = ["Project Falcon"]
     )
     .await;
     let alice = w.token("alice").await;
-    let upload = |token: &str, name: &str, ct: &str, data: Vec<u8>, purpose: &str| {
-        let form = reqwest::multipart::Form::new()
-            .text("purpose", purpose.to_owned())
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(data)
-                    .file_name(name.to_owned())
-                    .mime_str(ct)
-                    .expect("mime"),
-            );
-        w.http
-            .post(w.gw.url("/v1/files"))
-            .bearer_auth(token)
-            .multipart(form)
-            .send()
-    };
     let sent = |w: &World| -> String {
         let reqs = w.mock.requests();
         String::from_utf8_lossy(&reqs.last().expect("forwarded").body).into_owned()
@@ -593,7 +565,8 @@ deny_terms = ["Project Falcon"]
             json!({"model": "text-embedding-3-small", "input": "amy@example.com"})
         )
     );
-    let resp = upload(
+    let resp = upload_file(
+        &w,
         &alice,
         "in.jsonl",
         "application/jsonl",
@@ -615,7 +588,8 @@ deny_terms = ["Project Falcon"]
     );
     assert!(body.contains("[EMAIL]") && body.contains("req-2"), "{body}");
     // Plain text.
-    let resp = upload(
+    let resp = upload_file(
+        &w,
         &alice,
         "notes.txt",
         "text/plain",
@@ -643,7 +617,8 @@ deny_terms = ["Project Falcon"]
     // A line that is not JSON, a denied term, a binary file: refused.
     let forwarded = w.mock.requests().len();
     expect_error(
-        upload(
+        upload_file(
+            &w,
             &alice,
             "x.jsonl",
             "application/jsonl",
@@ -657,7 +632,8 @@ deny_terms = ["Project Falcon"]
     )
     .await;
     expect_error(
-        upload(
+        upload_file(
+            &w,
             &alice,
             "x.txt",
             "text/plain",
@@ -671,7 +647,8 @@ deny_terms = ["Project Falcon"]
     )
     .await;
     expect_error(
-        upload(
+        upload_file(
+            &w,
             &alice,
             "x.pdf",
             "application/pdf",
@@ -692,7 +669,8 @@ deny_terms = ["Project Falcon"]
     // With opaque_uploads = "allow" (and no text rule for the group): it
     // passes unread, and the record says so.
     let pat = w.token("pat").await;
-    let resp = upload(
+    let resp = upload_file(
+        &w,
         &pat,
         "x.pdf",
         "application/pdf",

@@ -499,17 +499,7 @@ endpoints = ["*"]
     assert_eq!(v["segments"][0]["text"], "transcript: write to [EMAIL]");
     // A file the upstream holds (here put there directly; alice sees it as
     // an objects admin), served as octet-stream: still read and masked.
-    let direct: serde_json::Value = w
-        .http
-        .post(format!("{}/files", w.mock.base_url()))
-        .body("{\"answer\":\"mail amy@example.com\"}\n")
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
-    let id = direct["id"].as_str().expect("id");
+    let id = file_at_upstream(&w, "{\"answer\":\"mail amy@example.com\"}\n").await;
     let resp = w
         .http
         .get(w.gw.url(&format!("/v1/files/{id}/content")))

@@ -334,3 +334,45 @@ impl ServeSetup {
         ServeSetup { mock, dir, config }
     }
 }
+
+/// `POST /v1/files` through the gateway: one file (`name`, `content_type`)
+/// with its `purpose`, as the SDKs send it.
+pub async fn upload_file(
+    w: &World,
+    token: &str,
+    name: &str,
+    content_type: &str,
+    data: Vec<u8>,
+    purpose: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", purpose.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(data)
+                .file_name(name.to_owned())
+                .mime_str(content_type)?,
+        );
+    w.http
+        .post(w.gw.url("/v1/files"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+}
+
+/// A file put straight into the mock upstream, past Warden (so Warden never
+/// saw it created); its id.
+pub async fn file_at_upstream(w: &World, content: &str) -> String {
+    let v: Value = w
+        .http
+        .post(format!("{}/files", w.mock.base_url()))
+        .body(content.to_owned())
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    v["id"].as_str().expect("file id").to_owned()
+}
