@@ -14,8 +14,11 @@
 //! Offsets are byte offsets into the text; [`char_offsets`] converts them.
 //!
 
+mod context;
 pub mod json;
 pub mod mask;
+mod number;
+mod phone;
 pub mod stream;
 mod validate;
 
@@ -43,7 +46,28 @@ pub enum SecretKind {
     AnthropicKey,
     PrivateKey,
     Jwt,
-    /// A high-entropy value assigned to a name like `api_key` or `password`.
+    GoogleApiKey,
+    GoogleOauthSecret,
+    StripeKey,
+    NpmToken,
+    PypiToken,
+    SendgridKey,
+    TwilioKey,
+    HuggingfaceToken,
+    SlackWebhook,
+    DigitaloceanToken,
+    ShopifyToken,
+    TelegramBotToken,
+    /// A 40-character AWS secret access key, named as one.
+    AwsSecretKey,
+    /// An Azure storage account or Service Bus shared access key.
+    AzureKey,
+    /// The password in a URL's user info (`postgres://app:PASSWORD@db`).
+    UrlPassword,
+    /// An `Authorization: Bearer` or `Basic` credential.
+    AuthHeader,
+    /// A value assigned to a name like `api_key` or `password`, or named
+    /// as a secret in prose.
     Assignment,
 }
 
@@ -72,6 +96,22 @@ impl SecretKind {
             SecretKind::AnthropicKey => "anthropic_key",
             SecretKind::PrivateKey => "private_key",
             SecretKind::Jwt => "jwt",
+            SecretKind::GoogleApiKey => "google_api_key",
+            SecretKind::GoogleOauthSecret => "google_oauth_secret",
+            SecretKind::StripeKey => "stripe_key",
+            SecretKind::NpmToken => "npm_token",
+            SecretKind::PypiToken => "pypi_token",
+            SecretKind::SendgridKey => "sendgrid_key",
+            SecretKind::TwilioKey => "twilio_key",
+            SecretKind::HuggingfaceToken => "huggingface_token",
+            SecretKind::SlackWebhook => "slack_webhook",
+            SecretKind::DigitaloceanToken => "digitalocean_token",
+            SecretKind::ShopifyToken => "shopify_token",
+            SecretKind::TelegramBotToken => "telegram_bot_token",
+            SecretKind::AwsSecretKey => "aws_secret_key",
+            SecretKind::AzureKey => "azure_key",
+            SecretKind::UrlPassword => "url_password",
+            SecretKind::AuthHeader => "auth_header",
             SecretKind::Assignment => "assigned_secret",
         }
     }
@@ -95,26 +135,29 @@ enum Tag {
     Github,
     Gitlab,
     Slack,
+    SlackWebhook,
     Anthropic,
     OpenAi,
+    GoogleApiKey,
+    GoogleOauth,
+    Stripe,
+    Npm,
+    Pypi,
+    Sendgrid,
+    Twilio,
+    Huggingface,
+    Digitalocean,
+    Shopify,
+    Telegram,
+    UrlPassword,
+    Auth,
     Assign,
     Email,
     Iban,
-    Ssn,
-    Card,
     Ipv4,
     Ipv6,
-    PhoneIntl,
-    PhoneNational,
-}
-
-impl Tag {
-    const fn numeric(self) -> bool {
-        matches!(
-            self,
-            Tag::Ssn | Tag::Card | Tag::Ipv4 | Tag::PhoneIntl | Tag::PhoneNational
-        )
-    }
+    /// Seven or more digits, grouped any way: SSN, card or phone.
+    Number,
 }
 
 const PATTERNS: &[(Tag, &str)] = &[
@@ -133,11 +176,31 @@ const PATTERNS: &[(Tag, &str)] = &[
     ),
     (Tag::Gitlab, r"\bglpat-[A-Za-z0-9_-]{20,}"),
     (Tag::Slack, r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    (
+        Tag::SlackWebhook,
+        r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]{20,}",
+    ),
     (Tag::Anthropic, r"\bsk-ant-[A-Za-z0-9_-]{20,}"),
     (
         Tag::OpenAi,
         r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
     ),
+    (Tag::GoogleApiKey, r"\bAIza[0-9A-Za-z_-]{35}"),
+    (Tag::GoogleOauth, r"\bGOCSPX-[A-Za-z0-9_-]{28}"),
+    (
+        Tag::Stripe,
+        r"\b(?:(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{24,247}|whsec_[A-Za-z0-9+/=]{32,})",
+    ),
+    (Tag::Npm, r"\bnpm_[A-Za-z0-9]{36}\b"),
+    (Tag::Pypi, r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}"),
+    (Tag::Sendgrid, r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}"),
+    (Tag::Twilio, r"\bSK[0-9a-fA-F]{32}\b"),
+    (Tag::Huggingface, r"\bhf_[A-Za-z0-9]{34,40}\b"),
+    (Tag::Digitalocean, r"\bdo[opr]_v1_[a-f0-9]{64}\b"),
+    (Tag::Shopify, r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
+    (Tag::Telegram, r"\b[0-9]{8,10}:AA[A-Za-z0-9_-]{33}"),
+    (Tag::UrlPassword, URL_PASSWORD),
+    (Tag::Auth, AUTH_HEADER),
     (Tag::Assign, ASSIGN),
     (
         Tag::Email,
@@ -147,8 +210,6 @@ const PATTERNS: &[(Tag, &str)] = &[
         Tag::Iban,
         r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
     ),
-    (Tag::Ssn, r"\b[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}\b"),
-    (Tag::Card, r"\b[0-9](?:[ -]?[0-9]){12,18}\b"),
     (
         Tag::Ipv4,
         r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b",
@@ -159,43 +220,42 @@ const PATTERNS: &[(Tag, &str)] = &[
         // (`abc::def` is not an address, and `::1bob` not `::1b` + `ob`).
         r"(?:\b[0-9A-Fa-f]{1,4}|(?-u:\B)):[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*[0-9A-Fa-f]\b",
     ),
-    // `+<country code>` then groups of digits, some in parentheses.
+    // A marker (`tel:`, `+`, an opening parenthesis) or a word boundary,
+    // then seven or more digits, each pair at most one separator apart
+    // (space, no-break space, `.`, `-`, `/`, or parentheses around a group).
     (
-        Tag::PhoneIntl,
-        r"\+[1-9][0-9]{0,3}(?:[ .-]?\(?[0-9]{1,5}\)?){1,6}\b",
-    ),
-    // National formats need their separators or an area code in parentheses:
-    // a bare run of digits is more often an order number than a phone.
-    (
-        Tag::PhoneNational,
-        r"(?:\([0-9]{2,5}\) ?|\b[0-9]{2,5}[ .-])[0-9]{2,5}(?:[ .-][0-9]{2,5}){0,3}\b",
+        Tag::Number,
+        "(?:tel:\\+?|\\+|\\(\\+?|\\b)[0-9](?:(?:[ .\\-/\u{a0}]|[ .\\-\u{a0}]?\\(|\\)[ .\\-\u{a0}]?)?[0-9]){6,40}\\b\\)?",
     ),
 ];
 
-/// A name like `api_key` or `password`, then `:` or `=`, then the value.
-const ASSIGN: &str = r#"(?i:\b(?:api[_-]?key|secret(?:[_-]?key)?|token|password|passwd|pwd|access[_-]?key|client[_-]?secret|auth)\b)[ \t]*[:=][ \t]*["']?(?P<value>[A-Za-z0-9/+_=.\-]{16,})"#;
+/// A name like `api_key`, `AWS_SECRET_ACCESS_KEY`, `awsSecretAccessKey` or
+/// `password` (any prefix or suffix, any case), then `:`, `=`, `:=`, `=>`
+/// or, in prose, `is`; then the value. JSON, YAML, `.env`, `export` and
+/// connection strings (`Password=...;`) all have this shape.
+const ASSIGN: &str = r#"(?i:(?P<key>api[_.-]?key|apikey|secret|token|passw(?:or)?d|passphrase|pwd|access[_.-]?key|private[_.-]?key|auth|credential|accountkey|sharedaccesskey|signature|conn(?:ection)?[_.-]?str(?:ing)?)[A-Za-z0-9_.-]*(?:[ \t]+(?:key|token))?)["']?(?:[ \t]*(?::=|=>|[:=])[ \t]*|[ \t]+(?i:is|was)[ \t]*:?[ \t]+)["'`]?(?P<value>[^\s"'`,;<>(){}\[\]]{6,400})"#;
 
-/// A numeric candidate (digit groups) that fails its validator and is at
-/// most this long is searched again from its next character, so it cannot
-/// hide a real value that starts inside it (an order number running into a
-/// phone or card number). Other candidates (a malformed IBAN, say) are
-/// skipped whole: their digits are not worth a second look for a Luhn-valid
-/// run that one time in ten appears by chance. Longer ones are
-/// skipped whole, which keeps the scan linear: each byte is looked at again at
-/// most this many times.
-const RESCAN_SPAN: usize = 64;
+/// A URL with a password in its user info.
+const URL_PASSWORD: &str = r#"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@"'<>]{1,64}:(?P<value>[^\s@/"'<>]{1,128})@[A-Za-z0-9\[]"#;
+
+/// An HTTP `Bearer` or `Basic` credential.
+const AUTH_HEADER: &str =
+    r"(?i:\b(?P<scheme>bearer|basic))[ \t]+(?P<value>[A-Za-z0-9\-._~+/]{8,}=*)";
 
 struct Engine {
     /// All patterns at once: the leftmost match, and which pattern made it.
     /// A multi-pattern DFA search, with no capture groups to resolve.
     all: regex_automata::meta::Regex,
-    /// The one pattern whose value is a part of its match.
+    /// The patterns whose value is a part of their match.
     assign: regex::Regex,
+    url_password: regex::Regex,
+    auth: regex::Regex,
 }
 
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     // The patterns are constants; a failure here is a bug caught by every test.
+    let compile = |p: &str| regex::Regex::new(p).unwrap_or_else(|e| unreachable!("{p}: {e}"));
     ENGINE.get_or_init(|| Engine {
         // ASCII word boundaries: every pattern is ASCII, and a Unicode `\b`
         // makes the DFA give up on any non-ASCII text.
@@ -206,15 +266,17 @@ fn engine() -> &'static Engine {
                 .collect::<Vec<_>>(),
         )
         .unwrap_or_else(|e| unreachable!("PATTERNS: {e}")),
-        assign: regex::Regex::new(ASSIGN).unwrap_or_else(|e| unreachable!("ASSIGN: {e}")),
+        assign: compile(ASSIGN),
+        url_password: compile(URL_PASSWORD),
+        auth: compile(AUTH_HEADER),
     })
 }
 
 /// Detector settings that are not per entity type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Detect {
-    /// Regions whose national phone formats are recognised (numbers written
-    /// with `+<country code>` are recognised for every region).
+    /// Regions preferred when a national number is valid for several.
+    /// Numbers of every region are recognised whatever this says.
     pub phone_regions: Vec<phonenumber::country::Id>,
 }
 
@@ -255,19 +317,22 @@ impl Detect {
 /// it at start-up, off the async runtime.
 pub fn warm_up(detect: &Detect) {
     let _ = engine();
+    let _ = context::before("tel", 3);
+    let phones = phone::Phones::get();
     for region in &detect.phone_regions {
-        let _ = phonenumber::parse(Some(*region), "+1 202 555 0143");
+        phones.warm(*region);
     }
 }
 
 /// Every finding in `text`, in order, non-overlapping, with the default
-/// settings (US national phone formats).
+/// settings.
 pub fn scan(text: &str) -> Vec<Finding> {
     scan_with(text, Detect::default_ref())
 }
 
 /// Every finding in `text`, in order, non-overlapping.
 pub fn scan_with(text: &str, detect: &Detect) -> Vec<Finding> {
+    let _ = detect;
     let engine = engine();
     let mut out = Vec::new();
     let mut at = 0;
@@ -278,62 +343,62 @@ pub fn scan_with(text: &str, detect: &Detect) -> Vec<Finding> {
         };
         let (start, end) = (m.start(), m.end());
         let tag = PATTERNS[m.pattern().as_usize()].0;
-        let found = classify(tag, text, start, end, detect, engine).or_else(|| {
-            tag.numeric()
-                .then(|| shorter(tag, text, start, end, detect, engine))
-                .flatten()
-        });
-        match found {
+        if tag == Tag::Number {
+            match number::classify(text, start, end) {
+                number::Verdict::Found(kind, s, e) => {
+                    out.push(Finding {
+                        kind,
+                        start: s,
+                        end: e,
+                    });
+                    at = e.max(start + 1);
+                }
+                number::Verdict::Resume(next) => at = next.max(start + 1),
+            }
+            continue;
+        }
+        match classify(tag, text, start, end, engine) {
             Some(f) => {
                 out.push(f);
                 at = f.end.max(start + 1);
             }
-            None if tag.numeric() && end - start <= RESCAN_SPAN => at = next_char(text, start),
-            None => at = end,
+            // A name whose value is no secret may be followed by one
+            // (`Authorization: Bearer ...`): search again from the value.
+            None => {
+                let re = match tag {
+                    Tag::Assign => Some(&engine.assign),
+                    Tag::Auth => Some(&engine.auth),
+                    Tag::UrlPassword => Some(&engine.url_password),
+                    _ => None,
+                };
+                at = re
+                    .and_then(|re| re.captures(&text[start..end]))
+                    .and_then(|c| c.name("value"))
+                    .map_or(end, |v| start + v.start().max(1));
+            }
         }
     }
     out
 }
 
-/// A numeric candidate that failed may be a valid value followed by more
-/// digits: a card and its CVV (`4111 1111 1111 1111 123`), a phone and a
-/// count (`+1 202 555 0143 24/7`). The regex took the longest run, so the
-/// prefixes that end at a separator are tried too, longest first.
-fn shorter(
-    tag: Tag,
-    text: &str,
-    start: usize,
-    end: usize,
-    detect: &Detect,
-    engine: &Engine,
-) -> Option<Finding> {
-    let bytes = text.as_bytes();
-    (start + 1..end)
-        .rev()
-        .filter(|&p| matches!(bytes[p], b' ' | b'-' | b'.') && bytes[p - 1].is_ascii_alphanumeric())
-        .find_map(|p| classify(tag, text, start, p, detect, engine))
-}
-
-fn next_char(text: &str, i: usize) -> usize {
-    let mut j = i + 1;
-    while !text.is_char_boundary(j) {
-        j += 1;
-    }
-    j
-}
-
 /// Runs the validator for the pattern that matched `text[start..end]`.
-fn classify(
-    tag: Tag,
-    text: &str,
-    start: usize,
-    end: usize,
-    detect: &Detect,
-    engine: &Engine,
-) -> Option<Finding> {
+fn classify(tag: Tag, text: &str, start: usize, end: usize, engine: &Engine) -> Option<Finding> {
     let s = &text[start..end];
     let found = |kind| Some(Finding { kind, start, end });
     let secret = |k| found(Kind::Secret(k));
+    // The value part of a pattern: only it is the secret, not the name.
+    let value = |re: &regex::Regex| {
+        let caps = re.captures(s)?;
+        let v = caps.name("value")?;
+        Some((caps, v.start() + start, v.end() + start))
+    };
+    let part = |k, (a, b): (usize, usize)| {
+        Some(Finding {
+            kind: Kind::Secret(k),
+            start: a,
+            end: b,
+        })
+    };
     match tag {
         Tag::Pem => secret(SecretKind::PrivateKey),
         Tag::Jwt => validate::jwt(s).then(|| secret(SecretKind::Jwt))?,
@@ -341,29 +406,84 @@ fn classify(
         Tag::Github => secret(SecretKind::GithubToken),
         Tag::Gitlab => secret(SecretKind::GitlabToken),
         Tag::Slack => secret(SecretKind::SlackToken),
+        Tag::SlackWebhook => secret(SecretKind::SlackWebhook),
         Tag::Anthropic => secret(SecretKind::AnthropicKey),
         Tag::OpenAi => secret(SecretKind::OpenAiKey),
+        Tag::GoogleApiKey => secret(SecretKind::GoogleApiKey),
+        Tag::GoogleOauth => secret(SecretKind::GoogleOauthSecret),
+        Tag::Stripe => secret(SecretKind::StripeKey),
+        Tag::Npm => secret(SecretKind::NpmToken),
+        Tag::Pypi => secret(SecretKind::PypiToken),
+        Tag::Sendgrid => secret(SecretKind::SendgridKey),
+        Tag::Twilio => secret(SecretKind::TwilioKey),
+        Tag::Huggingface => secret(SecretKind::HuggingfaceToken),
+        Tag::Digitalocean => secret(SecretKind::DigitaloceanToken),
+        Tag::Shopify => secret(SecretKind::ShopifyToken),
+        Tag::Telegram => secret(SecretKind::TelegramBotToken),
+        Tag::UrlPassword => {
+            let (_, a, b) = value(&engine.url_password)?;
+            let next = text.as_bytes().get(b).copied();
+            validate::password_value(&text[a..b], next)
+                .then(|| part(SecretKind::UrlPassword, (a, b)))?
+        }
+        Tag::Auth => {
+            let (caps, a, b) = value(&engine.auth)?;
+            let v = &text[a..b];
+            let basic = caps
+                .name("scheme")
+                .is_some_and(|m| m.as_str().eq_ignore_ascii_case("basic"));
+            let ok = if basic {
+                validate::basic_credentials(v)
+            } else {
+                v.len() >= 16 && validate::high_entropy(v)
+            };
+            ok.then(|| part(SecretKind::AuthHeader, (a, b)))?
+        }
         Tag::Assign => {
-            // Only the value is the secret, not the name before it.
-            let value = engine.assign.captures(s)?.name("value")?;
-            validate::high_entropy(value.as_str()).then_some(Finding {
-                kind: Kind::Secret(SecretKind::Assignment),
-                start: start + value.start(),
-                end: start + value.end(),
-            })
+            let (caps, a, b) = value(&engine.assign)?;
+            let v = &text[a..b];
+            let key = caps.name("key").map_or("", |m| m.as_str());
+            let whole_key = caps.get(0).map_or("", |m| m.as_str());
+            let next = text.as_bytes().get(b).copied();
+            let kind = assigned(key, whole_key, v, next)?;
+            part(kind, (a, b))
         }
         Tag::Email => found(Kind::Email),
         Tag::Iban => validate::iban(s).then(|| found(Kind::Iban))?,
-        // A digit group that is not a valid SSN or card may still be a phone
-        // number written without `+` (`0044 20 7946 0958`).
-        Tag::Ssn if validate::ssn(s) => found(Kind::UsSsn),
-        Tag::Card if validate::card(s) => found(Kind::PaymentCard),
         Tag::Ipv4 => validate::ipv4_in_context(text, start, end).then(|| found(Kind::IpAddress))?,
         Tag::Ipv6 => validate::ipv6(s).then(|| found(Kind::IpAddress))?,
-        Tag::Ssn | Tag::Card | Tag::PhoneNational | Tag::PhoneIntl => {
-            validate::phone(s, &detect.phone_regions).then(|| found(Kind::Phone))?
-        }
+        Tag::Number => None,
     }
+}
+
+/// What a value assigned to a secret-like name is, if it is a secret:
+/// passwords by their shape (not a placeholder, a word or a reference),
+/// keys and tokens by their entropy.
+fn assigned(key: &str, name: &str, value: &str, next: Option<u8>) -> Option<SecretKind> {
+    let key = key.to_ascii_lowercase();
+    if key.starts_with("pass") || key == "pwd" {
+        return validate::password_value(value, next).then_some(SecretKind::Assignment);
+    }
+    if value.contains("://") || matches!(next, Some(b'(' | b'[')) {
+        return None;
+    }
+    if !(value.len() >= 16 && validate::high_entropy(value)) {
+        return None;
+    }
+    let name = name.to_ascii_lowercase();
+    if key == "accountkey" || key == "sharedaccesskey" {
+        return Some(SecretKind::AzureKey);
+    }
+    // AWS secret access keys: 40 characters of base64's alphabet, named as
+    // AWS's or as a secret.
+    let aws = name.contains("aws") || key == "secret";
+    let base64ish = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'+');
+    if aws && value.len() == 40 && base64ish && !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(SecretKind::AwsSecretKey);
+    }
+    Some(SecretKind::Assignment)
 }
 
 /// Converts a finding's byte offsets to character offsets (what `warden pii

@@ -3,11 +3,11 @@
 
 use base64::Engine as _;
 
-/// Luhn checksum over the digits of `s` (separators ignored).
+/// Luhn checksum over ASCII digits.
 pub fn luhn(digits: &[u8]) -> bool {
     let mut sum = 0u32;
     for (i, d) in digits.iter().rev().enumerate() {
-        let mut v = u32::from(*d);
+        let mut v = u32::from(d - b'0');
         if i % 2 == 1 {
             v *= 2;
             if v > 9 {
@@ -19,50 +19,50 @@ pub fn luhn(digits: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// 13-19 digits, one kind of separator used consistently (or none), a major
-/// network's leading digit, Luhn-valid, and not one digit repeated.
-pub fn card(s: &str) -> bool {
-    let digits: Vec<u8> = s
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .map(|b| b - b'0')
-        .collect();
-    if !(13..=19).contains(&digits.len()) {
+/// A card number (digits only): a length its network issues for its
+/// prefix, Luhn-valid, and not one digit repeated.
+pub fn card_digits(digits: &str) -> bool {
+    let d = digits.as_bytes();
+    if !(12..=19).contains(&d.len()) || d.iter().all(|b| *b == d[0]) {
         return false;
     }
-    let has_space = s.contains(' ');
-    let has_dash = s.contains('-');
-    if has_space && has_dash {
-        return false;
-    }
-    // Visa 4, Mastercard 2/5, Amex/Diners/JCB 3, Discover/UnionPay 6.
-    if !matches!(digits[0], 2..=6) {
-        return false;
-    }
-    if digits.iter().all(|d| *d == digits[0]) {
-        return false;
-    }
-    luhn(&digits)
+    let len = d.len();
+    let prefix = |n: usize| -> u32 { d[..n].iter().fold(0, |v, b| v * 10 + u32::from(b - b'0')) };
+    let (p1, p2, p3, p4) = (prefix(1), prefix(2), prefix(3), prefix(4));
+    let brand = match len {
+        // Maestro only: 50, 56-69.
+        12 => p2 == 50 || (56..=69).contains(&p2),
+        _ => {
+            // Visa 13/16/19.
+            (p1 == 4 && matches!(len, 13 | 16 | 19))
+                // Mastercard 51-55, 2221-2720; Mir 2200-2204.
+                || (len == 16 && ((51..=55).contains(&p2) || (2221..=2720).contains(&p4)))
+                || ((2200..=2204).contains(&p4) && len >= 16)
+                // Amex.
+                || (len == 15 && matches!(p2, 34 | 37))
+                // Diners 300-305, 309, 36, 38, 39.
+                || (len >= 14 && ((300..=305).contains(&p3) || p3 == 309 || matches!(p2, 36 | 38 | 39)))
+                // JCB 3528-3589 (16-19), 1800 and 2131 (15).
+                || (len >= 16 && (3528..=3589).contains(&p4))
+                || (len == 15 && matches!(p4, 1800 | 2131))
+                // Discover, UnionPay, RuPay, Maestro: 6, 50, 56-58, 81-82.
+                || (len >= 16 && (p1 == 6 || matches!(p2, 81 | 82)))
+                || (p2 == 50 || (56..=69).contains(&p2))
+        }
+    };
+    brand && luhn(d)
 }
 
-/// `AAA-GG-SSSS` outside the ranges the SSA never issues: area 000, 666 and
-/// 900-999, group 00, serial 0000, and the two famous advertising numbers.
-pub fn ssn(s: &str) -> bool {
-    let digits: Vec<u32> = s
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .map(|b| u32::from(b - b'0'))
-        .collect();
-    if digits.len() != 9 {
+/// Nine SSN digits outside the ranges the SSA never issues: area 000, 666
+/// and 900-999, group 00, serial 0000, and the two famous advertising
+/// numbers.
+pub fn ssn_digits(digits: &str) -> bool {
+    let d = digits.as_bytes();
+    if d.len() != 9 || !d.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let sep: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_digit()).collect();
-    if sep.len() != 2 || sep[0] != sep[1] {
-        return false;
-    }
-    let area = digits[0] * 100 + digits[1] * 10 + digits[2];
-    let group = digits[3] * 10 + digits[4];
-    let serial = digits[5] * 1000 + digits[6] * 100 + digits[7] * 10 + digits[8];
+    let n = |r: std::ops::Range<usize>| d[r].iter().fold(0u32, |v, b| v * 10 + u32::from(b - b'0'));
+    let (area, group, serial) = (n(0..3), n(3..5), n(5..9));
     let advertising =
         (area, group, serial) == (78, 5, 1120) || (area, group, serial) == (219, 9, 9999);
     area != 0 && area != 666 && area < 900 && group != 0 && serial != 0 && !advertising
@@ -239,96 +239,66 @@ pub fn high_entropy(s: &str) -> bool {
     entropy >= 3.5 && letters && digits
 }
 
-/// A phone number by libphonenumber's rules: 7-15 digits, and valid for its
-/// country (written with `+`) or for one of `regions` (national format).
-///
-/// libphonenumber's check costs about 10 µs a number (it runs a dozen
-/// regexes), a hundred times the other validators, so answers are
-/// remembered per digit string: conversations resend their history with
-/// every call, so the same numbers come back again and again.
-pub fn phone(s: &str, regions: &[phonenumber::country::Id]) -> bool {
-    let digits = s.bytes().filter(u8::is_ascii_digit).count();
-    if !(7..=15).contains(&digits) {
+/// A value assigned to a password-like name that is a password, not a
+/// placeholder (`${DB_PASS}`, `<password>`, `****`, `null`), a reference
+/// in code (`config.db_password`, `getpass()`) or a plain lowercase word
+/// (`password: required`).
+pub fn password_value(s: &str, next: Option<u8>) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 6 || matches!(next, Some(b'(' | b'[')) {
         return false;
     }
-    let plus = s.starts_with('+');
-    // The key: `+` and the digits, then (national numbers only) the regions.
-    let mut key = String::with_capacity(24);
-    if plus {
-        key.push('+');
+    if matches!(b[0], b'$' | b'%' | b'{' | b'<' | b'*' | b'#' | b'&' | b'@')
+        || b.iter().all(|c| *c == b[0])
+    {
+        return false;
     }
-    key.extend(s.chars().filter(char::is_ascii_digit));
-    if !plus {
-        for r in regions {
-            key.push(' ');
-            key.push_str(r.as_ref());
-        }
+    const PLACEHOLDERS: &[&str] = &[
+        "password",
+        "passwd",
+        "changeme",
+        "redacted",
+        "example",
+        "required",
+        "optional",
+        "string",
+        "undefined",
+        "secret",
+        "xxxxxx",
+        "null",
+        "none",
+        "true",
+        "false",
+    ];
+    if PLACEHOLDERS.iter().any(|p| s.eq_ignore_ascii_case(p)) || s.contains("://") {
+        return false;
     }
-    if let Some(known) = phone_cache::get(&key) {
-        return known;
-    }
-    let valid = |region| {
-        phonenumber::parse(region, s)
-            .map(|n| phonenumber::is_valid(&n))
-            .unwrap_or(false)
-    };
-    let answer = if plus {
-        valid(None)
-    } else {
-        regions.iter().any(|r| valid(Some(*r)))
-    };
-    phone_cache::put(key, answer);
-    answer
+    let dotted_name = s.split('.').count() > 1
+        && s.split('.').all(|part| {
+            part.bytes()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+                && part.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        });
+    let classes = [
+        b.iter().any(u8::is_ascii_lowercase),
+        b.iter().any(u8::is_ascii_uppercase),
+        b.iter().any(u8::is_ascii_digit),
+        b.iter().any(|c| !c.is_ascii_alphanumeric()),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    !dotted_name && (classes >= 2 || b.len() >= 16)
 }
 
-/// A bounded memo of phone checks, sharded to keep lock hold times short
-/// and uncontended. A full shard is emptied (the cheapest bound that cannot
-/// grow without limit; the numbers in flight come back within a call or two).
-mod phone_cache {
-    use std::collections::HashMap;
-    use std::hash::{BuildHasher, RandomState};
-    use std::sync::{Mutex, OnceLock};
-
-    const SHARDS: usize = 16;
-    const PER_SHARD: usize = 4096;
-
-    struct Cache {
-        hasher: RandomState,
-        shards: [Mutex<HashMap<String, bool>>; SHARDS],
-    }
-
-    fn cache() -> &'static Cache {
-        static CACHE: OnceLock<Cache> = OnceLock::new();
-        CACHE.get_or_init(|| Cache {
-            hasher: RandomState::new(),
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+/// `user:password` in base64, as HTTP Basic credentials carry it.
+pub fn basic_credentials(s: &str) -> bool {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .is_ok_and(|d| {
+            d.contains(&b':')
+                && d.len() >= 3
+                && d.iter().all(|c| c.is_ascii_graphic() || *c == b' ')
         })
-    }
-
-    fn shard(key: &str) -> &'static Mutex<HashMap<String, bool>> {
-        let c = cache();
-        // Truncation is fine: any bits pick a shard.
-        #[expect(clippy::cast_possible_truncation, reason = "picking a shard")]
-        let i = c.hasher.hash_one(key) as usize % SHARDS;
-        &c.shards[i]
-    }
-
-    pub fn get(key: &str) -> Option<bool> {
-        // A poisoned shard only means a panic elsewhere mid-insert; the map
-        // itself is still sound.
-        let map = shard(key)
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(key).copied()
-    }
-
-    pub fn put(key: String, valid: bool) {
-        let mut map = shard(&key)
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= PER_SHARD {
-            map.clear();
-        }
-        map.insert(key, valid);
-    }
 }

@@ -158,7 +158,7 @@ const NEGATIVES: &[&str] = &[
     "IBAN-shaped but wrong: DE89370400440532013001 and XX12345678901234.",
     "Email-shaped but not: user@localhost, @example.com, name@, a@b.",
     "Tokens that are too short: sk-abc, ghp_short, AKIA1234.",
-    "password = hunter2 and token: abc",
+    "password = <your password> and token: abc",
     "Phone-like counts: 2024 people, 365 days, 24/7, 1-800-FLOWERS.",
     "Coordinates 48.8566, 2.3522 and temperature -12.5 degrees.",
     "Model gpt-4o-2024-08-06 with temperature 0.7 and max_tokens 4096.",

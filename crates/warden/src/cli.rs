@@ -304,9 +304,10 @@ pub enum PiiCommand {
         mask: bool,
         #[arg(long, requires = "config")]
         profile: Option<String>,
-        /// Regions whose national phone formats to recognise (ISO codes,
-        /// comma-separated or repeated); default: the config's
-        /// `pii.phone_regions`, else US.
+        /// Regions preferred when a national phone number is valid in
+        /// several (ISO codes, comma-separated or repeated; numbers of every
+        /// region are found); default: the config's `pii.phone_regions`,
+        /// else US.
         #[arg(long = "phone-region", value_delimiter = ',')]
         phone_regions: Vec<String>,
         #[command(flatten)]

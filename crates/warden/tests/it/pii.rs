@@ -134,6 +134,93 @@ async fn no_raw_value_reaches_the_upstream_in_any_field() {
     }
 }
 
+/// Values the detectors used to let through (issue 15): phones written the
+/// way people in Germany, France, Japan or Brazil write them, with `00` or
+/// `(0)`, a bare SSN next to the word, an AWS secret key in an assignment.
+const LEAKED_BEFORE: [&str; 9] = [
+    "030 12345678",
+    "01 42 68 53 00",
+    "03-1234-5678",
+    "(11) 91234-5678",
+    "0049 30 1234567",
+    "+44 (0)20 7946 0958",
+    "234567890",
+    "345678901",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+];
+
+#[tokio::test]
+async fn national_phones_of_every_region_and_bare_ssns_in_context_never_reach_the_upstream() {
+    let w = World::start(PROFILE).await;
+    let alice = w.token("alice").await;
+    let chat = json!({"model": "gpt-4o", "messages": [
+        {"role": "system", "content": "Büro Berlin: 030 12345678, Paris 01 42 68 53 00"},
+        {"role": "user", "content": [
+            {"type": "text", "text": "Tokyo office 03-1234-5678, São Paulo (11) 91234-5678"},
+            {"type": "text", "text": "from abroad 0049 30 1234567 or +44 (0)20 7946 0958"}]},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "lookup", "arguments": "{\"ssn\": \"234567890\"}"}}]},
+        {"role": "tool", "tool_call_id": "c1",
+         "content": "SSN 345678901\nexport AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}]});
+    for stream in [false, true] {
+        let mut body = chat.clone();
+        body["stream"] = json!(stream);
+        let resp = w
+            .http
+            .post(w.gw.url("/v1/chat/completions"))
+            .bearer_auth(&alice)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200);
+        let _ = resp.text().await;
+    }
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/responses"))
+        .bearer_auth(&alice)
+        .json(&json!({"model": "gpt-4o", "instructions": "Berlin desk: 030 12345678",
+            "input": [{"role": "user", "content": [{"type": "input_text", "text": "my ssn is 234567890"}]},
+                      {"type": "function_call_output", "call_id": "c", "output": "Tel. 03-1234-5678"}]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let resp = w
+        .http
+        .post(w.gw.url("/v1/embeddings"))
+        .bearer_auth(&alice)
+        .json(&json!({"model": "text-embedding-3-small",
+            "input": ["Paris 01 42 68 53 00", "social security number 345678901"]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(w.mock.requests().len(), 4);
+    let squeeze = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '+' | '.'))
+            .collect()
+    };
+    for r in w.mock.requests() {
+        let body = String::from_utf8_lossy(&r.body);
+        let squeezed = squeeze(&body);
+        for raw in LEAKED_BEFORE {
+            assert!(
+                !body.contains(raw) && !squeezed.contains(&squeeze(raw)),
+                "{raw} reached the upstream: {body}"
+            );
+        }
+    }
+    let records = w.gw.wait_records(4).await.expect("records");
+    let f = &records[0].findings;
+    let count = |kind: &str| -> u64 { f.iter().filter(|x| x.kind == kind).map(|x| x.count).sum() };
+    assert_eq!(count("PHONE_NUMBER"), 6, "{f:?}");
+    assert_eq!(count("US_SSN"), 2, "{f:?}");
+    assert_eq!(count("SECRET"), 1, "{f:?}");
+}
+
 #[tokio::test]
 async fn profiles_apply_by_group_and_opaque_bodies_are_refused() {
     let w = World::start(PROFILE).await;
