@@ -18,6 +18,8 @@ impl Marks {
     pub(crate) const PHONE: Marks = Marks(1);
     pub(crate) const SSN: Marks = Marks(2);
     pub(crate) const CARD: Marks = Marks(4);
+    /// An order, ticket or other reference number: not a phone.
+    pub(crate) const REFERENCE: Marks = Marks(8);
 
     pub(crate) fn has(self, m: Marks) -> bool {
         self.0 & m.0 != 0
@@ -78,6 +80,34 @@ const WORDS: &[(&str, Marks, bool)] = &[
     ("फ़ोन", Marks::PHONE, false),
     ("โทร", Marks::PHONE, false),
     ("điện thoại", Marks::PHONE, false),
+    ("Тел", Marks::PHONE, false),
+    ("Телефон", Marks::PHONE, false),
+    ("звоните", Marks::PHONE, false),
+    ("позвоните", Marks::PHONE, false),
+    ("me liga", Marks::PHONE, true),
+    ("ligue", Marks::PHONE, true),
+    ("llámame", Marks::PHONE, false),
+    ("llama al", Marks::PHONE, true),
+    ("chiama", Marks::PHONE, true),
+    ("appelez", Marks::PHONE, true),
+    ("appelle", Marks::PHONE, true),
+    ("zavolej", Marks::PHONE, true),
+    ("zadzwoń", Marks::PHONE, false),
+    ("my number", Marks::PHONE, true),
+    ("new number", Marks::PHONE, true),
+    ("number to call", Marks::PHONE, true),
+    // References: order and ticket numbers look like national phones.
+    ("order", Marks::REFERENCE, true),
+    ("invoice", Marks::REFERENCE, true),
+    ("rma", Marks::REFERENCE, true),
+    ("ref", Marks::REFERENCE, true),
+    ("ticket", Marks::REFERENCE, true),
+    ("tracking", Marks::REFERENCE, true),
+    ("serial", Marks::REFERENCE, true),
+    ("sku", Marks::REFERENCE, true),
+    ("build", Marks::REFERENCE, true),
+    ("version", Marks::REFERENCE, true),
+    ("isbn", Marks::REFERENCE, true),
     // SSNs.
     ("ssn", Marks::SSN, true),
     ("ss#", Marks::SSN, true),
@@ -101,6 +131,9 @@ const WORDS: &[(&str, Marks, bool)] = &[
     ("amex", Marks::CARD, true),
     ("jcb", Marks::CARD, true),
     ("pan", Marks::CARD, true),
+    ("paid", Marks::CARD, true),
+    ("pay with", Marks::CARD, true),
+    ("cc", Marks::CARD, true),
     ("cc_num", Marks::CARD, true),
     ("ccnum", Marks::CARD, true),
     ("karte", Marks::CARD, false),

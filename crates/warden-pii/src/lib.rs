@@ -233,7 +233,7 @@ const PATTERNS: &[(Tag, &str)] = &[
 /// `password` (any prefix or suffix, any case), then `:`, `=`, `:=`, `=>`
 /// or, in prose, `is`; then the value. JSON, YAML, `.env`, `export` and
 /// connection strings (`Password=...;`) all have this shape.
-const ASSIGN: &str = r#"(?i:(?P<key>api[_.-]?key|apikey|secret|token|passw(?:or)?d|passphrase|pwd|access[_.-]?key|private[_.-]?key|auth|credential|accountkey|sharedaccesskey|signature|conn(?:ection)?[_.-]?str(?:ing)?)[A-Za-z0-9_.-]*(?:[ \t]+(?:key|token))?)["']?(?:[ \t]*(?::=|=>|[:=])[ \t]*|[ \t]+(?i:is|was)[ \t]*:?[ \t]+)["'`]?(?P<value>[^\s"'`,;<>(){}\[\]]{6,400})"#;
+const ASSIGN: &str = r#"(?i:(?P<key>api[_.-]?key|apikey|secret|token|passw(?:or)?d|passphrase|pwd|access[_.-]?key|private[_.-]?key|auth|credential|accountkey|sharedaccesskey|signature|conn(?:ection)?[_.-]?str(?:ing)?)[A-Za-z0-9_.-]*(?:[ \t]+(?:key|token))?)["']?(?:[ \t]*(?::=|=>|[:=])[ \t]*|[ \t]+(?i:is|was)[ \t]*:?[ \t]+|(?P<bare>[ \t]+))["'`]?(?P<value>[^\s"'`,;<>(){}\[\]]{6,})"#;
 
 /// A URL with a password in its user info.
 const URL_PASSWORD: &str = r#"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@"'<>]{1,64}:(?P<value>[^\s@/"'<>]{1,128})@[A-Za-z0-9\[]"#;
@@ -445,6 +445,11 @@ fn classify(tag: Tag, text: &str, start: usize, end: usize, engine: &Engine) -> 
             let key = caps.name("key").map_or("", |m| m.as_str());
             let whole_key = caps.get(0).map_or("", |m| m.as_str());
             let next = text.as_bytes().get(b).copied();
+            // Only a space between name and value (`secret key wJal...`):
+            // prose, so the value must look random whatever the name.
+            if caps.name("bare").is_some() && !validate::high_entropy(v) {
+                return None;
+            }
             let kind = assigned(key, whole_key, v, next)?;
             part(kind, (a, b))
         }
@@ -467,7 +472,13 @@ fn assigned(key: &str, name: &str, value: &str, next: Option<u8>) -> Option<Secr
     if value.contains("://") || matches!(next, Some(b'(' | b'[')) {
         return None;
     }
-    if !(value.len() >= 16 && validate::high_entropy(value)) {
+    // Hex tokens (Twilio auth tokens, many API secrets) have at most four
+    // bits a character: their length and mix speak for them instead.
+    let hex_token = value.len() >= 32
+        && value.bytes().all(|b| b.is_ascii_hexdigit())
+        && value.bytes().any(|b| b.is_ascii_alphabetic())
+        && value.bytes().any(|b| b.is_ascii_digit());
+    if !(hex_token || (value.len() >= 16 && validate::high_entropy(value))) {
         return None;
     }
     let name = name.to_ascii_lowercase();

@@ -177,7 +177,7 @@ pub(crate) fn classify(text: &str, start: usize, end: usize) -> Verdict {
     let Some(shape) = Shape::read(text, start, end) else {
         return Verdict::Resume(end);
     };
-    if let Some(found) = decide(text, &shape, start) {
+    if let Some(found) = decide(text, &shape, start, true) {
         return found;
     }
     // A card and its CVV, a phone and a count after it: the longest
@@ -188,7 +188,7 @@ pub(crate) fn classify(text: &str, start: usize, end: usize) -> Verdict {
             if cut.ndigits < 7 {
                 break;
             }
-            if let Some(found) = decide(text, &cut, start) {
+            if let Some(found) = decide(text, &cut, start, false) {
                 return found;
             }
         }
@@ -208,7 +208,9 @@ pub(crate) fn classify(text: &str, start: usize, end: usize) -> Verdict {
     Verdict::Resume(end)
 }
 
-fn decide(text: &str, shape: &Shape, start: usize) -> Option<Verdict> {
+/// `whole`: the shape is the whole candidate, not a prefix of it (a
+/// prefix is only a card followed by more digits, or a marked phone).
+fn decide(text: &str, shape: &Shape, start: usize, whole: bool) -> Option<Verdict> {
     let last = shape.groups()[shape.len - 1];
     let end = if text.as_bytes().get(last.end) == Some(&b')') {
         last.end + 1
@@ -220,10 +222,20 @@ fn decide(text: &str, shape: &Shape, start: usize) -> Option<Verdict> {
         return phone_international(shape)
             .then(|| Verdict::Found(Kind::Phone, start, extension(text, end)));
     }
-    if !stands_alone(text, start, end) || looks_like_date_or_amount(shape) {
+    if !stands_alone(text, start, end) {
         return None;
     }
     let digits = shape.digits();
+    // Shaped as a date, an amount or a range: a phone only if words say so.
+    if looks_like_date_or_amount(shape) {
+        let phone = whole
+            && (7..=17).contains(&shape.ndigits)
+            && context::before(text, start).has(Marks::PHONE);
+        let mut bounds = [0usize; MAX_GROUPS];
+        let nb = shape.bounds(0, &mut bounds);
+        return (phone && Phones::get().national(digits, &bounds[..nb], false))
+            .then(|| Verdict::Found(Kind::Phone, start, extension(text, end)));
+    }
     // `00 49 30 ...`, `011 44 ...`: dialled from abroad.
     if let Some(rest) = international_prefix(digits)
         && phone_international_digits(rest)
@@ -239,7 +251,7 @@ fn decide(text: &str, shape: &Shape, start: usize) -> Option<Verdict> {
         && shape.group_len(0) == 3
         && shape.group_len(1) == 2
         && matches!(sep, Some(b'-' | b' '));
-    if n == 9 {
+    if n == 9 && whole {
         if ssn_shaped && validate::ssn_digits(digits) {
             return found(Kind::UsSsn);
         }
@@ -251,28 +263,38 @@ fn decide(text: &str, shape: &Shape, start: usize) -> Option<Verdict> {
         }
     }
     // Twelve bare digits (a Maestro length) are a card only in context.
-    if (12..=19).contains(&n)
+    let card = (12..=19).contains(&n)
         && card_grouping(shape, sep)
         && validate::card_digits(digits)
-        && (n > 12 || shape.len > 1 || context::before(text, start).has(Marks::CARD))
-    {
+        && (n > 12 || shape.len > 1 || context::before(text, start).has(Marks::CARD));
+    if card {
         return found(Kind::PaymentCard);
+    }
+    if !whole {
+        return None;
     }
     let phones = Phones::get();
     let mut bounds = [0usize; MAX_GROUPS];
     let nb = shape.bounds(0, &mut bounds);
-    // Without context, a national number of seven digits or fewer
-    // (`555-1234`) is as likely an extension or a reference as a phone.
-    if shape.len > 1 && n >= 8 && !ssn_shaped && phones.national(digits, &bounds[..nb], true) {
-        return Some(Verdict::Found(Kind::Phone, start, extension(text, end)));
+    if counted(text, end) {
+        return None;
     }
-    if (7..=17).contains(&n)
-        && context::before(text, start).has(Marks::PHONE)
-        && phones.national(digits, &bounds[..nb], false)
-    {
-        return Some(Verdict::Found(Kind::Phone, start, extension(text, end)));
-    }
-    None
+    let marks = context::before(text, start);
+    // Grouped as its region groups it; not after `order`, `RMA`, `ref`
+    // unless a phone word is there too. Without context, a national
+    // number of seven digits or fewer (`555-1234`) is as likely an
+    // extension or a reference as a phone.
+    let grouped = shape.len > 1
+        && n >= 8
+        && !ssn_shaped
+        && (!marks.has(Marks::REFERENCE) || marks.has(Marks::PHONE))
+        && phones.national(digits, &bounds[..nb], true);
+    let marked = || {
+        (7..=17).contains(&n)
+            && marks.has(Marks::PHONE)
+            && phones.national(digits, &bounds[..nb], false)
+    };
+    (grouped || marked()).then(|| Verdict::Found(Kind::Phone, start, extension(text, end)))
 }
 
 /// `digits` without the `00` / `011` a caller dials to leave the country.
@@ -347,9 +369,8 @@ fn stands_alone(text: &str, start: usize, end: usize) -> bool {
     let after2 = bytes.get(end + 1).copied();
     match after {
         Some(b'%' | b'_' | b'@') => false,
-        Some(b'.' | b',' | b':' | b'-' | b'/') => {
-            !after2.is_some_and(|b| b.is_ascii_alphanumeric())
-        }
+        // A decimal part, a time, a longer token; not a CSV comma.
+        Some(b'.' | b':' | b'-' | b'/') => !after2.is_some_and(|b| b.is_ascii_alphanumeric()),
         _ => true,
     }
 }
@@ -368,14 +389,29 @@ fn looks_like_date_or_amount(shape: &Shape) -> bool {
         if (same || spaced) && len(0) == 4 && year(0) && month(1) && day(2) {
             return true;
         }
+        // Day-month-year: three groups, or four when a time's hour follows
+        // after a space (`08.10.2023 16:27`).
+        let dmy_len = g.len() == 3
+            || (g.len() == 4 && g[3].sep == b' ' && len(3) == 2 && shape.value(3) < 24);
         if same
-            && (day(0) && month(1) || month(0) && day(1))
-            && (len(2) == 4 && year(2) || len(2) == 2)
+            && dmy_len
+            && ((day(0) && month(1)) || (month(0) && day(1)))
+            && ((len(2) == 4 && year(2)) || len(2) == 2)
         {
             return true;
         }
     }
     if g.len() >= 2 && (0..g.len()).all(|i| len(i) == 4 && (1900..2100).contains(&shape.value(i))) {
+        return true;
+    }
+    // A range (`pages 1727-2923`, `rooms 101-205`).
+    let leading_zero = shape.digits[0] == b'0';
+    if g.len() == 2
+        && g[1].sep == b'-'
+        && len(0) == len(1)
+        && !leading_zero
+        && shape.value(0) < shape.value(1)
+    {
         return true;
     }
     if g.len() >= 2 && g[1..].iter().all(|x| x.sep == b'.') {
@@ -416,4 +452,61 @@ fn extension(text: &str, end: usize) -> usize {
     } else {
         end
     }
+}
+
+/// A count or a measure: the word after the digits is a unit
+/// (`47 734 352 bytes`, `1 200 000 users`).
+fn counted(text: &str, end: usize) -> bool {
+    const UNITS: &[&str] = &[
+        "bytes",
+        "byte",
+        "b",
+        "kb",
+        "mb",
+        "gb",
+        "tb",
+        "kib",
+        "mib",
+        "gib",
+        "items",
+        "users",
+        "rows",
+        "records",
+        "people",
+        "times",
+        "views",
+        "downloads",
+        "requests",
+        "tokens",
+        "words",
+        "lines",
+        "files",
+        "km",
+        "kg",
+        "ms",
+        "sec",
+        "seconds",
+        "eur",
+        "usd",
+        "gbp",
+        "units",
+        "votes",
+        "customers",
+        "visitors",
+        "orders",
+        "points",
+        "steps",
+        "pages",
+        "fans",
+    ];
+    let rest = text[end..].trim_start_matches([' ', '\u{a0}']);
+    if rest.starts_with(['€', '$', '£', '%']) {
+        return true;
+    }
+    let word_end = rest
+        .bytes()
+        .position(|b| !b.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    let word = &rest[..word_end];
+    rest.len() < text.len() - end && UNITS.iter().any(|u| word.eq_ignore_ascii_case(u))
 }

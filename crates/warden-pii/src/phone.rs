@@ -338,6 +338,11 @@ fn grouping_fits(groups: &[usize], bounds: &[usize], offset: usize) -> bool {
     if groups.len() > 1 && !inner.contains(&first) {
         return false;
     }
+    // One separator: the format must have two groups too (`030 12345678`),
+    // not three (a reference `0379-087191` is no `03 7908 7191`).
+    if inner.len() == 1 && groups.len() > 2 {
+        return false;
+    }
     if inner.iter().any(|b| *b < first) {
         return false;
     }

@@ -60,7 +60,7 @@ fn phones_in_national_formats_of_every_region() {
 fn a_failed_numeric_candidate_does_not_hide_what_starts_inside_it() {
     // The card pattern takes "12 415 555 2671 99" first; it fails Luhn, and
     // the phone inside is still found.
-    let text = "ref 12 415-555-2671";
+    let text = "row 12 415-555-2671";
     assert_eq!(kinds(text), vec![(Kind::Phone, "415-555-2671")]);
     // Digits that are neither a card nor a phone stay unreported.
     assert_eq!(kinds("order 1234 5678 9012 3456 7"), vec![]);
