@@ -10,19 +10,21 @@
 //!
 //! # Inputs: values that do not come back
 //!
-//! The detector remembers its phone checks (libphonenumber costs about 10 µs
-//! a number), so an input that repeats its numbers, or one fixed input
-//! scanned again and again, measures a cache lookup instead of the detector.
-//! Every input here is generated from a seeded PRNG (`SplitMix64`, so runs
-//! are reproducible), and **every measured iteration scans a freshly
-//! generated input** (`iter_batched_ref`: generating it is not timed; each
-//! benchmark line draws from its own seed sequence). A cache therefore
-//! answers almost nothing: the rare repeats are phones, which differ in
-//! their last four digits only (about 60 example numbers, 10,000 endings
-//! each), and dates, of which there are only so many, here as in real
-//! traffic. The baselines (`byte_pass`, `serde_roundtrip`) scan one
-//! instance. (Scanning one `dense` corpus twice in one process took 0.9 s
-//! the first time and 2 ms the second with the detector of `d8d7d0c`.)
+//! A detector that remembered its checks (the one before `65d951d` kept
+//! libphonenumber's answers per digit string) is measured by an input that
+//! repeats its numbers, or one fixed input scanned again and again, as a
+//! cache lookup; and a lazy DFA that has seen a text before answers from
+//! states it already built. Every input here is generated from a seeded
+//! PRNG (`SplitMix64`, so runs are reproducible), and **every measured
+//! iteration scans a freshly generated input** (`iter_batched_ref`:
+//! generating it is not timed; each benchmark line draws from its own seed
+//! sequence). The rare repeats are phones, which differ in their last four
+//! digits only (about 60 example numbers, 10,000 endings each), and dates,
+//! of which there are only so many, here as in real traffic. The baselines
+//! (`byte_pass`, `serde_roundtrip`) scan one instance.
+//!
+//! `WARDEN_BENCH_DUMP=<dir>` writes the two `scan_varied` inputs to files
+//! (to profile the scan alone) and prints what was found in the clean one.
 //!
 //! Group `scan_varied`, on text of exactly 256 KiB:
 //!
@@ -1077,8 +1079,20 @@ fn describe_corpora(six: &warden_pii::Detect) {
     for dense in [false, true] {
         let (text, planted) = corpus(Rng::new(99, 0), dense, CORPUS_BYTES);
         let digits = text.bytes().filter(u8::is_ascii_digit).count();
-        let found = warden_pii::scan(&text).len();
+        let findings = warden_pii::scan(&text);
+        let found = findings.len();
         let found6 = warden_pii::scan_with(&text, six).len();
+        // `WARDEN_BENCH_DUMP=dir`: the inputs as files (to profile the scan
+        // alone), and what was found in the clean one (false positives).
+        if let Some(dir) = std::env::var_os("WARDEN_BENCH_DUMP") {
+            let name = if dense { "dense.txt" } else { "clean.txt" };
+            std::fs::write(std::path::Path::new(&dir).join(name), &text).expect("dump");
+            if !dense {
+                for f in &findings {
+                    eprintln!("clean finding {:?}: {:?}", f.kind, &text[f.start..f.end]);
+                }
+            }
+        }
         let spacing = text
             .len()
             .checked_div(planted)

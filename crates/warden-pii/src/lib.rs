@@ -225,7 +225,7 @@ const PATTERNS: &[(Tag, &str)] = &[
     // (space, no-break space, `.`, `-`, `/`, or parentheses around a group).
     (
         Tag::Number,
-        "(?:tel:\\+?|\\+|\\(\\+?|\\b)[0-9](?:(?:[ .\\-/\u{a0}]|[ .\\-\u{a0}]?\\(|\\)[ .\\-\u{a0}]?)?[0-9]){6,40}\\b\\)?",
+        "(?:tel:\\+?|\\+|\\(\\+?|\\b)[0-9](?:(?:[ .\\-/\u{a0}]|[ .\\-\u{a0}]?\\(|\\)[ .\\-\u{a0}]?)?[0-9]){6,}\\b\\)?",
     ),
 ];
 
@@ -233,7 +233,7 @@ const PATTERNS: &[(Tag, &str)] = &[
 /// `password` (any prefix or suffix, any case), then `:`, `=`, `:=`, `=>`
 /// or, in prose, `is`; then the value. JSON, YAML, `.env`, `export` and
 /// connection strings (`Password=...;`) all have this shape.
-const ASSIGN: &str = r#"(?i:(?P<key>api[_.-]?key|apikey|secret|token|passw(?:or)?d|passphrase|pwd|access[_.-]?key|private[_.-]?key|auth|credential|accountkey|sharedaccesskey|signature|conn(?:ection)?[_.-]?str(?:ing)?)[A-Za-z0-9_.-]*(?:[ \t]+(?:key|token))?)["']?(?:[ \t]*(?::=|=>|[:=])[ \t]*|[ \t]+(?i:is|was)[ \t]*:?[ \t]+|(?P<bare>[ \t]+))["'`]?(?P<value>[^\s"'`,;<>(){}\[\]]{6,})"#;
+const ASSIGN: &str = r#"(?i:(?P<key>api[_.-]?key|apikey|secret|token|passw(?:or)?d|passphrase|pwd|access[_.-]?key|private[_.-]?key|auth|credential|accountkey|sharedaccesskey|signature|conn(?:ection)?[_.-]?str(?:ing)?)[A-Za-z0-9_.-]*)(?:(?i:[ \t]+(?:key|token))?["']?(?:[ \t]*(?::=|=>|[:=])[ \t]*|[ \t]+(?i:is|was)[ \t]*:?[ \t]+)|(?i:[ \t]+(?:key|token))(?P<bare>[ \t]+))["'`]?(?P<value>[^\s"'`,;<>(){}\[\]]{6,})"#;
 
 /// A URL with a password in its user info.
 const URL_PASSWORD: &str = r#"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@"'<>]{1,64}:(?P<value>[^\s@/"'<>]{1,128})@[A-Za-z0-9\[]"#;
@@ -259,13 +259,15 @@ fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| Engine {
         // ASCII word boundaries: every pattern is ASCII, and a Unicode `\b`
         // makes the DFA give up on any non-ASCII text.
-        all: regex_automata::meta::Regex::new_many(
-            &PATTERNS
-                .iter()
-                .map(|(_, p)| p.replace(r"\b", r"(?-u:\b)"))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_else(|e| unreachable!("PATTERNS: {e}")),
+        all: regex_automata::meta::Builder::new()
+            .configure(regex_automata::meta::Config::new().hybrid_cache_capacity(8 << 20))
+            .build_many(
+                &PATTERNS
+                    .iter()
+                    .map(|(_, p)| p.replace(r"\b", r"(?-u:\b)"))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap_or_else(|e| unreachable!("PATTERNS: {e}")),
         assign: compile(ASSIGN),
         url_password: compile(URL_PASSWORD),
         auth: compile(AUTH_HEADER),
@@ -332,7 +334,6 @@ pub fn scan(text: &str) -> Vec<Finding> {
 
 /// Every finding in `text`, in order, non-overlapping.
 pub fn scan_with(text: &str, detect: &Detect) -> Vec<Finding> {
-    let _ = detect;
     let engine = engine();
     let mut out = Vec::new();
     let mut at = 0;
@@ -344,7 +345,7 @@ pub fn scan_with(text: &str, detect: &Detect) -> Vec<Finding> {
         let (start, end) = (m.start(), m.end());
         let tag = PATTERNS[m.pattern().as_usize()].0;
         if tag == Tag::Number {
-            match number::classify(text, start, end) {
+            match number::classify(text, start, end, &detect.phone_regions) {
                 number::Verdict::Found(kind, s, e) => {
                     out.push(Finding {
                         kind,

@@ -7,6 +7,8 @@
 //! without allocating. Order numbers, timestamps, dates, amounts and
 //! versions are told apart by shape before any validator runs.
 
+use phonenumber::country::Id;
+
 use crate::context::{self, Marks};
 use crate::phone::Phones;
 use crate::{Kind, validate};
@@ -173,11 +175,11 @@ impl Shape {
 }
 
 /// Decides `text[start..end]`, a match of the numeric pattern.
-pub(crate) fn classify(text: &str, start: usize, end: usize) -> Verdict {
+pub(crate) fn classify(text: &str, start: usize, end: usize, prefer: &[Id]) -> Verdict {
     let Some(shape) = Shape::read(text, start, end) else {
         return Verdict::Resume(end);
     };
-    if let Some(found) = decide(text, &shape, start, true) {
+    if let Some(found) = decide(text, &shape, start, true, prefer) {
         return found;
     }
     // A card and its CVV, a phone and a count after it: the longest
@@ -188,7 +190,7 @@ pub(crate) fn classify(text: &str, start: usize, end: usize) -> Verdict {
             if cut.ndigits < 7 {
                 break;
             }
-            if let Some(found) = decide(text, &cut, start, false) {
+            if let Some(found) = decide(text, &cut, start, false, prefer) {
                 return found;
             }
         }
@@ -210,7 +212,7 @@ pub(crate) fn classify(text: &str, start: usize, end: usize) -> Verdict {
 
 /// `whole`: the shape is the whole candidate, not a prefix of it (a
 /// prefix is only a card followed by more digits, or a marked phone).
-fn decide(text: &str, shape: &Shape, start: usize, whole: bool) -> Option<Verdict> {
+fn decide(text: &str, shape: &Shape, start: usize, whole: bool, prefer: &[Id]) -> Option<Verdict> {
     let last = shape.groups()[shape.len - 1];
     let end = if text.as_bytes().get(last.end) == Some(&b')') {
         last.end + 1
@@ -233,11 +235,14 @@ fn decide(text: &str, shape: &Shape, start: usize, whole: bool) -> Option<Verdic
             && context::before(text, start).has(Marks::PHONE);
         let mut bounds = [0usize; MAX_GROUPS];
         let nb = shape.bounds(0, &mut bounds);
-        return (phone && Phones::get().national(digits, &bounds[..nb], false))
+        return (phone && Phones::get().national(digits, &bounds[..nb], false, prefer))
             .then(|| Verdict::Found(Kind::Phone, start, extension(text, end)));
     }
-    // `00 49 30 ...`, `011 44 ...`: dialled from abroad.
-    if let Some(rest) = international_prefix(digits)
+    // `00 49 30 ...`, `011 44 ...`: dialled from abroad. The prefix is
+    // written whole, in the first group (`0-017-...` is an ISBN).
+    let first = &digits[..shape.group_len(0)];
+    if (first.starts_with("00") || first.starts_with("011"))
+        && let Some(rest) = international_prefix(digits)
         && phone_international_digits(rest)
     {
         return Some(Verdict::Found(Kind::Phone, start, extension(text, end)));
@@ -288,11 +293,11 @@ fn decide(text: &str, shape: &Shape, start: usize, whole: bool) -> Option<Verdic
         && n >= 8
         && !ssn_shaped
         && (!marks.has(Marks::REFERENCE) || marks.has(Marks::PHONE))
-        && phones.national(digits, &bounds[..nb], true);
+        && phones.national(digits, &bounds[..nb], true, prefer);
     let marked = || {
         (7..=17).contains(&n)
             && marks.has(Marks::PHONE)
-            && phones.national(digits, &bounds[..nb], false)
+            && phones.national(digits, &bounds[..nb], false, prefer)
     };
     (grouped || marked()).then(|| Verdict::Found(Kind::Phone, start, extension(text, end)))
 }

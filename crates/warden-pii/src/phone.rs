@@ -23,23 +23,31 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use phonenumber::country::Id;
 use phonenumber::metadata::DATABASE;
 use regex_automata::util::captures::Captures;
-use regex_automata::{Anchored, Input, MatchKind, PatternID, PatternSet, meta};
+use regex_automata::{Anchored, Input, PatternID, meta};
 
 /// Longest national significant number libphonenumber allows (ITU E.164
 /// caps the whole number at 15 digits; some national numbers run to 17).
 const MAX_NSN: usize = 17;
 
+/// Regions tried first for a national number, after the configured ones:
+/// the most populous and most online, so a number usually settles within
+/// a few tries. Every other region follows.
+const FIRST: &[&str] = &[
+    "US", "GB", "DE", "FR", "IN", "CN", "JP", "BR", "ES", "IT", "MX", "CA", "AU", "NL", "RU", "KR",
+    "ID", "TR", "PL", "SE", "CH", "BE", "AT", "PT", "IE", "SG", "HK", "TW", "AR", "CO", "CL", "ZA",
+    "NG", "EG", "PH", "VN", "TH", "MY", "PK", "SA", "AE", "IL", "UA", "NZ", "DK", "NO", "FI", "CZ",
+    "GR", "KE",
+];
+
 pub(crate) struct Phones {
     regions: Vec<Region>,
-    /// One pattern per region (same index): its valid national numbers.
-    valid: meta::Regex,
     /// Region indexes by country calling code, main region first.
     by_code: HashMap<u16, Vec<usize>>,
-    /// Each national prefix in use (`0`, `1`, `8`, `06`, ...) and the
-    /// regions that use it.
-    prefixes: Vec<(String, Vec<usize>)>,
+    /// Every region index, the most likely first.
+    order: Vec<usize>,
 }
 
 impl std::fmt::Debug for Phones {
@@ -58,6 +66,8 @@ struct Region {
     /// The index of the region whose formats this one uses (itself, or the
     /// main region of its country code when it has none of its own).
     formats_from: usize,
+    /// Its valid national numbers, compiled on first use.
+    valid: OnceLock<Option<meta::Regex>>,
     formats: OnceLock<Option<Formats>>,
 }
 
@@ -65,6 +75,8 @@ struct Region {
 struct Formats {
     /// One pattern per format: its leading digits (matched as a prefix).
     leading: meta::Regex,
+    /// Per format: it has leading digits to match.
+    has_leading: Vec<bool>,
     /// One pattern per format: the whole national number, with a capture
     /// group per digit group.
     whole: meta::Regex,
@@ -78,11 +90,20 @@ fn compact(pattern: &str) -> String {
     pattern.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-fn set_config() -> meta::Config {
-    meta::Config::new()
-        .match_kind(MatchKind::All)
-        .nfa_size_limit(Some(64 << 20))
-        .hybrid_cache_capacity(8 << 20)
+/// Anchored searches of a few digits: the lazy DFA, per-pattern starts.
+/// `\d` is an ASCII digit: the metadata means nothing else, and Unicode's
+/// digit class would multiply every automaton's size.
+fn ascii() -> regex_automata::util::syntax::Config {
+    regex_automata::util::syntax::Config::new()
+        .unicode(false)
+        .utf8(false)
+}
+
+/// Only the lazy DFA (and the PikeVM behind it): a region's full DFA or
+/// one-pass tables would cost memory for every region compiled, for
+/// searches of a dozen digits.
+fn config() -> meta::Config {
+    meta::Config::new().auto_prefilter(false).dfa(false)
 }
 
 impl Phones {
@@ -96,15 +117,13 @@ impl Phones {
         // A fixed order (the database is a hash map): main regions first
         // within a code, then by id.
         metas.sort_by_key(|m| (m.country_code(), !m.is_main_country_for_code(), m.id()));
-        // "001" entries are non-geographic (satellite, UIFN): reached only
-        // with `+`, and still valid for their code.
         let mut by_code: HashMap<u16, Vec<usize>> = HashMap::new();
         let mut regions = Vec::with_capacity(metas.len());
-        let mut patterns = Vec::with_capacity(metas.len());
         for (i, m) in metas.iter().enumerate() {
             by_code.entry(m.country_code()).or_default().push(i);
             let d = m.descriptors();
-            let types = [
+            let lengths = [
+                Some(d.general()),
                 d.fixed_line(),
                 d.mobile(),
                 d.toll_free(),
@@ -115,28 +134,14 @@ impl Phones {
                 d.pager(),
                 d.uan(),
                 d.voicemail(),
-            ];
-            let alternatives: Vec<String> = types
-                .into_iter()
-                .flatten()
-                .map(|t| t.national_number().as_str())
-                .filter(|p| !p.is_empty() && *p != "NA")
-                .map(|p| format!("(?:{})", compact(p)))
-                .collect();
-            // A region with no number types has no valid numbers: a pattern
-            // that cannot match keeps the indexes aligned.
-            let pattern = if alternatives.is_empty() {
-                r"[^\s\S]".to_owned()
-            } else {
-                format!("^(?:{})$", alternatives.join("|"))
-            };
-            patterns.push(pattern);
-            let lengths = d
-                .general()
-                .possible_length()
-                .iter()
-                .filter(|n| **n < 32)
-                .fold(0u32, |acc, n| acc | (1 << n));
+            ]
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t.possible_length())
+            .filter(|n| **n < 32)
+            .fold(0u32, |acc, n| acc | (1 << n));
+            // No lengths recorded: any length may be valid.
+            let lengths = if lengths == 0 { u32::MAX } else { lengths };
             let national_prefix = m
                 .national_prefix()
                 .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
@@ -146,6 +151,7 @@ impl Phones {
                 national_prefix,
                 lengths,
                 formats_from: i,
+                valid: OnceLock::new(),
                 formats: OnceLock::new(),
             });
         }
@@ -157,47 +163,36 @@ impl Phones {
                 }
             }
         }
-        let mut prefixes: Vec<(String, Vec<usize>)> = Vec::new();
-        for (i, r) in regions.iter().enumerate() {
-            if let Some(p) = &r.national_prefix {
-                match prefixes.iter_mut().find(|(q, _)| q == p) {
-                    Some((_, v)) => v.push(i),
-                    None => prefixes.push((p.clone(), vec![i])),
-                }
-            }
-        }
-        // The metadata is a constant shipped with the crate; a pattern it
-        // holds that does not compile is a bug every test catches.
-        let valid = meta::Builder::new()
-            .configure(set_config())
-            .build_many(&patterns)
-            .unwrap_or_else(|e| unreachable!("phone metadata: {e}"));
+        let index = |id: &str| regions.iter().position(|r: &Region| r.meta.id() == id);
+        let mut order: Vec<usize> = FIRST.iter().filter_map(|id| index(id)).collect();
+        // Non-geographic entities ("001") are reached only with `+`.
+        let rest: Vec<usize> = (0..regions.len())
+            .filter(|i| !order.contains(i) && regions[*i].meta.id() != "001")
+            .collect();
+        order.extend(rest);
         Phones {
             regions,
-            valid,
             by_code,
-            prefixes,
+            order,
         }
     }
 
-    /// Every region `nsn` is a valid national significant number of.
-    fn valid_for(&self, nsn: &str, set: &mut PatternSet) {
-        set.clear();
-        if nsn.is_empty() || nsn.len() > MAX_NSN {
-            return;
+    /// Whether `nsn` is a valid national significant number of region `r`.
+    fn valid(&self, r: usize, nsn: &str) -> bool {
+        let region = &self.regions[r];
+        if nsn.is_empty() || nsn.len() > MAX_NSN || region.lengths & (1 << nsn.len()) == 0 {
+            return false;
         }
-        let input = Input::new(nsn).anchored(Anchored::Yes);
-        self.valid.which_overlapping_matches(&input, set);
-    }
-
-    fn set(&self) -> PatternSet {
-        PatternSet::new(self.regions.len())
+        region
+            .valid
+            .get_or_init(|| compile_valid(region.meta))
+            .as_ref()
+            .is_some_and(|re| re.is_match(Input::new(nsn).anchored(Anchored::Yes)))
     }
 
     /// A number written after an international marker: `digits` are the
     /// country code and the national number, `(0)` already dropped.
     pub(crate) fn international(&self, digits: &str) -> bool {
-        let mut set = self.set();
         for cc_len in 1..=3 {
             let Some(cc) = digits.get(..cc_len).and_then(|c| c.parse::<u16>().ok()) else {
                 return false;
@@ -206,19 +201,16 @@ impl Phones {
                 continue;
             };
             let nsn = &digits[cc_len..];
-            self.valid_for(nsn, &mut set);
-            if regions.iter().any(|&r| set.contains(PatternID::must(r))) {
+            if regions.iter().any(|&r| self.valid(r, nsn)) {
                 return true;
             }
             // `+49 030 ...`: the national prefix written after the code.
             for &r in regions {
                 if let Some(p) = &self.regions[r].national_prefix
                     && let Some(rest) = nsn.strip_prefix(p.as_str())
+                    && self.valid(r, rest)
                 {
-                    self.valid_for(rest, &mut set);
-                    if set.contains(PatternID::must(r)) {
-                        return true;
-                    }
+                    return true;
                 }
             }
             // Country codes are prefix-free: no other length can match.
@@ -234,41 +226,46 @@ impl Phones {
 
     /// A number written without an international marker. `digits` as
     /// written (national prefix included), `bounds` the digit positions
-    /// where a separator stands between two digits, `paren_prefix` the
-    /// number of leading digits written in parentheses as a national prefix
-    /// (`(0)30 ...`). `grouped`: whether the grouping must match the
-    /// region's format (no context words mark the number).
-    pub(crate) fn national(&self, digits: &str, bounds: &[usize], grouped: bool) -> bool {
+    /// where a separator stands between two digits. `grouped`: whether
+    /// the grouping must match the region's format (no context words mark
+    /// the number). `prefer`: regions tried first.
+    pub(crate) fn national(
+        &self,
+        digits: &str,
+        bounds: &[usize],
+        grouped: bool,
+        prefer: &[Id],
+    ) -> bool {
         if digits.len() < 5 || digits.len() > MAX_NSN + 3 {
             return false;
         }
         if grouped && bounds.is_empty() {
             return false;
         }
-        let mut set = self.set();
-        // Written without a national prefix.
-        self.valid_for(digits, &mut set);
-        for r in set.iter() {
-            let r = r.as_usize();
-            if self.accept(r, digits, 0, bounds, grouped, false) {
-                return true;
-            }
+        let preferred = prefer.iter().filter_map(|id| {
+            let id: &str = id.as_ref();
+            self.order
+                .iter()
+                .copied()
+                .find(|r| self.regions[*r].meta.id() == id)
+        });
+        preferred
+            .chain(self.order.iter().copied())
+            .any(|r| self.national_in(r, digits, bounds, grouped))
+    }
+
+    fn national_in(&self, r: usize, digits: &str, bounds: &[usize], grouped: bool) -> bool {
+        // Written without the national prefix, then with it.
+        if self.valid(r, digits) && self.accept(r, digits, 0, bounds, grouped, false) {
+            return true;
         }
-        // Written with one.
-        for (prefix, members) in &self.prefixes {
-            let Some(nsn) = digits.strip_prefix(prefix.as_str()) else {
-                continue;
-            };
-            self.valid_for(nsn, &mut set);
-            for &r in members {
-                if set.contains(PatternID::must(r))
-                    && self.accept(r, nsn, prefix.len(), bounds, grouped, true)
-                {
-                    return true;
-                }
-            }
-        }
-        false
+        let Some(prefix) = &self.regions[r].national_prefix else {
+            return false;
+        };
+        let Some(nsn) = digits.strip_prefix(prefix.as_str()) else {
+            return false;
+        };
+        self.valid(r, nsn) && self.accept(r, nsn, prefix.len(), bounds, grouped, true)
     }
 
     /// `nsn` (valid for region `r`) as written: `offset` digits of national
@@ -287,7 +284,7 @@ impl Phones {
             // not a thing there.
             return !grouped;
         };
-        let Some((i, groups)) = formats.format_for(nsn) else {
+        let Some((i, groups, n)) = formats.format_for(nsn) else {
             return !grouped;
         };
         if !with_prefix && formats.prefix_required[i] && self.regions[r].national_prefix.is_some() {
@@ -297,13 +294,14 @@ impl Phones {
         if !grouped {
             return true;
         }
-        grouping_fits(&groups, bounds, offset)
+        grouping_fits(&groups[..n], bounds, offset)
     }
 
-    /// Compiles a region's formats now rather than on its first number.
-    pub(crate) fn warm(&self, region: phonenumber::country::Id) {
+    /// Compiles a region's patterns now rather than on its first number.
+    pub(crate) fn warm(&self, region: Id) {
         let id: &str = region.as_ref();
         if let Some(r) = self.regions.iter().position(|r| r.meta.id() == id) {
+            let _ = self.valid(r, "0");
             let _ = self.formats(r);
         }
     }
@@ -315,6 +313,42 @@ impl Phones {
             .get_or_init(|| Formats::compile(self.regions[from].meta))
             .as_ref()
     }
+}
+
+/// One pattern for a region's valid numbers: every number type
+/// libphonenumber's `is_valid` accepts.
+fn compile_valid(meta: &phonenumber::Metadata) -> Option<meta::Regex> {
+    let d = meta.descriptors();
+    let types = [
+        d.fixed_line(),
+        d.mobile(),
+        d.toll_free(),
+        d.premium_rate(),
+        d.shared_cost(),
+        d.personal_number(),
+        d.voip(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+    ];
+    let alternatives: Vec<String> = types
+        .into_iter()
+        .flatten()
+        .map(|t| t.national_number().as_str())
+        .filter(|p| !p.is_empty() && *p != "NA")
+        .map(|p| format!("(?:{})", compact(p)))
+        .collect();
+    if alternatives.is_empty() {
+        return None;
+    }
+    // The metadata is a constant shipped with the crate; a pattern it
+    // holds that does not compile is a bug every test catches.
+    let re = meta::Builder::new()
+        .configure(config())
+        .syntax(ascii())
+        .build(&format!("^(?:{})$", alternatives.join("|")))
+        .unwrap_or_else(|e| unreachable!("phone metadata of {}: {e}", meta.id()));
+    Some(re)
 }
 
 /// The candidate's separators against the format's groups (lengths):
@@ -362,18 +396,18 @@ impl Formats {
         if formats.is_empty() {
             return None;
         }
+        // The last leading-digits pattern is the most specific one.
+        let leading_of = |f: &phonenumber::metadata::Format| {
+            f.leading_digits().last().map(|p| compact(p.as_str()))
+        };
+        let has_leading = formats.iter().map(|f| leading_of(f).is_some()).collect();
         let leading: Vec<String> = formats
             .iter()
-            .map(|f| {
-                // The last pattern is the most specific one.
-                f.leading_digits()
-                    .last()
-                    .map_or_else(String::new, |p| format!("(?:{})", compact(p.as_str())))
-            })
+            .map(|f| leading_of(f).map_or_else(String::new, |p| format!("(?:{p})")))
             .collect();
         let whole: Vec<String> = formats
             .iter()
-            .map(|f| format!("^(?:{})$", compact(f.pattern().as_str())))
+            .map(|f| format!("(?:{})$", compact(f.pattern().as_str())))
             .collect();
         let prefix_required = formats
             .iter()
@@ -385,39 +419,39 @@ impl Formats {
             .collect();
         let build = |patterns: &[String]| {
             meta::Builder::new()
-                .configure(set_config())
+                .configure(config())
+                .syntax(ascii())
                 .build_many(patterns)
                 .unwrap_or_else(|e| unreachable!("phone formats of {}: {e}", meta.id()))
         };
         Some(Formats {
             leading: build(&leading),
+            has_leading,
             whole: build(&whole),
             prefix_required,
         })
     }
 
     /// The first format whose leading digits and pattern fit `nsn`, and the
-    /// lengths of its digit groups.
-    fn format_for(&self, nsn: &str) -> Option<(usize, Vec<usize>)> {
-        let n = self.prefix_required.len();
-        let mut leads = PatternSet::new(n);
-        self.leading
-            .which_overlapping_matches(&Input::new(nsn).anchored(Anchored::Yes), &mut leads);
-        let mut wholes = PatternSet::new(n);
-        self.whole
-            .which_overlapping_matches(&Input::new(nsn).anchored(Anchored::Yes), &mut wholes);
-        let i = (0..n).find(|&i| {
-            let id = PatternID::must(i);
-            leads.contains(id) && wholes.contains(id)
+    /// lengths of its digit groups (at most eight).
+    fn format_for(&self, nsn: &str) -> Option<(usize, [usize; 8], usize)> {
+        let at = |i: usize| Input::new(nsn).anchored(Anchored::Pattern(PatternID::must(i)));
+        let i = (0..self.has_leading.len()).find(|&i| {
+            (!self.has_leading[i] || self.leading.is_match(at(i))) && self.whole.is_match(at(i))
         })?;
         let mut caps = Captures::all(self.whole.group_info().clone());
-        let input = Input::new(nsn).anchored(Anchored::Pattern(PatternID::must(i)));
-        self.whole.search_captures(&input, &mut caps);
-        let groups = (1..caps.group_len())
-            .filter_map(|g| caps.get_group(g))
-            .map(|s| s.len())
-            .collect();
-        Some((i, groups))
+        self.whole.search_captures(&at(i), &mut caps);
+        let mut groups = [0usize; 8];
+        let mut n = 0;
+        for g in 1..caps.group_len() {
+            if let Some(span) = caps.get_group(g)
+                && n < groups.len()
+            {
+                groups[n] = span.len();
+                n += 1;
+            }
+        }
+        Some((i, groups, n))
     }
 }
 
@@ -431,16 +465,17 @@ mod tests {
         let p = Phones::get();
         let built = t.elapsed();
         assert!(p.regions.len() > 240, "{}", p.regions.len());
+        let us = [Id::US];
         assert!(p.international("12025550143"));
         assert!(p.international("4930123456"));
         assert!(!p.international("999123456"));
-        assert!(p.national("2025550143", &[3, 6], true));
-        assert!(!p.national("2025550143", &[], true));
-        assert!(p.national("2025550143", &[], false));
+        assert!(p.national("2025550143", &[3, 6], true, &us));
+        assert!(!p.national("2025550143", &[], true, &us));
+        assert!(p.national("2025550143", &[], false, &us));
         // Berlin, as Germans write it.
-        assert!(p.national("03012345678", &[3], true));
+        assert!(p.national("03012345678", &[3], true, &[]));
         // A timestamp's digits.
-        assert!(!p.national("2023100816", &[4, 6, 8], true));
+        assert!(!p.national("2023100816", &[4, 6, 8], true, &[]));
         let _ = built;
     }
 }
