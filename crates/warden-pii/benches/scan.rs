@@ -10,7 +10,7 @@
 //!
 //! # Inputs: values that do not come back
 //!
-//! A detector that remembered its checks (the one before `65d951d` kept
+//! A detector that remembered its checks (the one of `d8d7d0c` kept
 //! libphonenumber's answers per digit string) is measured by an input that
 //! repeats its numbers, or one fixed input scanned again and again, as a
 //! cache lookup; and a lazy DFA that has seen a text before answers from

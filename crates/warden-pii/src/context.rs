@@ -177,7 +177,7 @@ fn marks_in(hay: &str) -> Marks {
 }
 
 /// What the text before `text[start..]` marks it as.
-pub(crate) fn before(text: &str, start: usize) -> Marks {
+pub(crate) fn before(text: &str, start: usize, tables: &mut Tables) -> Marks {
     let line_start = memchr::memrchr(b'\n', &text.as_bytes()[..start]).map_or(0, |i| i + 1);
     let mut from = start.saturating_sub(WINDOW).max(line_start);
     while !text.is_char_boundary(from) {
@@ -185,41 +185,71 @@ pub(crate) fn before(text: &str, start: usize) -> Marks {
     }
     let mut marks = marks_in(&text[from..start]);
     if marks == Marks::default() {
-        marks = csv_column(text, line_start, start);
+        marks = csv_column(text, line_start, start, tables);
     }
     marks
+}
+
+/// The CSV table whose header was found last in this scan: rows further
+/// down the same table find it without walking up again, which keeps a
+/// long CSV paste linear. One per scan of one text.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Tables {
+    /// (delimiter, delimiters per row) of the table.
+    shape: (u8, usize),
+    /// The header line's byte range.
+    header: (usize, usize),
+    /// The end of the last row known to belong to the table.
+    through: usize,
 }
 
 /// The name of the CSV column `start` is in, when its line is a row of a
 /// table whose header line is found above (the first line above with the
 /// same number of delimiters, with a blank or different line above it).
-fn csv_column(text: &str, line_start: usize, start: usize) -> Marks {
+fn csv_column(text: &str, line_start: usize, start: usize, tables: &mut Tables) -> Marks {
     let bytes = text.as_bytes();
     let line_end = memchr::memchr(b'\n', &bytes[start..]).map_or(text.len(), |i| start + i);
     let line = &bytes[line_start..line_end];
     let Some(delim) = [b',', b'\t', b';', b'|']
         .into_iter()
-        .find(|d| line.contains(d))
+        .find(|d| memchr::memchr(*d, line).is_some())
     else {
         return Marks::default();
     };
-    let count = |l: &[u8]| l.iter().filter(|b| **b == delim).count();
+    let count = |l: &[u8]| memchr::memchr_iter(delim, l).count();
     let fields = count(line);
     let column = count(&bytes[line_start..start]);
-    // Walk up while lines have the same shape; the topmost is the header.
-    let floor = line_start.saturating_sub(CSV_WINDOW);
-    let mut header = None;
-    let mut end = line_start;
-    while end > floor && end > 0 {
-        let prev_end = end - 1; // the '\n' ending the line above
-        let prev_start = memchr::memrchr(b'\n', &bytes[..prev_end]).map_or(0, |i| i + 1);
-        let prev = &bytes[prev_start..prev_end];
-        if count(prev) != fields {
-            break;
-        }
-        header = Some(prev);
-        end = prev_start;
-    }
+    let here = (delim, fields);
+    let header =
+        if tables.shape == here && tables.header.1 < line_start && line_start <= tables.through + 1
+        {
+            // A row further down the table last seen: its header is known.
+            tables.through = tables.through.max(line_end);
+            Some(&bytes[tables.header.0..tables.header.1])
+        } else {
+            // Walk up while lines have the same shape; the topmost is the header.
+            let floor = line_start.saturating_sub(CSV_WINDOW);
+            let mut header = None;
+            let mut end = line_start;
+            while end > floor && end > 0 {
+                let prev_end = end - 1; // the '\n' ending the line above
+                let prev_start = memchr::memrchr(b'\n', &bytes[..prev_end]).map_or(0, |i| i + 1);
+                let prev = &bytes[prev_start..prev_end];
+                if count(prev) != fields {
+                    break;
+                }
+                header = Some((prev_start, prev_end));
+                end = prev_start;
+            }
+            if let Some(h) = header {
+                *tables = Tables {
+                    shape: here,
+                    header: h,
+                    through: line_end,
+                };
+            }
+            header.map(|(a, b)| &bytes[a..b])
+        };
     let Some(header) = header else {
         return Marks::default();
     };
@@ -243,17 +273,17 @@ mod tests {
     #[test]
     fn words_before_and_columns_mark_values() {
         let t = "SSN: 123456789";
-        assert!(before(t, 5).has(Marks::SSN));
+        assert!(before(t, 5, &mut Tables::default()).has(Marks::SSN));
         let t = "Mein Handy: 01512345678";
-        assert!(before(t, 12).has(Marks::PHONE));
+        assert!(before(t, 12, &mut Tables::default()).has(Marks::PHONE));
         let t = "hotel room 2025550143";
-        assert!(!before(t, 11).has(Marks::PHONE));
+        assert!(!before(t, 11, &mut Tables::default()).has(Marks::PHONE));
         let t = "name,ssn,city\nAnn,123456789,Oslo\nBo,234567890,Rome";
         let at = t.find("234567890").unwrap_or_default();
-        assert!(before(t, at).has(Marks::SSN));
+        assert!(before(t, at, &mut Tables::default()).has(Marks::SSN));
         let at = t.find("Rome").unwrap_or_default();
-        assert!(!before(t, at).has(Marks::SSN));
+        assert!(!before(t, at, &mut Tables::default()).has(Marks::SSN));
         let t = "{\"phone_number\": \"030123456\"}";
-        assert!(before(t, 18).has(Marks::PHONE));
+        assert!(before(t, 18, &mut Tables::default()).has(Marks::PHONE));
     }
 }

@@ -319,7 +319,7 @@ impl Detect {
 /// it at start-up, off the async runtime.
 pub fn warm_up(detect: &Detect) {
     let _ = engine();
-    let _ = context::before("tel", 3);
+    let _ = context::before("tel", 3, &mut context::Tables::default());
     let phones = phone::Phones::get();
     for region in &detect.phone_regions {
         phones.warm(*region);
@@ -335,6 +335,7 @@ pub fn scan(text: &str) -> Vec<Finding> {
 /// Every finding in `text`, in order, non-overlapping.
 pub fn scan_with(text: &str, detect: &Detect) -> Vec<Finding> {
     let engine = engine();
+    let mut tables = context::Tables::default();
     let mut out = Vec::new();
     let mut at = 0;
     while at < text.len() {
@@ -345,7 +346,7 @@ pub fn scan_with(text: &str, detect: &Detect) -> Vec<Finding> {
         let (start, end) = (m.start(), m.end());
         let tag = PATTERNS[m.pattern().as_usize()].0;
         if tag == Tag::Number {
-            match number::classify(text, start, end, &detect.phone_regions) {
+            match number::classify(text, start, end, &detect.phone_regions, &mut tables) {
                 number::Verdict::Found(kind, s, e) => {
                     out.push(Finding {
                         kind,

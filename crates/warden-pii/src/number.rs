@@ -9,7 +9,7 @@
 
 use phonenumber::country::Id;
 
-use crate::context::{self, Marks};
+use crate::context::{self, Marks, Tables};
 use crate::phone::Phones;
 use crate::{Kind, validate};
 
@@ -175,11 +175,17 @@ impl Shape {
 }
 
 /// Decides `text[start..end]`, a match of the numeric pattern.
-pub(crate) fn classify(text: &str, start: usize, end: usize, prefer: &[Id]) -> Verdict {
+pub(crate) fn classify(
+    text: &str,
+    start: usize,
+    end: usize,
+    prefer: &[Id],
+    tables: &mut Tables,
+) -> Verdict {
     let Some(shape) = Shape::read(text, start, end) else {
         return Verdict::Resume(end);
     };
-    if let Some(found) = decide(text, &shape, start, true, prefer) {
+    if let Some(found) = decide(text, &shape, start, true, prefer, tables) {
         return found;
     }
     // A card and its CVV, a phone and a count after it: the longest
@@ -190,7 +196,7 @@ pub(crate) fn classify(text: &str, start: usize, end: usize, prefer: &[Id]) -> V
             if cut.ndigits < 7 {
                 break;
             }
-            if let Some(found) = decide(text, &cut, start, false, prefer) {
+            if let Some(found) = decide(text, &cut, start, false, prefer, tables) {
                 return found;
             }
         }
@@ -212,7 +218,14 @@ pub(crate) fn classify(text: &str, start: usize, end: usize, prefer: &[Id]) -> V
 
 /// `whole`: the shape is the whole candidate, not a prefix of it (a
 /// prefix is only a card followed by more digits, or a marked phone).
-fn decide(text: &str, shape: &Shape, start: usize, whole: bool, prefer: &[Id]) -> Option<Verdict> {
+fn decide(
+    text: &str,
+    shape: &Shape,
+    start: usize,
+    whole: bool,
+    prefer: &[Id],
+    tables: &mut Tables,
+) -> Option<Verdict> {
     let last = shape.groups()[shape.len - 1];
     let end = if text.as_bytes().get(last.end) == Some(&b')') {
         last.end + 1
@@ -232,7 +245,7 @@ fn decide(text: &str, shape: &Shape, start: usize, whole: bool, prefer: &[Id]) -
     if looks_like_date_or_amount(shape) {
         let phone = whole
             && (7..=17).contains(&shape.ndigits)
-            && context::before(text, start).has(Marks::PHONE);
+            && context::before(text, start, tables).has(Marks::PHONE);
         let mut bounds = [0usize; MAX_GROUPS];
         let nb = shape.bounds(0, &mut bounds);
         return (phone && Phones::get().national(digits, &bounds[..nb], false, prefer))
@@ -262,7 +275,7 @@ fn decide(text: &str, shape: &Shape, start: usize, whole: bool, prefer: &[Id]) -
         }
         if shape.len == 1
             && validate::ssn_digits(digits)
-            && context::before(text, start).has(Marks::SSN)
+            && context::before(text, start, tables).has(Marks::SSN)
         {
             return found(Kind::UsSsn);
         }
@@ -271,7 +284,7 @@ fn decide(text: &str, shape: &Shape, start: usize, whole: bool, prefer: &[Id]) -
     let card = (12..=19).contains(&n)
         && card_grouping(shape, sep)
         && validate::card_digits(digits)
-        && (n > 12 || shape.len > 1 || context::before(text, start).has(Marks::CARD));
+        && (n > 12 || shape.len > 1 || context::before(text, start, tables).has(Marks::CARD));
     if card {
         return found(Kind::PaymentCard);
     }
@@ -284,7 +297,7 @@ fn decide(text: &str, shape: &Shape, start: usize, whole: bool, prefer: &[Id]) -
     if counted(text, end) {
         return None;
     }
-    let marks = context::before(text, start);
+    let marks = context::before(text, start, tables);
     // Grouped as its region groups it; not after `order`, `RMA`, `ref`
     // unless a phone word is there too. Without context, a national
     // number of seven digits or fewer (`555-1234`) is as likely an

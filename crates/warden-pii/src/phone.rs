@@ -61,6 +61,9 @@ impl std::fmt::Debug for Phones {
 struct Region {
     meta: &'static phonenumber::Metadata,
     national_prefix: Option<String>,
+    /// Every national format requires the national prefix: a number
+    /// written without it is not one of this region's.
+    prefix_always: bool,
     /// Bit `n` set: national numbers of `n` digits exist.
     lengths: u32,
     /// The index of the region whose formats this one uses (itself, or the
@@ -146,9 +149,17 @@ impl Phones {
                 .national_prefix()
                 .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
                 .map(str::to_owned);
+            let prefix_always = national_prefix.is_some()
+                && !m.formats().is_empty()
+                && m.formats().iter().all(|f| {
+                    f.national_prefix().is_some_and(|rule| {
+                        rule.contains("$NP") || rule.starts_with(|c: char| c.is_ascii_digit())
+                    }) && !f.is_national_prefix_optional()
+                });
             regions.push(Region {
                 meta: m,
                 national_prefix,
+                prefix_always,
                 lengths,
                 formats_from: i,
                 valid: OnceLock::new(),
@@ -256,7 +267,10 @@ impl Phones {
 
     fn national_in(&self, r: usize, digits: &str, bounds: &[usize], grouped: bool) -> bool {
         // Written without the national prefix, then with it.
-        if self.valid(r, digits) && self.accept(r, digits, 0, bounds, grouped, false) {
+        if !self.regions[r].prefix_always
+            && self.valid(r, digits)
+            && self.accept(r, digits, 0, bounds, grouped, false)
+        {
             return true;
         }
         let Some(prefix) = &self.regions[r].national_prefix else {
