@@ -7,9 +7,11 @@
 //! groups are resolved on the hot path. Each candidate is then
 //! checked by its validator (Luhn for cards, mod-97 and country lengths for
 //! IBANs, the SSA's invalid ranges for SSNs, address parsing for IPs,
-//! libphonenumber's metadata (the `phonenumber` crate) for phones, entropy for
-//! generic secrets), which keeps ordinary numbers, amounts, versions,
-//! UUIDs and timestamps from being reported.
+//! libphonenumber's metadata for phones (`phone.rs`), entropy for generic
+//! secrets), which keeps ordinary numbers, amounts, versions, UUIDs and
+//! timestamps from being reported. Runs of digits are read once and
+//! decided as an SSN, a card, a phone or nothing in `number.rs`; words
+//! before a bare value (`SSN`, `Tel.`, a CSV column) in `context.rs`.
 //!
 //! Offsets are byte offsets into the text; [`char_offsets`] converts them.
 //!

@@ -402,3 +402,53 @@ fn masking_leaves_nothing_to_find_in_glued_values() {
         assert_eq!(kinds(&masked), vec![], "{text} -> {masked}");
     }
 }
+
+/// Numbers written the way people in each country write them, by hand
+/// rather than by libphonenumber's formatter (the corpus uses the latter).
+#[test]
+fn phones_as_people_write_them() {
+    let phones = [
+        "+1-202-555-0143",
+        "(02) 9876 5432",
+        "0412 345 678",
+        "020 7946 0958",
+        "07700 900123",
+        "06 12 34 56 78",
+        "+33 6 12 34 56 78",
+        "090-1234-5678",
+        "+81 90-1234-5678",
+        "010-1234-5678",
+        "+86 138 0013 8000",
+        "138 0013 8000",
+        "+91 98765 43210",
+        "98765 43210",
+        "(11) 98765-4321",
+        "+55 11 98765-4321",
+        "021 123 4567",
+        "082 123 4567",
+        "+27 82 123 4567",
+        "0171 1234567",
+        "030/1234567",
+        "+49 (0) 30 1234567",
+        "0049 171 1234567",
+        "06-12345678",
+        "+31 6 12345678",
+        "612 34 56 78",
+        "+34 612 345 678",
+        "338 123 4567",
+        "+39 338 123 4567",
+        "8 (912) 345-67-89",
+        "+7 912 345-67-89",
+        "0532 123 45 67",
+        "+90 532 123 45 67",
+    ];
+    for p in phones {
+        let text = format!("Kontakt: {p}, thanks");
+        let found = kinds(&text);
+        assert_eq!(found, vec![(Kind::Phone, p)], "{text}");
+        // Without the word before it too, unless it is a bare run.
+        let text = format!("Anna, {p}, Berlin");
+        let found = kinds(&text);
+        assert_eq!(found, vec![(Kind::Phone, p)], "{text}");
+    }
+}
