@@ -194,11 +194,17 @@ impl Phones {
         if nsn.is_empty() || nsn.len() > MAX_NSN || region.lengths & (1 << nsn.len()) == 0 {
             return false;
         }
+        self.validity(r)
+            .is_some_and(|re| re.is_match(Input::new(nsn).anchored(Anchored::Yes)))
+    }
+
+    /// Region `r`'s validity pattern, compiled on first use.
+    fn validity(&self, r: usize) -> Option<&meta::Regex> {
+        let region = &self.regions[r];
         region
             .valid
             .get_or_init(|| compile_valid(region.meta))
             .as_ref()
-            .is_some_and(|re| re.is_match(Input::new(nsn).anchored(Anchored::Yes)))
     }
 
     /// A number written after an international marker: `digits` are the
@@ -315,7 +321,15 @@ impl Phones {
     pub(crate) fn warm(&self, region: Id) {
         let id: &str = region.as_ref();
         if let Some(r) = self.regions.iter().position(|r| r.meta.id() == id) {
-            let _ = self.valid(r, "0");
+            let _ = self.validity(r);
+            let _ = self.formats(r);
+        }
+    }
+
+    /// Compiles every region's patterns, the most likely first.
+    pub(crate) fn warm_all(&self) {
+        for &r in &self.order {
+            let _ = self.validity(r);
             let _ = self.formats(r);
         }
     }
@@ -491,5 +505,21 @@ mod tests {
         // A timestamp's digits.
         assert!(!p.national("2023100816", &[4, 6, 8], true, &[]));
         let _ = built;
+    }
+
+    /// Every region's patterns compile (a pattern that did not would panic
+    /// on the first number of that region), and every region but the
+    /// non-geographic entries has valid numbers and formats.
+    #[test]
+    fn every_region_compiles() {
+        let p = Phones::get();
+        p.warm_all();
+        for (r, region) in p.regions.iter().enumerate() {
+            assert!(p.validity(r).is_some(), "{}", region.meta.id());
+        }
+        let with_formats = (0..p.regions.len())
+            .filter(|r| p.formats(*r).is_some())
+            .count();
+        assert!(with_formats > 200, "{with_formats}");
     }
 }
