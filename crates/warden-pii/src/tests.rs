@@ -452,3 +452,26 @@ fn phones_as_people_write_them() {
         assert_eq!(found, vec![(Kind::Phone, p)], "{text}");
     }
 }
+
+proptest! {
+    /// Digits, separators, markers and words in any order: no panic, and
+    /// findings are ordered, disjoint and on character boundaries.
+    #[test]
+    fn number_soup_never_panics(parts in prop::collection::vec(
+        prop::sample::select(vec![
+            "0", "00", "1", "12", "123", "4111", "+", "+49", "(", ")", "(0)", " ", "-", ".", "/",
+            ",", ":", "\u{a0}", "é", "tel:", "SSN ", "Tel. ", "ext. ", "x", "#", "\n", "a,b,ssn\n",
+            "2023-10-08", "order ", "€", "%",
+        ]),
+        0..60,
+    )) {
+        let text: String = parts.concat();
+        let found = scan(&text);
+        let mut last = 0;
+        for f in &found {
+            prop_assert!(f.start >= last && f.start < f.end && f.end <= text.len(), "{text:?}: {found:?}");
+            prop_assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+            last = f.end;
+        }
+    }
+}
