@@ -66,6 +66,10 @@ struct Region {
     prefix_always: bool,
     /// Bit `n` set: national numbers of `n` digits exist.
     lengths: u32,
+    /// Bit `n` set: one of its formats writes the area code (the first
+    /// group) with `n` digits. A number grouped otherwise is not written
+    /// as this region writes, whatever its digits.
+    first_groups: u32,
     /// The index of the region whose formats this one uses (itself, or the
     /// main region of its country code when it has none of its own).
     formats_from: usize,
@@ -156,10 +160,18 @@ impl Phones {
                         rule.contains("$NP") || rule.starts_with(|c: char| c.is_ascii_digit())
                     }) && !f.is_national_prefix_optional()
                 });
+            let first_groups = m
+                .formats()
+                .iter()
+                .filter_map(|f| first_group_lengths(f.pattern().as_str()))
+                .fold(0u32, |acc, (lo, hi)| {
+                    (lo..=hi.min(31)).fold(acc, |acc, n| acc | (1 << n))
+                });
             regions.push(Region {
                 meta: m,
                 national_prefix,
                 prefix_always,
+                first_groups,
                 lengths,
                 formats_from: i,
                 valid: OnceLock::new(),
@@ -171,6 +183,7 @@ impl Phones {
             for &i in idx {
                 if regions[i].meta.formats().is_empty() {
                     regions[i].formats_from = main;
+                    regions[i].first_groups = regions[main].first_groups;
                 }
             }
         }
@@ -272,20 +285,32 @@ impl Phones {
     }
 
     fn national_in(&self, r: usize, digits: &str, bounds: &[usize], grouped: bool) -> bool {
+        let region = &self.regions[r];
+        // Grouped as written, the area code must have a length one of the
+        // region's formats gives it: checked before any pattern runs.
+        let area_fits = |offset: usize| {
+            !grouped
+                || bounds.iter().find(|b| **b > offset).is_some_and(|b| {
+                    b - offset < 32 && region.first_groups & (1 << (b - offset)) != 0
+                })
+        };
         // Written without the national prefix, then with it.
-        if !self.regions[r].prefix_always
+        if !region.prefix_always
+            && area_fits(0)
             && self.valid(r, digits)
             && self.accept(r, digits, 0, bounds, grouped, false)
         {
             return true;
         }
-        let Some(prefix) = &self.regions[r].national_prefix else {
+        let Some(prefix) = &region.national_prefix else {
             return false;
         };
         let Some(nsn) = digits.strip_prefix(prefix.as_str()) else {
             return false;
         };
-        self.valid(r, nsn) && self.accept(r, nsn, prefix.len(), bounds, grouped, true)
+        area_fits(prefix.len())
+            && self.valid(r, nsn)
+            && self.accept(r, nsn, prefix.len(), bounds, grouped, true)
     }
 
     /// `nsn` (valid for region `r`) as written: `offset` digits of national
@@ -341,6 +366,29 @@ impl Phones {
             .get_or_init(|| Formats::compile(self.regions[from].meta))
             .as_ref()
     }
+}
+
+/// The shortest and longest length of a format pattern's first capture
+/// group (`(\d{2,3})(\d{4})` gives 2 and 3), read from the pattern's syntax.
+fn first_group_lengths(pattern: &str) -> Option<(usize, usize)> {
+    use regex_syntax::hir::{Hir, HirKind};
+    fn first_capture(h: &Hir) -> Option<&Hir> {
+        match h.kind() {
+            HirKind::Capture(c) => Some(&c.sub),
+            HirKind::Concat(parts) => parts.iter().find_map(first_capture),
+            _ => None,
+        }
+    }
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(&compact(pattern))
+        .ok()?;
+    let group = first_capture(&hir)?;
+    let lo = group.properties().minimum_len()?;
+    let hi = group.properties().maximum_len()?;
+    Some((lo, hi))
 }
 
 /// One pattern for a region's valid numbers: every number type
