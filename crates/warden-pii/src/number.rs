@@ -242,8 +242,9 @@ fn decide(
     }
     let digits = shape.digits();
     // Shaped as a date, an amount or a range: a phone only if words say so.
-    if looks_like_date_or_amount(shape) {
+    if let Some(shaped) = looks_like_date_or_amount(shape) {
         let phone = whole
+            && shaped == Shaped::Other
             && (7..=17).contains(&shape.ndigits)
             && context::before(text, start, tables).has(Marks::PHONE);
         let mut bounds = [0usize; MAX_GROUPS];
@@ -393,9 +394,26 @@ fn stands_alone(text: &str, start: usize, end: usize) -> bool {
     }
 }
 
-/// Dates (`2023-10-08`, `08.10.2023`, `10/08/23`), year lists, amounts
-/// with thousands separators and dotted versions are not values.
-fn looks_like_date_or_amount(shape: &Shape) -> bool {
+/// What a run of digits is shaped as, when that is not a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shaped {
+    /// A date (`2023-10-08`, `08.10.2023`, `10/08/23`) or a list of years:
+    /// never a phone, whatever words stand before it (`per call, 2026-11-25`).
+    Date,
+    /// A range, an amount with thousands separators, a dotted version, a
+    /// slash-separated list (`413/415/400`): a phone only if words say so.
+    Other,
+}
+
+/// Dates, year lists, amounts with thousands separators, ranges, lists
+/// and dotted versions are not values.
+fn looks_like_date_or_amount(shape: &Shape) -> Option<Shaped> {
+    date_shaped(shape)
+        .then_some(Shaped::Date)
+        .or_else(|| other_shaped(shape).then_some(Shaped::Other))
+}
+
+fn date_shaped(shape: &Shape) -> bool {
     let g = shape.groups();
     let len = |i| shape.group_len(i);
     if g.len() >= 3 {
@@ -419,7 +437,14 @@ fn looks_like_date_or_amount(shape: &Shape) -> bool {
             return true;
         }
     }
-    if g.len() >= 2 && (0..g.len()).all(|i| len(i) == 4 && (1900..2100).contains(&shape.value(i))) {
+    g.len() >= 2 && (0..g.len()).all(|i| len(i) == 4 && (1900..2100).contains(&shape.value(i)))
+}
+
+fn other_shaped(shape: &Shape) -> bool {
+    let g = shape.groups();
+    let len = |i| shape.group_len(i);
+    // A list (`413/415/400`): phones take one slash at most (`030/1234567`).
+    if g.len() >= 3 && g[1..].iter().filter(|x| x.sep == b'/').count() >= 2 {
         return true;
     }
     // A range (`pages 1727-2923`, `rooms 101-205`).

@@ -233,6 +233,15 @@ fn timestamps_dates_and_versions_are_not_phones() {
         kinds("ruf an: 0049 30 1234567"),
         vec![(Kind::Phone, "0049 30 1234567")]
     );
+    // Words that mark phones do not turn dates or status-code lists into one.
+    assert_eq!(kinds("one record per call, 2026-11-25 (now)"), vec![]);
+    assert_eq!(kinds("answers 413/415/400 and 404"), vec![]);
+    // Names in code are not passwords.
+    assert_eq!(
+        kinds("SecretKind::UrlPassword => \"url_password\","),
+        vec![]
+    );
+    assert_eq!(kinds("    url_password: regex::Regex,"), vec![]);
 }
 
 #[test]

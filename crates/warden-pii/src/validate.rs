@@ -273,6 +273,11 @@ pub fn password_value(s: &str, next: Option<u8>) -> bool {
     if PLACEHOLDERS.iter().any(|p| s.eq_ignore_ascii_case(p)) || s.contains("://") {
         return false;
     }
+    // `url_password`, `regex::Regex`: names in code, not passwords.
+    let snake_name = s.contains('_') && s.bytes().all(|c| c.is_ascii_alphabetic() || c == b'_');
+    if snake_name || s.contains("::") {
+        return false;
+    }
     let dotted_name = s.split('.').count() > 1
         && s.split('.').all(|part| {
             part.bytes()
