@@ -143,7 +143,7 @@ const WORDS: &[(&str, Marks, bool)] = &[
 ];
 
 /// How far back the words may stand, in bytes (about four words).
-const WINDOW: usize = 40;
+pub(crate) const WINDOW: usize = 40;
 /// How far back a CSV header is looked for.
 const CSV_WINDOW: usize = 4096;
 
@@ -179,14 +179,40 @@ fn marks_in(hay: &str) -> Marks {
     marks
 }
 
+impl<'a> Tables<'a> {
+    /// The state for scanning a text that follows `prior`.
+    pub(crate) fn after(prior: &'a str) -> Tables<'a> {
+        Tables {
+            prior,
+            ..Tables::default()
+        }
+    }
+}
+
+/// The last line of `text`, at most `n` bytes of it (on a character
+/// boundary).
+pub(crate) fn tail(text: &str, n: usize) -> &str {
+    let line = memchr::memrchr(b'\n', text.as_bytes()).map_or(0, |i| i + 1);
+    let mut from = text.len().saturating_sub(n).max(line);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    &text[from..]
+}
+
 /// What the text before `text[start..]` marks it as.
-pub(crate) fn before(text: &str, start: usize, tables: &mut Tables) -> Marks {
+pub(crate) fn before(text: &str, start: usize, tables: &mut Tables<'_>) -> Marks {
     let line_start = memchr::memrchr(b'\n', &text.as_bytes()[..start]).map_or(0, |i| i + 1);
     let mut from = start.saturating_sub(WINDOW).max(line_start);
     while !text.is_char_boundary(from) {
         from += 1;
     }
     let mut marks = marks_in(&text[from..start]);
+    // The window reaches back past the start of this text: the rest of it
+    // is the end of the text before (the previous field or message).
+    if from == 0 && start < WINDOW && !tables.prior.is_empty() {
+        marks.0 |= marks_in(tail(tables.prior, WINDOW - start)).0;
+    }
     if marks == Marks::default() {
         marks = csv_column(text, line_start, start, tables);
     }
@@ -197,7 +223,11 @@ pub(crate) fn before(text: &str, start: usize, tables: &mut Tables) -> Marks {
 /// down the same table find it without walking up again, which keeps a
 /// long CSV paste linear. One per scan of one text.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Tables {
+pub(crate) struct Tables<'a> {
+    /// The text read just before this one (the previous field or message
+    /// of the same request): words at its end mark values at the start of
+    /// this one (`"SSN:"` in one content part, the digits in the next).
+    pub(crate) prior: &'a str,
     /// (delimiter, delimiters per row) of the table.
     shape: (u8, usize),
     /// The header line's byte range.
@@ -209,7 +239,7 @@ pub(crate) struct Tables {
 /// The name of the CSV column `start` is in, when its line is a row of a
 /// table whose header line is found above (the first line above with the
 /// same number of delimiters, with a blank or different line above it).
-fn csv_column(text: &str, line_start: usize, start: usize, tables: &mut Tables) -> Marks {
+fn csv_column(text: &str, line_start: usize, start: usize, tables: &mut Tables<'_>) -> Marks {
     let bytes = text.as_bytes();
     let line_end = memchr::memchr(b'\n', &bytes[start..]).map_or(text.len(), |i| start + i);
     let line = &bytes[line_start..line_end];
@@ -246,6 +276,7 @@ fn csv_column(text: &str, line_start: usize, start: usize, tables: &mut Tables) 
             }
             if let Some(h) = header {
                 *tables = Tables {
+                    prior: tables.prior,
                     shape: here,
                     header: h,
                     through: line_end,

@@ -338,8 +338,17 @@ pub fn scan(text: &str) -> Vec<Finding> {
 
 /// Every finding in `text`, in order, non-overlapping.
 pub fn scan_with(text: &str, detect: &Detect) -> Vec<Finding> {
+    scan_after("", text, detect)
+}
+
+/// [`scan_with`], for a text that follows `prior` in the same request or
+/// answer (the previous field, message or streamed piece): words at the
+/// end of `prior` mark bare values at the start of `text`, so a context
+/// word and its value cannot be split across two fields to pass unmasked.
+/// Findings are in `text` only.
+pub fn scan_after(prior: &str, text: &str, detect: &Detect) -> Vec<Finding> {
     let engine = engine();
-    let mut tables = context::Tables::default();
+    let mut tables = context::Tables::after(prior);
     let mut out = Vec::new();
     let mut at = 0;
     while at < text.len() {

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::{Kind, scan_with};
+use crate::{Kind, scan_after};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -160,6 +160,10 @@ pub struct Session {
     /// caller, so `pseudonymize` redacts.
     answers: bool,
     counters: HashMap<&'static str, usize>,
+    /// The end of the last text masked (its last line, at most a context
+    /// window of it): words there mark bare values at the start of the next
+    /// field, message or streamed piece.
+    prior: String,
 }
 
 impl Session {
@@ -224,6 +228,21 @@ impl Profile {
         session: &mut Session,
         out: &mut Vec<Masked>,
     ) -> Option<String> {
+        let masked = self.mask_all(text, extra, session, out);
+        session.prior.clear();
+        session
+            .prior
+            .push_str(crate::context::tail(text, crate::context::WINDOW));
+        masked
+    }
+
+    fn mask_all(
+        &self,
+        text: &str,
+        extra: &[External],
+        session: &mut Session,
+        out: &mut Vec<Masked>,
+    ) -> Option<String> {
         let (mut masked, mut glued) = self.mask_once(text, extra, session, out)?;
         // A value glued to its neighbour (`2001:db8::1bob@example.com`) can
         // hide another that only stands alone once the first is replaced:
@@ -249,7 +268,7 @@ impl Profile {
         session: &mut Session,
         out: &mut Vec<Masked>,
     ) -> Option<(String, bool)> {
-        let builtin = scan_with(text, &self.detect)
+        let builtin = scan_after(&session.prior, text, &self.detect)
             .into_iter()
             .map(|f| (f.start, f.end, f.kind.as_str(), true));
         let external = extra

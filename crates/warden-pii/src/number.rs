@@ -77,7 +77,7 @@ impl Shape {
                     if shape.ndigits == MAX_DIGITS {
                         return None;
                     }
-                    shape.digits[shape.ndigits] = b'0' + (bytes[i] - b'0');
+                    shape.digits[shape.ndigits] = bytes[i];
                     shape.ndigits += 1;
                     i += 1;
                 }
@@ -180,7 +180,7 @@ pub(crate) fn classify(
     start: usize,
     end: usize,
     prefer: &[Id],
-    tables: &mut Tables,
+    tables: &mut Tables<'_>,
 ) -> Verdict {
     let Some(shape) = Shape::read(text, start, end) else {
         return Verdict::Resume(end);
@@ -224,7 +224,7 @@ fn decide(
     start: usize,
     whole: bool,
     prefer: &[Id],
-    tables: &mut Tables,
+    tables: &mut Tables<'_>,
 ) -> Option<Verdict> {
     let last = shape.groups()[shape.len - 1];
     let end = if text.as_bytes().get(last.end) == Some(&b')') {
@@ -263,6 +263,10 @@ fn decide(
     }
     let n = shape.ndigits;
     let sep = shape.one_sep();
+    // The words before it, looked up once and only if a rule needs them.
+    let mut cx: Option<Marks> = None;
+    let mut marks =
+        |tables: &mut Tables<'_>| *cx.get_or_insert_with(|| context::before(text, start, tables));
     // Written as an SSN (`AAA-GG-SSSS`): an SSN or nothing, unless words
     // before it say phone.
     let ssn_shaped = n == 9
@@ -274,10 +278,7 @@ fn decide(
         if ssn_shaped && validate::ssn_digits(digits) {
             return found(Kind::UsSsn);
         }
-        if shape.len == 1
-            && validate::ssn_digits(digits)
-            && context::before(text, start, tables).has(Marks::SSN)
-        {
+        if shape.len == 1 && validate::ssn_digits(digits) && marks(tables).has(Marks::SSN) {
             return found(Kind::UsSsn);
         }
     }
@@ -285,7 +286,7 @@ fn decide(
     let card = (12..=19).contains(&n)
         && card_grouping(shape, sep)
         && validate::card_digits(digits)
-        && (n > 12 || shape.len > 1 || context::before(text, start, tables).has(Marks::CARD));
+        && (n > 12 || shape.len > 1 || marks(tables).has(Marks::CARD));
     if card {
         return found(Kind::PaymentCard);
     }
@@ -298,7 +299,7 @@ fn decide(
     if counted(text, end) {
         return None;
     }
-    let marks = context::before(text, start, tables);
+    let marks = marks(tables);
     // Grouped as its region groups it; not after `order`, `RMA`, `ref`
     // unless a phone word is there too. Without context, a national
     // number of seven digits or fewer (`555-1234`) is as likely an

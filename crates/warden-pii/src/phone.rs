@@ -4,10 +4,11 @@
 //! Why not call `phonenumber::parse` + `is_valid` per candidate: that crate
 //! compiles metadata patterns on demand into a cache of about a hundred
 //! regexes, which thrashes as soon as numbers of many regions appear (2,000
-//! numbers took 2 s). Here every region's valid national numbers are one
-//! pattern of one multi-pattern automaton, so one anchored pass over a digit
-//! string tells every region it is valid for; each region's formats are
-//! compiled on first use and kept.
+//! numbers took 2 s). Here each region's valid national numbers are one
+//! anchored pattern and its formats two multi-pattern automata, compiled
+//! with ASCII `\d` once (at `warm_up`, or on first use) and kept; regions
+//! are skipped by possible length, national prefix and area-code length
+//! before any pattern runs.
 //!
 //! What counts as a phone follows libphonenumber's matcher (`PhoneNumberMatcher`):
 //! - written with an international marker (`+`, `00`, `011`, `tel:`): the
@@ -48,6 +49,8 @@ pub(crate) struct Phones {
     by_code: HashMap<u16, Vec<usize>>,
     /// Every region index, the most likely first.
     order: Vec<usize>,
+    /// Region index by region id (`DE`).
+    by_id: HashMap<&'static str, usize>,
 }
 
 impl std::fmt::Debug for Phones {
@@ -128,25 +131,11 @@ impl Phones {
         let mut regions = Vec::with_capacity(metas.len());
         for (i, m) in metas.iter().enumerate() {
             by_code.entry(m.country_code()).or_default().push(i);
-            let d = m.descriptors();
-            let lengths = [
-                Some(d.general()),
-                d.fixed_line(),
-                d.mobile(),
-                d.toll_free(),
-                d.premium_rate(),
-                d.shared_cost(),
-                d.personal_number(),
-                d.voip(),
-                d.pager(),
-                d.uan(),
-                d.voicemail(),
-            ]
-            .into_iter()
-            .flatten()
-            .flat_map(|t| t.possible_length())
-            .filter(|n| **n < 32)
-            .fold(0u32, |acc, n| acc | (1 << n));
+            let lengths = std::iter::once(m.descriptors().general())
+                .chain(number_types(m).into_iter().flatten())
+                .flat_map(|t| t.possible_length())
+                .filter(|n| **n < 32)
+                .fold(0u32, |acc, n| acc | (1 << n));
             // No lengths recorded: any length may be valid.
             let lengths = if lengths == 0 { u32::MAX } else { lengths };
             let national_prefix = m
@@ -155,11 +144,7 @@ impl Phones {
                 .map(str::to_owned);
             let prefix_always = national_prefix.is_some()
                 && !m.formats().is_empty()
-                && m.formats().iter().all(|f| {
-                    f.national_prefix().is_some_and(|rule| {
-                        rule.contains("$NP") || rule.starts_with(|c: char| c.is_ascii_digit())
-                    }) && !f.is_national_prefix_optional()
-                });
+                && m.formats().iter().all(prefix_required);
             let first_groups = m
                 .formats()
                 .iter()
@@ -194,10 +179,16 @@ impl Phones {
             .filter(|i| !order.contains(i) && regions[*i].meta.id() != "001")
             .collect();
         order.extend(rest);
+        let by_id = regions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.meta.id(), i))
+            .collect();
         Phones {
             regions,
             by_code,
             order,
+            by_id,
         }
     }
 
@@ -272,13 +263,9 @@ impl Phones {
         if grouped && bounds.is_empty() {
             return false;
         }
-        let preferred = prefer.iter().filter_map(|id| {
-            let id: &str = id.as_ref();
-            self.order
-                .iter()
-                .copied()
-                .find(|r| self.regions[*r].meta.id() == id)
-        });
+        let preferred = prefer
+            .iter()
+            .filter_map(|id| self.by_id.get::<str>(id.as_ref()).copied());
         preferred
             .chain(self.order.iter().copied())
             .any(|r| self.national_in(r, digits, bounds, grouped))
@@ -344,8 +331,7 @@ impl Phones {
 
     /// Compiles a region's patterns now rather than on its first number.
     pub(crate) fn warm(&self, region: Id) {
-        let id: &str = region.as_ref();
-        if let Some(r) = self.regions.iter().position(|r| r.meta.id() == id) {
+        if let Some(&r) = self.by_id.get::<str>(region.as_ref()) {
             let _ = self.validity(r);
             let _ = self.formats(r);
         }
@@ -391,11 +377,10 @@ fn first_group_lengths(pattern: &str) -> Option<(usize, usize)> {
     Some((lo, hi))
 }
 
-/// One pattern for a region's valid numbers: every number type
-/// libphonenumber's `is_valid` accepts.
-fn compile_valid(meta: &phonenumber::Metadata) -> Option<meta::Regex> {
+/// The number types libphonenumber's `is_valid` accepts.
+fn number_types(meta: &phonenumber::Metadata) -> [Option<&phonenumber::metadata::Descriptor>; 10] {
     let d = meta.descriptors();
-    let types = [
+    [
         d.fixed_line(),
         d.mobile(),
         d.toll_free(),
@@ -406,8 +391,21 @@ fn compile_valid(meta: &phonenumber::Metadata) -> Option<meta::Regex> {
         d.pager(),
         d.uan(),
         d.voicemail(),
-    ];
-    let alternatives: Vec<String> = types
+    ]
+}
+
+/// A format whose national writing must carry the national prefix
+/// (its formatting rule writes `$NP` or a literal prefix, not optionally).
+fn prefix_required(f: &phonenumber::metadata::Format) -> bool {
+    f.national_prefix()
+        .is_some_and(|rule| rule.contains("$NP") || rule.starts_with(|c: char| c.is_ascii_digit()))
+        && !f.is_national_prefix_optional()
+}
+
+/// One pattern for a region's valid numbers: every number type
+/// libphonenumber's `is_valid` accepts.
+fn compile_valid(meta: &phonenumber::Metadata) -> Option<meta::Regex> {
+    let alternatives: Vec<String> = number_types(meta)
         .into_iter()
         .flatten()
         .map(|t| t.national_number().as_str())
@@ -433,12 +431,19 @@ fn compile_valid(meta: &phonenumber::Metadata) -> Option<meta::Regex> {
 /// national prefix and the number are free.
 fn grouping_fits(groups: &[usize], bounds: &[usize], offset: usize) -> bool {
     let total: usize = groups.iter().sum();
-    let inner: Vec<usize> = bounds
+    let mut buf = [0usize; 32];
+    let mut n = 0;
+    for b in bounds
         .iter()
-        .filter(|b| **b > offset)
-        .map(|b| b - offset)
-        .filter(|b| *b < total)
-        .collect();
+        .filter(|b| **b > offset && **b - offset < total)
+    {
+        if n == buf.len() {
+            return false;
+        }
+        buf[n] = b - offset;
+        n += 1;
+    }
+    let inner = &buf[..n];
     if inner.is_empty() {
         return false;
     }
@@ -485,14 +490,7 @@ impl Formats {
             .iter()
             .map(|f| format!("(?:{})$", compact(f.pattern().as_str())))
             .collect();
-        let prefix_required = formats
-            .iter()
-            .map(|f| {
-                f.national_prefix().is_some_and(|rule| {
-                    rule.contains("$NP") || rule.starts_with(|c: char| c.is_ascii_digit())
-                }) && !f.is_national_prefix_optional()
-            })
-            .collect();
+        let prefix_required = formats.iter().map(prefix_required).collect();
         let build = |patterns: &[String]| {
             meta::Builder::new()
                 .configure(config())

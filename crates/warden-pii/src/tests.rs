@@ -484,3 +484,14 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn words_in_the_text_before_mark_values_at_the_start() {
+    let d = Detect::default();
+    let found = scan_after("my SSN:", "123456789 is it", &d);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].kind, Kind::UsSsn);
+    // Only the end of the text before counts, on its last line.
+    assert!(scan_after("SSN:\nnothing", "123456789", &d).is_empty());
+    assert!(scan_after("", "123456789", &d).is_empty());
+}

@@ -137,7 +137,7 @@ async fn no_raw_value_reaches_the_upstream_in_any_field() {
 /// Values the detectors used to let through (issue 15): phones written the
 /// way people in Germany, France, Japan or Brazil write them, with `00` or
 /// `(0)`, a bare SSN next to the word, an AWS secret key in an assignment.
-const LEAKED_BEFORE: [&str; 9] = [
+const LEAKED_BEFORE: [&str; 11] = [
     "030 12345678",
     "01 42 68 53 00",
     "03-1234-5678",
@@ -146,6 +146,8 @@ const LEAKED_BEFORE: [&str; 9] = [
     "+44 (0)20 7946 0958",
     "234567890",
     "345678901",
+    "456789012",
+    "567890123",
     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
 ];
 
@@ -157,7 +159,10 @@ async fn national_phones_of_every_region_and_bare_ssns_in_context_never_reach_th
         {"role": "system", "content": "Büro Berlin: 030 12345678, Paris 01 42 68 53 00"},
         {"role": "user", "content": [
             {"type": "text", "text": "Tokyo office 03-1234-5678, São Paulo (11) 91234-5678"},
-            {"type": "text", "text": "from abroad 0049 30 1234567 or +44 (0)20 7946 0958"}]},
+            {"type": "text", "text": "from abroad 0049 30 1234567 or +44 (0)20 7946 0958. SSN:"},
+            {"type": "text", "text": "456789012"}]},
+        {"role": "user", "content": "and my wife's social security number is"},
+        {"role": "user", "content": "567890123"},
         {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
             "function": {"name": "lookup", "arguments": "{\"ssn\": \"234567890\"}"}}]},
         {"role": "tool", "tool_call_id": "c1",
@@ -217,7 +222,8 @@ async fn national_phones_of_every_region_and_bare_ssns_in_context_never_reach_th
     let f = &records[0].findings;
     let count = |kind: &str| -> u64 { f.iter().filter(|x| x.kind == kind).map(|x| x.count).sum() };
     assert_eq!(count("PHONE_NUMBER"), 6, "{f:?}");
-    assert_eq!(count("US_SSN"), 2, "{f:?}");
+    // Two of them split from their words across content parts or messages.
+    assert_eq!(count("US_SSN"), 4, "{f:?}");
     assert_eq!(count("SECRET"), 1, "{f:?}");
 }
 
